@@ -1,0 +1,108 @@
+"""The district this deployment serves: its departments and its streets and towns (镇街).
+
+Defaults are Daxing District (北京市大兴区), taken from the action plan in shared/seed (the lead and
+supporting units named after each task). Department ids are stable ASCII ids used in role
+mappings and plugin declarations; names are what appears in ledgers and menus.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Department:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Street:
+    name: str
+    kind: str  # 街道 or 镇
+    lon: float
+    lat: float
+
+
+DEPARTMENTS: tuple[Department, ...] = (
+    Department("jxj", "区经济和信息化局"),
+    Department("gaj", "区公安分局"),
+    Department("zfw", "区委政法委"),
+    Department("cgw", "区城市管理委"),
+    Department("cgzx", "区城市管理指挥中心"),
+    Department("sthj", "区生态环境局"),
+    Department("swj", "区水务局"),
+    Department("zwfw", "区政务服务局"),
+    Department("wjw", "区卫生健康委"),
+    Department("jw", "区教委"),
+    Department("jtj", "区交通局"),
+    Department("yjj", "区应急局"),
+    Department("mzj", "区委社会工委区民政局"),
+    Department("xf", "区消防救援支队"),
+    Department("txb", "区通信管理办"),
+    Department("rfb", "区人防办"),
+    Department("ylj", "区园林绿化局"),
+    Department("zjw", "区住房城乡建设委"),
+    Department("czj", "区财政局"),
+    Department("tcj", "区投资促进局"),
+)
+
+# 8 streets and 14 towns; coordinates are approximate centres, used for demo data and map labels.
+STREETS: tuple[Street, ...] = (
+    Street("兴丰街道", "街道", 116.335, 39.738),
+    Street("林校路街道", "街道", 116.325, 39.750),
+    Street("清源街道", "街道", 116.320, 39.728),
+    Street("观音寺街道", "街道", 116.355, 39.735),
+    Street("天宫院街道", "街道", 116.318, 39.668),
+    Street("高米店街道", "街道", 116.338, 39.772),
+    Street("荣华街道", "街道", 116.505, 39.790),
+    Street("博兴街道", "街道", 116.530, 39.770),
+    Street("瀛海镇", "镇", 116.430, 39.760),
+    Street("亦庄镇", "镇", 116.470, 39.780),
+    Street("旧宫镇", "镇", 116.455, 39.810),
+    Street("西红门镇", "镇", 116.335, 39.790),
+    Street("黄村镇", "镇", 116.310, 39.720),
+    Street("魏善庄镇", "镇", 116.400, 39.640),
+    Street("庞各庄镇", "镇", 116.305, 39.620),
+    Street("榆垡镇", "镇", 116.310, 39.520),
+    Street("礼贤镇", "镇", 116.440, 39.550),
+    Street("北臧村镇", "镇", 116.265, 39.690),
+    Street("安定镇", "镇", 116.520, 39.610),
+    Street("长子营镇", "镇", 116.580, 39.690),
+    Street("采育镇", "镇", 116.650, 39.650),
+    Street("青云店镇", "镇", 116.500, 39.680),
+)
+
+# Daxing's extent, for coordinate checks in ledgers.
+LON_RANGE = (116.20, 116.75)
+LAT_RANGE = (39.42, 39.86)
+
+_BY_ID = {d.id: d for d in DEPARTMENTS}
+_BY_NAME = {d.name: d for d in DEPARTMENTS}
+
+
+def department(dept_id: str) -> Department:
+    """The department with this id; raises KeyError naming the id when unknown."""
+    try:
+        return _BY_ID[dept_id]
+    except KeyError:
+        raise KeyError(f"unknown department id {dept_id!r}") from None
+
+
+def department_name(dept_id: str | None) -> str:
+    if dept_id is None:
+        return "平台"
+    dept = _BY_ID.get(dept_id)
+    return dept.name if dept else dept_id
+
+
+def department_by_name(name: str) -> Department | None:
+    return _BY_NAME.get(name)
+
+
+def department_names() -> tuple[str, ...]:
+    return tuple(d.name for d in DEPARTMENTS)
+
+
+def street_names() -> tuple[str, ...]:
+    return tuple(s.name for s in STREETS)

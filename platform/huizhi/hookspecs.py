@@ -1,0 +1,98 @@
+"""The plugin contract: every hook a huizhi plugin can implement.
+
+This module is the plugin reference. Each docstring below is rendered into ``docs/plugins.md``
+by ``huizhi docs`` (a test fails when a hook has no docstring or the rendered file is stale).
+
+A plugin is an ordinary Python distribution that names a module in the ``huizhi`` entry-point
+group of its ``pyproject.toml``::
+
+    [project.entry-points.huizhi]
+    sensing = "huizhi_sensing.plugin"
+
+and implements hooks in that module with the ``hookimpl`` marker::
+
+    from huizhi import hookimpl
+
+    @hookimpl
+    def huizhi_pages():
+        return [PageSpec(...)]
+
+Every hook returns typed specs from :mod:`huizhi.specs`, never dicts. The host calls each
+plugin's hooks separately, so a hook that raises or returns an invalid spec disables only that
+plugin, with the reason recorded (``huizhi plugins`` and the admin page show it). The host, not
+the plugin, checks permissions before any page, tile query or ledger read runs: a plugin declares
+what each needs (``permission=``) and reads data only through the context it is handed.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+from huizhi.specs import ConnectorSpec, LedgerSpec, PageSpec, PluginInfo, TileSpec
+
+hookspec = pluggy.HookspecMarker("huizhi")
+
+
+@hookspec
+def huizhi_plugin_info() -> PluginInfo:
+    """Describe the plugin. **Required**: a plugin without it is disabled.
+
+    Return a :class:`huizhi.specs.PluginInfo` with a unique ``name`` (ASCII id), a Chinese
+    ``title``, the owning ``department`` id (see ``huizhi.district``; ``None`` for
+    cross-department plugins), the plugin's ``version``, and ``host_api``, the range of host API
+    versions it supports, e.g. ``">=1.0,<2"``. The host refuses a plugin whose range excludes
+    ``huizhi.HOST_API_VERSION`` and says which versions would work.
+    """
+
+
+@hookspec
+def huizhi_ledgers() -> list[LedgerSpec]:
+    """Declare the department's ledgers (台账).
+
+    Return a list of :class:`huizhi.specs.LedgerSpec`. Each has a unique ``id`` (it names the
+    table ``ledger_<id>``), a Chinese ``title``, the owning ``department`` id, its ``columns``
+    (:class:`huizhi.specs.ColumnSpec`: type, Chinese header, required, choices, range, pattern,
+    example, aliases), the ``key`` columns that identify a row across versions, and optionally
+    ``department_column`` for row-level access, cross-column ``row_checks`` and a reporting
+    ``period``. The host creates the storage, the upload template, cell-by-cell validation
+    (pandera), versioning and rollback from this declaration: no upload code is needed in the
+    plugin.
+    """
+
+
+@hookspec
+def huizhi_pages() -> list[PageSpec]:
+    """Declare Streamlit pages for the portal.
+
+    Return a list of :class:`huizhi.specs.PageSpec`. ``url_path`` must be unique across all
+    plugins (a clash disables both plugins, naming each). ``department`` puts the page in that
+    department's menu section; ``permission`` (default ``Perm.VIEW``) is checked by the host
+    before the page is listed or rendered. ``render(ctx)`` receives a
+    :class:`huizhi.context.PageContext`: ``ctx.identity`` is the signed-in person and
+    ``ctx.ledger(id)`` reads ledger rows already filtered to what that person may see. An
+    exception in ``render`` is shown as an error box naming the plugin; the rest of the portal
+    keeps working.
+    """
+
+
+@hookspec
+def huizhi_tiles() -> list[TileSpec]:
+    """Declare tiles for the leadership cockpit (领导驾驶舱).
+
+    Return a list of :class:`huizhi.specs.TileSpec`. ``query(ctx)`` returns a
+    :class:`huizhi.specs.TileValue` computed through ``ctx.ledger(id)`` (permission-scoped);
+    list the ledgers it reads in ``ledgers`` so cached values are dropped when they change.
+    Give a :class:`huizhi.specs.Target` where the action plan sets one: the host derives the
+    status (达标 / 正常推进 / 存在风险 / 已逾期 / 暂无数据) from it. ``drilldown`` is the url path of
+    the department page a leader lands on from the tile.
+    """
+
+
+@hookspec
+def huizhi_connectors() -> list[ConnectorSpec]:
+    """Declare connectors: ways to reach data outside the host (files, SQL, REST APIs).
+
+    Return a list of :class:`huizhi.specs.ConnectorSpec`. ``factory(config)`` receives the
+    deployment's ``[connectors.<id>]`` table from ``huizhi.toml`` and returns a connection
+    object. Secrets (passwords, client secrets) belong in that configuration, never in code.
+    """

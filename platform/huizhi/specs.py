@@ -1,0 +1,311 @@
+"""Typed specs that plugins return from their hooks.
+
+Every hook in :mod:`huizhi.hookspecs` returns one of these (or a list of them). The host checks
+each spec with :func:`validate` when it loads a plugin; a spec that fails is reported against the
+plugin that returned it and the plugin is disabled, so a mistake is found at start-up, not when a
+leader opens the cockpit.
+
+Ids are lower-case ASCII (``[a-z][a-z0-9_]*``) because they become table names and URL paths.
+Titles are what people read (Chinese in this deployment).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:  # pandera is heavy to import (about 1 s); only ledger validation needs it.
+    import pandera.pandas as pa
+
+    from huizhi.context import PageContext, TileContext
+
+ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+URL_PATH_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+
+
+class SpecError(ValueError):
+    """A spec returned by a plugin is invalid. The message says which field and why."""
+
+
+class Perm(StrEnum):
+    """What an action needs. The host decides who has it (see :mod:`huizhi.access`).
+
+    Department-scoped permissions (``VIEW``, ``LEDGER_*``) are checked against the department
+    that owns the page, tile or ledger.
+    """
+
+    SIGNED_IN = "signed_in"  # any identity that maps to at least one role (the home page)
+    VIEW = "view"  # a department's pages and tiles: its staff, its ledger admins, leaders
+    LEDGER_READ = "ledger.read"  # read ledger rows (row-level scoped by department)
+    LEDGER_UPLOAD = "ledger.upload"  # upload and commit a new version of a ledger
+    LEDGER_ROLLBACK = "ledger.rollback"  # roll a ledger back to an earlier version
+    COCKPIT = "cockpit"  # the leadership cockpit
+    PLATFORM_ADMIN = "platform.admin"  # plugin status, role mapping, audit log
+
+
+class Theme(StrEnum):
+    """Cockpit themes, following the chapters of the action plan."""
+
+    SENSING = "感知底座"
+    GOVERNMENT = "数字政府"
+    PUBLIC_SERVICE = "公共服务"
+    GOVERNANCE = "城市治理"
+    ECONOMY = "数字经济"
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """Who a plugin is. Returned by ``huizhi_plugin_info``.
+
+    ``host_api`` is a version specifier (PEP 440, e.g. ``">=1.0,<2"``) for the host API versions
+    the plugin was written against; the host refuses the plugin when its own
+    :data:`huizhi.HOST_API_VERSION` is outside that range.
+    """
+
+    name: str
+    title: str
+    department: str | None
+    version: str
+    host_api: str
+    description: str = ""
+
+
+ColumnType = Literal["str", "int", "float", "date", "bool"]
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One column of a ledger: its stored name, its Chinese header and its rules.
+
+    The rules here are what the template explains, what validation enforces cell by cell and what
+    the error messages quote, so they are data rather than code.
+    """
+
+    name: str
+    label: str
+    dtype: ColumnType = "str"
+    required: bool = True
+    choices: tuple[str, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+    pattern: str | None = None
+    pattern_hint: str = ""  # how to write a value that matches ``pattern``, in words
+    unique: bool = False
+    description: str = ""
+    example: str = ""
+    aliases: tuple[str, ...] = ()  # other headers accepted on upload (e.g. old template wording)
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    """A rule across columns of one row, declared by a plugin.
+
+    ``check`` receives the typed DataFrame and returns a boolean Series (True = row passes).
+    ``columns`` names the cells an error is reported against. ``soft`` rules are warnings: they
+    are shown but do not block a commit.
+    """
+
+    name: str
+    columns: tuple[str, ...]
+    message: str
+    check: Callable[[Any], Any]
+    soft: bool = False
+
+
+@dataclass(frozen=True)
+class LedgerSpec:
+    """A department ledger (台账): a table kept current by uploads, versioned by the host.
+
+    ``key`` names the columns that identify a row across versions (diffs and uniqueness).
+    ``department_column``, when set, holds each row's owning department (its Chinese name as in
+    :mod:`huizhi.district`); staff of a department read only their own rows, while the ledger's
+    owning ``department`` (the steward of a district-wide ledger) and leaders read all rows.
+    """
+
+    id: str
+    title: str
+    department: str
+    columns: tuple[ColumnSpec, ...]
+    key: tuple[str, ...]
+    department_column: str | None = None
+    row_checks: tuple[RowCheck, ...] = ()
+    period: Literal["monthly", "quarterly"] | None = None
+    description: str = ""
+
+    @property
+    def table_name(self) -> str:
+        return f"ledger_{self.id}"
+
+    def column(self, name: str) -> ColumnSpec:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+    def pandera_schema(self) -> pa.DataFrameSchema:
+        """The pandera schema for typed rows of this ledger (types already converted)."""
+        from huizhi.validation import build_schema
+
+        return build_schema(self)
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    """A Streamlit page in the portal.
+
+    ``render(ctx)`` draws the page; it gets a :class:`huizhi.context.PageContext` with the
+    signed-in identity and permission-scoped data access. ``department`` puts the page in that
+    department's menu section (``None`` for platform pages, which use ``section``).
+    """
+
+    title: str
+    url_path: str
+    render: Callable[[PageContext], None]
+    department: str | None = None
+    permission: Perm = Perm.VIEW
+    icon: str = ":material/article:"
+    section: str | None = None
+    order: int = 100
+    default: bool = False
+
+
+@dataclass(frozen=True)
+class Target:
+    """A dated target from the action plan, e.g. 10 cockpit scenes by 2023-12-31.
+
+    ``baseline`` and ``start`` give the line from which progress is expected to run; without them
+    a tile is only judged at and after the deadline (and "at risk" in the last ``warn_days``).
+    ``higher_is_better`` is False for targets like "overdue inspections at most 5%".
+    ``source`` cites the plan (e.g. "行动计划 第105行").
+    """
+
+    value: float
+    deadline: dt.date
+    baseline: float | None = None
+    start: dt.date = dt.date(2022, 10, 9)  # the plan's date of issue
+    higher_is_better: bool = True
+    tolerance: float = 0.05  # how far behind the expected line still counts as on track
+    warn_days: int = 90
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class TileValue:
+    """What a tile's query returns. ``detail`` is anything the tile's ``render`` wants to draw."""
+
+    value: float | None
+    as_of: dt.datetime | None = None
+    detail: Any = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class TileSpec:
+    """A cockpit tile.
+
+    ``query(ctx)`` computes a :class:`TileValue` from permission-scoped ledger reads
+    (``ctx.ledger(...)``); ``render(ctx, value)`` optionally draws a chart under the number.
+    ``ledgers`` lists the ledgers the query reads, so the host can invalidate cached results
+    exactly when one of them commits. ``drilldown`` is the url path of the page to open.
+    """
+
+    id: str
+    title: str
+    department: str
+    theme: Theme
+    query: Callable[[TileContext], TileValue]
+    unit: str = ""
+    render: Callable[[TileContext, TileValue], None] | None = None
+    target: Target | None = None
+    drilldown: str | None = None
+    permission: Perm = Perm.COCKPIT
+    ledgers: tuple[str, ...] = ()
+    freshness: dt.timedelta | None = None
+    description: str = ""
+    order: int = 100
+
+
+@dataclass(frozen=True)
+class ConnectorSpec:
+    """A way to reach data outside the host: files, SQL databases, REST APIs.
+
+    ``factory(config)`` builds a connection object from the deployment's configuration for
+    ``id`` (``[connectors.<id>]`` in huizhi.toml); secrets come from there, never from code.
+    """
+
+    id: str
+    title: str
+    factory: Callable[[dict[str, Any]], Any]
+    kind: Literal["file", "sql", "rest", "other"] = "other"
+    description: str = ""
+    config_keys: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _check_id(kind: str, value: str) -> None:
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        raise SpecError(f"{kind} id {value!r} must match {ID_PATTERN.pattern}")
+
+
+def validate(spec: object) -> None:
+    """Raise :class:`SpecError` when ``spec`` is not a well-formed spec."""
+    match spec:
+        case PluginInfo():
+            _check_id("plugin", spec.name)
+            if not spec.title or not spec.version:
+                raise SpecError(f"plugin {spec.name!r}: title and version are required")
+            from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+            try:
+                SpecifierSet(spec.host_api)
+            except InvalidSpecifier as exc:
+                raise SpecError(f"plugin {spec.name!r}: host_api {spec.host_api!r} is not a version range") from exc
+        case LedgerSpec():
+            _check_id("ledger", spec.id)
+            if not spec.columns:
+                raise SpecError(f"ledger {spec.id!r} has no columns")
+            names = [c.name for c in spec.columns]
+            for col in spec.columns:
+                _check_id(f"ledger {spec.id!r} column", col.name)
+                if col.dtype not in ("str", "int", "float", "date", "bool"):
+                    raise SpecError(f"ledger {spec.id!r} column {col.name!r}: unknown dtype {col.dtype!r}")
+                if col.pattern is not None:
+                    try:
+                        re.compile(col.pattern)
+                    except re.error as exc:
+                        raise SpecError(f"ledger {spec.id!r} column {col.name!r}: bad pattern: {exc}") from exc
+            if len(set(names)) != len(names):
+                raise SpecError(f"ledger {spec.id!r} has duplicate column names")
+            labels = [c.label for c in spec.columns]
+            if len(set(labels)) != len(labels):
+                raise SpecError(f"ledger {spec.id!r} has duplicate column labels")
+            if not spec.key or any(k not in names for k in spec.key):
+                raise SpecError(f"ledger {spec.id!r}: key {spec.key!r} must name its columns")
+            if spec.department_column is not None and spec.department_column not in names:
+                raise SpecError(f"ledger {spec.id!r}: department_column {spec.department_column!r} is not a column")
+        case PageSpec():
+            if not isinstance(spec.url_path, str) or not URL_PATH_PATTERN.match(spec.url_path):
+                raise SpecError(f"page url_path {spec.url_path!r} must match {URL_PATH_PATTERN.pattern}")
+            if not spec.title or not callable(spec.render):
+                raise SpecError(f"page {spec.url_path!r}: a title and a callable render are required")
+            if not isinstance(spec.permission, Perm):
+                raise SpecError(f"page {spec.url_path!r}: permission must be a huizhi.specs.Perm")
+        case TileSpec():
+            _check_id("tile", spec.id)
+            if not isinstance(spec.theme, Theme):
+                raise SpecError(f"tile {spec.id!r}: theme must be a huizhi.specs.Theme")
+            if not callable(spec.query):
+                raise SpecError(f"tile {spec.id!r}: query must be callable")
+            if spec.render is not None and not callable(spec.render):
+                raise SpecError(f"tile {spec.id!r}: render must be callable")
+            if not isinstance(spec.permission, Perm):
+                raise SpecError(f"tile {spec.id!r}: permission must be a huizhi.specs.Perm")
+        case ConnectorSpec():
+            _check_id("connector", spec.id)
+            if not callable(spec.factory):
+                raise SpecError(f"connector {spec.id!r}: factory must be callable")
+        case _:
+            raise SpecError(f"expected a huizhi spec, got {type(spec).__name__}")
