@@ -1,0 +1,145 @@
+"""What a plugin's page or tile is handed: the identity and permission-scoped data access.
+
+Plugins never see the engine. They read ledgers through :class:`LedgerReader`, whose every
+statement starts from :meth:`huizhi.ledger_store.LedgerStore.scoped_select` for the signed-in
+identity, so the permission decision is part of the SQL a plugin runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from huizhi.access import AccessDenied, Identity
+from huizhi.specs import LedgerSpec, PageSpec, Perm, TileSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from huizhi.host import Host
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Cockpit-wide filters (street, department, period). Tiles apply those that fit their data."""
+
+    streets: tuple[str, ...] = ()
+    departments: tuple[str, ...] = ()  # department names, as stored in ledgers
+    period: tuple[Any, Any] | None = None  # (start date, end date)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.streets or self.departments or self.period)
+
+
+class LedgerReader:
+    """Rows of one ledger, current version, as far as the identity may see them.
+
+    ``rows`` is a subquery of exactly those rows; build any SELECT on it with SQLAlchemy and run
+    it with :meth:`execute` or :meth:`frame`. Convenience methods cover the common page needs.
+    """
+
+    def __init__(self, host: Host, spec: LedgerSpec, identity: Identity, version_id: int | None = None):
+        self.host = host
+        self.spec = spec
+        self.identity = identity
+        self.scope = identity.row_scope(spec)
+        self.select = host.store.scoped_select(spec.id, self.scope, version_id)
+        self.rows = self.select.subquery(f"{spec.id}_rows")
+
+    @property
+    def sees_all_rows(self) -> bool:
+        return self.scope.all_rows
+
+    def c(self, name: str) -> sa.ColumnElement[Any]:
+        return self.rows.c[name]
+
+    def where(
+        self, equals: Mapping[str, Any] | None = None, search: str | None = None, search_columns: Sequence[str] = ()
+    ) -> list[sa.ColumnElement[bool]]:
+        """Conditions for equality/IN filters and a free-text search over some columns."""
+        conds: list[sa.ColumnElement[bool]] = []
+        for col, value in (equals or {}).items():
+            if value is None or value == [] or value == ():
+                continue
+            column = self.rows.c[col]
+            conds.append(column.in_(list(value)) if isinstance(value, list | tuple | set) else column == value)
+        if search:
+            like = f"%{search.strip()}%"
+            cols = search_columns or [c.name for c in self.spec.columns if c.dtype == "str"]
+            conds.append(sa.or_(*(self.rows.c[c].ilike(like) for c in cols)))
+        return conds
+
+    def execute(self, stmt: sa.Executable) -> list[sa.Row[Any]]:
+        with self.host.engine.connect() as conn:
+            return list(conn.execute(stmt))
+
+    def scalar(self, stmt: sa.Executable) -> Any:
+        with self.host.engine.connect() as conn:
+            return conn.execute(stmt).scalar()
+
+    def frame(self, stmt: sa.Select | None = None) -> pd.DataFrame:
+        import pandas as pd
+
+        stmt = stmt if stmt is not None else sa.select(self.rows)
+        with self.host.engine.connect() as conn:
+            result = conn.execute(stmt)
+            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+    def count(self, *conds: sa.ColumnElement[bool]) -> int:
+        return int(self.scalar(sa.select(sa.func.count()).select_from(self.rows).where(*conds)) or 0)
+
+    def page(
+        self, *conds: sa.ColumnElement[bool], order_by: Sequence[str] = (), limit: int = 50, offset: int = 0
+    ) -> pd.DataFrame:
+        order = [self.rows.c[c] for c in (order_by or self.spec.key)]
+        return self.frame(sa.select(self.rows).where(*conds).order_by(*order).limit(limit).offset(offset))
+
+    def distinct(self, column: str) -> list[Any]:
+        col = self.rows.c[column]
+        return [r[0] for r in self.execute(sa.select(col).distinct().order_by(col)) if r[0] is not None]
+
+
+@dataclass
+class _BaseContext:
+    host: Host
+    identity: Identity
+    plugin: str
+
+    def allows(self, perm: Perm, department: str | None = None) -> bool:
+        return self.identity.allows(perm, department)
+
+    def ledger(self, ledger_id: str) -> LedgerReader:
+        """Read a ledger's current rows within this identity's scope.
+
+        Raises :class:`huizhi.access.AccessDenied` (audited) when the identity may read no rows.
+        """
+        spec = self.host.registry.ledger(ledger_id)
+        reader = LedgerReader(self.host, spec, self.identity)
+        if not self.identity.allows(Perm.LEDGER_READ) or reader.scope.empty:
+            self.host.audit.record(self.identity, "access.denied", f"ledger:{ledger_id}", "denied", plugin=self.plugin)
+            raise AccessDenied(Perm.LEDGER_READ, spec.title)
+        return reader
+
+    def audit(self, action: str, target: str = "", outcome: str = "ok", **detail: Any) -> None:
+        self.host.audit.record(self.identity, action, target, outcome, plugin=self.plugin, **detail)
+
+
+@dataclass
+class PageContext(_BaseContext):
+    """Handed to ``PageSpec.render``. ``params`` are the page's query parameters (e.g. filters
+    carried over from a cockpit drill-down)."""
+
+    page: PageSpec | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TileContext(_BaseContext):
+    """Handed to ``TileSpec.query`` and ``TileSpec.render``."""
+
+    tile: TileSpec | None = None
+    filters: Filters = field(default_factory=Filters)

@@ -1,0 +1,348 @@
+"""Ledger rows, versions and permission-scoped reads.
+
+Each ledger has one table ``ledger_<id>``: the spec's columns plus ``_version_id``. A version is a
+full snapshot (its rows carry its id); ``ledger_heads`` points at the current one. So:
+
+* a commit inserts the new rows and moves the head with a compare-and-set in one transaction:
+  a failed, interrupted or concurrent commit leaves the current version untouched;
+* rollback copies an earlier version's rows into a *new* version: history is never rewritten;
+* reads select the head's rows, filtered by the reader's :class:`huizhi.access.RowScope`.
+
+Bulk loads bypass row-by-row INSERTs (37 s per 100k rows through duckdb-engine): an Arrow table
+registered on the DuckDB connection, ``COPY FROM STDIN`` on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from huizhi.access import RowScope
+from huizhi.models import LedgerHead, LedgerVersion, ledger_version_seq, utcnow
+from huizhi.specs import ColumnSpec, LedgerSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+log = logging.getLogger(__name__)
+
+VERSION_COLUMN = "_version_id"
+
+_SQL_TYPES: dict[str, Any] = {
+    "str": sa.Text,
+    "int": sa.BigInteger,
+    "float": sa.Double,
+    "date": sa.Date,
+    "bool": sa.Boolean,
+}
+
+
+class StaleVersion(RuntimeError):
+    """The ledger changed since the caller looked at it (another admin committed first)."""
+
+    user_message = "台账在您预览之后已被他人更新，本次提交未生效。请重新上传或刷新预览后再提交。"
+
+
+class Unchanged(RuntimeError):
+    """The upload is identical to the current version; no version was created."""
+
+    user_message = "上传内容与当前版本完全相同，未创建新版本。"
+
+
+@dataclass(frozen=True)
+class DiffCounts:
+    added: int
+    changed: int
+    removed: int
+    unchanged: int
+
+
+def ledger_table(spec: LedgerSpec, metadata: sa.MetaData | None = None) -> sa.Table:
+    metadata = metadata if metadata is not None else sa.MetaData()
+    return sa.Table(
+        spec.table_name,
+        metadata,
+        sa.Column(VERSION_COLUMN, sa.BigInteger, nullable=False),
+        *(sa.Column(col.name, _SQL_TYPES[col.dtype]()) for col in spec.columns),
+    )
+
+
+def _sql_column(col: ColumnSpec, dialect: sa.Dialect) -> str:
+    return f"{dialect.identifier_preparer.quote(col.name)} {_SQL_TYPES[col.dtype]().compile(dialect=dialect)}"
+
+
+class LedgerStore:
+    """Storage for every ledger the registry declares. One per host; cheap to build."""
+
+    def __init__(self, engine: Engine, specs: Mapping[str, LedgerSpec]):
+        self.engine = engine
+        self.specs = dict(specs)
+        self.metadata = sa.MetaData()
+        self.tables = {lid: ledger_table(spec, self.metadata) for lid, spec in self.specs.items()}
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    # -- schema ---------------------------------------------------------------------------------
+
+    def ensure_tables(self) -> None:
+        """Create missing ledger tables; add columns a newer plugin version declares.
+
+        Columns a plugin dropped are kept (history stays readable); types are not changed in
+        place: a plugin that changes a column's type must use a new column name.
+        """
+        # duckdb-engine's inspector cannot list columns (it queries pg_catalog), so ask the table.
+        existing = set(sa.inspect(self.engine).get_table_names())
+        with self.engine.begin() as conn:
+            for ledger_id, table in self.tables.items():
+                if table.name not in existing:
+                    table.create(conn)
+                    if self.backend == "postgresql":
+                        sa.Index(f"ix_{table.name}_version", table.c[VERSION_COLUMN]).create(conn)
+                    continue
+                have = set(conn.execute(sa.text(f"SELECT * FROM {table.name} LIMIT 0")).keys())
+                for col in self.specs[ledger_id].columns:
+                    if col.name not in have:
+                        log.info("ledger %s: adding column %s", ledger_id, col.name)
+                        conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {_sql_column(col, self.engine.dialect)}"))
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def head(self, ledger_id: str, conn: Connection | None = None) -> LedgerHead | None:
+        stmt = select(LedgerHead).where(LedgerHead.ledger_id == ledger_id)
+        # Bound to ``conn``, the read joins the caller's transaction (it sees its own writes).
+        with sa.orm.Session(bind=conn if conn is not None else self.engine) as session:
+            return session.scalars(stmt).first()
+
+    def heads(self) -> dict[str, LedgerHead]:
+        with sa.orm.Session(self.engine) as session:
+            return {h.ledger_id: h for h in session.scalars(select(LedgerHead))}
+
+    def versions(self, ledger_id: str) -> list[LedgerVersion]:
+        stmt = select(LedgerVersion).where(LedgerVersion.ledger_id == ledger_id).order_by(LedgerVersion.number.desc())
+        with sa.orm.Session(self.engine) as session:
+            return list(session.scalars(stmt))
+
+    def version(self, ledger_id: str, number: int) -> LedgerVersion:
+        stmt = select(LedgerVersion).where(LedgerVersion.ledger_id == ledger_id, LedgerVersion.number == number)
+        with sa.orm.Session(self.engine) as session:
+            found = session.scalars(stmt).first()
+        if found is None:
+            raise KeyError(f"ledger {ledger_id!r} has no version {number}")
+        return found
+
+    def scoped_select(self, ledger_id: str, scope: RowScope, version_id: int | None = None) -> sa.Select:
+        """SELECT of the ledger's rows in ``version_id`` (default: current) within ``scope``.
+
+        This is where permission becomes SQL: every read the host hands to a plugin is built on
+        this statement, so a plugin cannot reach rows outside its reader's scope.
+        """
+        spec = self.specs[ledger_id]
+        table = self.tables[ledger_id]
+        cols = [table.c[c.name] for c in spec.columns]
+        if version_id is None:
+            head_id = (
+                select(LedgerHead.version_id).where(LedgerHead.ledger_id == ledger_id).scalar_subquery()
+            )
+            stmt = select(*cols).where(table.c[VERSION_COLUMN] == head_id)
+        else:
+            stmt = select(*cols).where(table.c[VERSION_COLUMN] == version_id)
+        if scope.all_rows:
+            return stmt
+        if scope.empty or spec.department_column is None:
+            return stmt.where(sa.false())
+        return stmt.where(table.c[spec.department_column].in_(sorted(scope.department_names)))
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def commit(
+        self,
+        ledger_id: str,
+        data: pa.Table | pd.DataFrame,
+        *,
+        created_by: str,
+        expected_version_id: int | None,
+        file_name: str | None = None,
+        file_sha256: str | None = None,
+        kind: str = "upload",
+        note: str = "",
+    ) -> LedgerVersion:
+        """Store ``data`` as the ledger's next version, atomically.
+
+        ``expected_version_id`` is the head the caller previewed against (None: no version yet);
+        if another commit moved the head since, :class:`StaleVersion` is raised and nothing is
+        stored. An upload identical to the current version raises :class:`Unchanged`.
+        """
+        spec = self.specs[ledger_id]
+        arrow = _to_arrow(data, spec)
+        try:
+            with self.engine.begin() as conn:
+                head = self.head(ledger_id, conn)
+                current_id = head.version_id if head else None
+                if current_id != expected_version_id:
+                    raise StaleVersion(f"ledger {ledger_id}: head is {current_id}, caller expected {expected_version_id}")
+                if head and file_sha256:
+                    current = conn.execute(select(LedgerVersion.file_sha256).where(LedgerVersion.id == current_id)).scalar()
+                    if current == file_sha256:
+                        raise Unchanged(f"ledger {ledger_id}: file identical to version {head.number}")
+                new_id = int(conn.execute(select(ledger_version_seq.next_value())).scalar_one())
+                self._bulk_insert(conn, ledger_id, arrow, new_id)
+                counts = self._diff_counts(conn, ledger_id, current_id, new_id)
+                if head and counts.added == counts.changed == counts.removed == 0:
+                    raise Unchanged(f"ledger {ledger_id}: content identical to version {head.number}")
+                return self._finish(
+                    conn, ledger_id, head, new_id, counts, arrow.num_rows,
+                    created_by=created_by, file_name=file_name, file_sha256=file_sha256, kind=kind, note=note,
+                )
+        except (IntegrityError, DBAPIError) as exc:
+            if _is_conflict(exc):  # two commits raced for the same head
+                raise StaleVersion(f"ledger {ledger_id}: concurrent commit ({exc.__class__.__name__})") from exc
+            raise
+
+    def rollback(self, ledger_id: str, to_number: int, *, created_by: str, expected_version_id: int | None) -> LedgerVersion:
+        """Make version ``to_number``'s rows current again, as a new version (history is kept)."""
+        target = self.version(ledger_id, to_number)
+        table = self.tables[ledger_id]
+        cols = [c.name for c in self.specs[ledger_id].columns]
+        try:
+            with self.engine.begin() as conn:
+                head = self.head(ledger_id, conn)
+                current_id = head.version_id if head else None
+                if current_id != expected_version_id:
+                    raise StaleVersion(f"ledger {ledger_id}: head moved during rollback")
+                if current_id == target.id:
+                    raise Unchanged(f"ledger {ledger_id}: version {to_number} is already current")
+                new_id = int(conn.execute(select(ledger_version_seq.next_value())).scalar_one())
+                source = select(sa.literal(new_id).label(VERSION_COLUMN), *(table.c[c] for c in cols)).where(
+                    table.c[VERSION_COLUMN] == target.id
+                )
+                conn.execute(sa.insert(table).from_select([VERSION_COLUMN, *cols], source))
+                counts = self._diff_counts(conn, ledger_id, current_id, new_id)
+                return self._finish(
+                    conn, ledger_id, head, new_id, counts, target.row_count,
+                    created_by=created_by, file_name=target.file_name, file_sha256=target.file_sha256,
+                    kind="rollback", note=f"回滚到第{to_number}版", restored_from=to_number,
+                )
+        except (IntegrityError, DBAPIError) as exc:
+            if _is_conflict(exc):
+                raise StaleVersion(f"ledger {ledger_id}: concurrent rollback") from exc
+            raise
+
+    def _finish(
+        self, conn: Connection, ledger_id: str, head: LedgerHead | None, new_id: int, counts: DiffCounts,
+        row_count: int, *, created_by: str, file_name: str | None, file_sha256: str | None, kind: str,
+        note: str, restored_from: int | None = None,
+    ) -> LedgerVersion:
+        number = (head.number if head else 0) + 1
+        now = utcnow()
+        fields = dict(
+            id=new_id, ledger_id=ledger_id, number=number, created_by=created_by, created_at=now,
+            file_name=file_name, file_sha256=file_sha256, row_count=row_count, added=counts.added,
+            changed=counts.changed, removed=counts.removed, kind=kind, restored_from=restored_from, note=note,
+        )
+        conn.execute(sa.insert(LedgerVersion).values(**fields))
+        if head is None:
+            conn.execute(sa.insert(LedgerHead).values(ledger_id=ledger_id, version_id=new_id, number=number, updated_at=now))
+        else:
+            moved = conn.execute(
+                sa.update(LedgerHead)
+                .where(LedgerHead.ledger_id == ledger_id, LedgerHead.version_id == head.version_id)
+                .values(version_id=new_id, number=number, updated_at=now)
+            )
+            if moved.rowcount != 1:
+                raise StaleVersion(f"ledger {ledger_id}: head moved while committing")
+        return LedgerVersion(**fields)
+
+    def _diff_counts(self, conn: Connection, ledger_id: str, old_id: int | None, new_id: int) -> DiffCounts:
+        """Added / changed / removed rows between two versions, by key, computed in the database."""
+        spec = self.specs[ledger_id]
+        t = self.tables[ledger_id]
+        new = select(t).where(t.c[VERSION_COLUMN] == new_id).subquery("new")
+        total_new = conn.execute(select(func.count()).select_from(new)).scalar_one()
+        if old_id is None:
+            return DiffCounts(added=total_new, changed=0, removed=0, unchanged=0)
+        old = select(t).where(t.c[VERSION_COLUMN] == old_id).subquery("old")
+        on = sa.and_(*(new.c[k] == old.c[k] for k in spec.key))
+        values = [c.name for c in spec.columns if c.name not in spec.key]
+        differs = sa.or_(*(new.c[v].is_distinct_from(old.c[v]) for v in values)) if values else sa.false()
+        both = conn.execute(
+            select(func.count(), func.count().filter(differs)).select_from(new.join(old, on))
+        ).one()
+        matched, changed = int(both[0]), int(both[1])
+        total_old = conn.execute(select(func.count()).select_from(old)).scalar_one()
+        return DiffCounts(added=total_new - matched, changed=changed, removed=total_old - matched, unchanged=matched - changed)
+
+    def _bulk_insert(self, conn: Connection, ledger_id: str, arrow: pa.Table, version_id: int) -> None:
+        table = self.tables[ledger_id]
+        cols = [c.name for c in self.specs[ledger_id].columns]
+        quote = self.engine.dialect.identifier_preparer.quote
+        col_sql = ", ".join(quote(c) for c in cols)
+        if self.backend == "duckdb":
+            raw = conn.connection.dbapi_connection
+            view = f"_huizhi_incoming_{version_id}"
+            raw.register(view, arrow)
+            try:
+                raw.execute(
+                    f"INSERT INTO {quote(table.name)} ({quote(VERSION_COLUMN)}, {col_sql}) "
+                    f"SELECT {version_id}, {col_sql} FROM {view}"
+                )
+            finally:
+                raw.unregister(view)
+        elif self.backend == "postgresql":
+            import pyarrow.csv as pacsv
+
+            buf = io.BytesIO()
+            pacsv.write_csv(arrow.select(cols), buf, pacsv.WriteOptions(include_header=False, quoting_style="all_valid"))
+            raw = conn.connection.dbapi_connection
+            with raw.cursor() as cur:
+                cur.execute(
+                    f"CREATE TEMP TABLE _huizhi_incoming ON COMMIT DROP AS SELECT {col_sql} FROM {quote(table.name)} WITH NO DATA"
+                )
+                with cur.copy(f"COPY _huizhi_incoming ({col_sql}) FROM STDIN WITH (FORMAT csv)") as copy:
+                    copy.write(buf.getvalue())
+                cur.execute(
+                    f"INSERT INTO {quote(table.name)} ({quote(VERSION_COLUMN)}, {col_sql}) "
+                    f"SELECT {version_id}, {col_sql} FROM _huizhi_incoming"
+                )
+                cur.execute("DROP TABLE _huizhi_incoming")
+        else:  # any other SQLAlchemy backend: correct, not fast
+            rows = [{VERSION_COLUMN: version_id, **row} for row in arrow.select(cols).to_pylist()]
+            if rows:
+                conn.execute(sa.insert(table), rows)
+
+
+def _to_arrow(data: Any, spec: LedgerSpec) -> pa.Table:
+    """Arrow table with exactly the spec's columns, in order, typed as the spec says."""
+    import pyarrow as pa
+
+    types = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "date": pa.date32(), "bool": pa.bool_()}
+    if not isinstance(data, pa.Table):
+        data = pa.Table.from_pandas(data, preserve_index=False)
+    missing = [c.name for c in spec.columns if c.name not in data.column_names]
+    if missing:
+        raise ValueError(f"ledger {spec.id}: data lacks columns {missing}")
+    schema = pa.schema([pa.field(c.name, types[c.dtype]) for c in spec.columns])
+    return data.select([c.name for c in spec.columns]).cast(schema)
+
+
+def _is_conflict(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, IntegrityError) or "conflict" in text or "could not serialize" in text
+
+
+def fetch_frame(engine: Engine, stmt: sa.Select, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    import pandas as pd
+
+    with engine.connect() as conn:
+        result = conn.execute(stmt)
+        return pd.DataFrame(result.fetchall(), columns=list(columns or result.keys()))
+

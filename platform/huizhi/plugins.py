@@ -1,0 +1,274 @@
+"""Finding, checking and isolating plugins.
+
+:func:`load_registry` builds a :class:`Registry` from the ``huizhi`` entry-point group (and any
+plugin objects a test passes in). Each plugin's hooks are called one plugin at a time, so a
+plugin that fails to import, raises in a hook, returns an invalid spec, targets an incompatible
+host API, or clashes with another plugin is *disabled with a reason* while the rest load.
+In strict mode (``HUIZHI_STRICT=1``, used by CI) any such problem raises :class:`PluginError`.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pluggy
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from huizhi import HOST_API_VERSION, district, hookspecs
+from huizhi.specs import ConnectorSpec, LedgerSpec, PageSpec, PluginInfo, SpecError, TileSpec, validate
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "huizhi"
+BUILTIN_PLUGINS = frozenset({"builtin_pages", "builtin_connectors"})
+
+Status = Literal["enabled", "disabled", "not loaded"]
+
+
+class PluginError(RuntimeError):
+    """Raised in strict mode when any plugin could not be loaded cleanly."""
+
+
+@dataclass
+class PluginRecord:
+    """What the host knows about one plugin: shown by ``huizhi plugins`` and the admin page."""
+
+    name: str  # the entry-point name (the plugin's registration name)
+    module: str
+    distribution: str | None = None
+    info: PluginInfo | None = None
+    status: Status = "enabled"
+    reason: str = ""
+    builtin: bool = False
+    ledgers: list[LedgerSpec] = field(default_factory=list)
+    pages: list[PageSpec] = field(default_factory=list)
+    tiles: list[TileSpec] = field(default_factory=list)
+    connectors: list[ConnectorSpec] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return self.info.title if self.info else self.name
+
+    @property
+    def version(self) -> str:
+        return self.info.version if self.info else ""
+
+    @property
+    def department(self) -> str | None:
+        return self.info.department if self.info else None
+
+    def disable(self, reason: str) -> None:
+        if self.status == "enabled":
+            self.status = "disabled"
+            self.reason = reason
+        else:
+            self.reason = f"{self.reason}; {reason}"
+        log.warning("plugin %s disabled: %s", self.name, reason)
+
+
+@dataclass
+class Registry:
+    """Everything the enabled plugins contribute, keyed by id. Built once per host."""
+
+    plugins: dict[str, PluginRecord]
+    ledgers: dict[str, tuple[LedgerSpec, str]] = field(default_factory=dict)
+    pages: dict[str, tuple[PageSpec, str]] = field(default_factory=dict)
+    tiles: dict[str, tuple[TileSpec, str]] = field(default_factory=dict)
+    connectors: dict[str, tuple[ConnectorSpec, str]] = field(default_factory=dict)
+
+    def enabled(self) -> list[PluginRecord]:
+        return [p for p in self.plugins.values() if p.status == "enabled"]
+
+    def problems(self) -> list[PluginRecord]:
+        return [p for p in self.plugins.values() if p.status == "disabled"]
+
+    def ledger(self, ledger_id: str) -> LedgerSpec:
+        try:
+            return self.ledgers[ledger_id][0]
+        except KeyError:
+            raise KeyError(f"no enabled plugin declares ledger {ledger_id!r}") from None
+
+    def plugin_of_page(self, url_path: str) -> str:
+        return self.pages[url_path][1]
+
+
+def create_plugin_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("huizhi")
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def _entry_points() -> list[importlib.metadata.EntryPoint]:
+    return sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
+
+
+def _call(pm: pluggy.PluginManager, hook_name: str, plugin_name: str) -> Any:
+    """Call one plugin's implementation of one hook; ``None`` when it has none."""
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():
+        if impl.plugin_name == plugin_name:
+            return impl.function()
+    return None
+
+
+def _collect(record: PluginRecord, pm: pluggy.PluginManager) -> None:
+    """Call every hook of one plugin and check what it returns; disable it on any problem."""
+    name = record.name
+    try:
+        info = _call(pm, "huizhi_plugin_info", name)
+        if info is None:
+            raise SpecError("it does not implement huizhi_plugin_info (required)")
+        if not isinstance(info, PluginInfo):
+            raise SpecError(f"huizhi_plugin_info returned {type(info).__name__}, expected PluginInfo")
+        validate(info)
+        record.info = info
+        if Version(HOST_API_VERSION) not in SpecifierSet(info.host_api):
+            raise SpecError(
+                f"it supports host API {info.host_api}, but this host provides API {HOST_API_VERSION}; "
+                f"install a plugin version that supports {HOST_API_VERSION} (or a host whose API version "
+                f"is in {info.host_api})"
+            )
+        _check_department(info.department, f"plugin {info.name!r}")
+        for hook, kind, attr in (
+            ("huizhi_ledgers", LedgerSpec, "ledgers"),
+            ("huizhi_pages", PageSpec, "pages"),
+            ("huizhi_tiles", TileSpec, "tiles"),
+            ("huizhi_connectors", ConnectorSpec, "connectors"),
+        ):
+            specs = _call(pm, hook, name) or []
+            if not isinstance(specs, list | tuple):
+                raise SpecError(f"{hook} returned {type(specs).__name__}, expected a list of {kind.__name__}")
+            for spec in specs:
+                if not isinstance(spec, kind):
+                    raise SpecError(f"{hook} returned a {type(spec).__name__}, expected {kind.__name__}")
+                validate(spec)
+                _check_department(getattr(spec, "department", None), f"{hook} item")
+            ids = [getattr(spec, "id", None) or getattr(spec, "url_path", None) for spec in specs]
+            dupes = sorted({i for i in ids if ids.count(i) > 1})
+            if dupes:
+                raise SpecError(f"{hook} declares {', '.join(map(repr, dupes))} more than once")
+            setattr(record, attr, list(specs))
+    except Exception as exc:  # a plugin can fail in any way; contain it and say how
+        log.exception("plugin %s failed while loading", name)
+        record.disable(f"{type(exc).__name__}: {exc}")
+
+
+def _check_department(dept_id: str | None, where: str) -> None:
+    if dept_id is None:
+        return
+    try:
+        district.department(dept_id)
+    except KeyError:
+        known = ", ".join(d.id for d in district.DEPARTMENTS)
+        raise SpecError(f"{where}: unknown department id {dept_id!r} (known: {known})") from None
+
+
+def _keys(record: PluginRecord) -> Iterable[tuple[str, str]]:
+    """Every id a plugin claims, as (kind, id), for clash detection."""
+    if record.info:
+        yield "plugin name", record.info.name
+    for ledger in record.ledgers:
+        yield "ledger", ledger.id
+    for page in record.pages:
+        yield "page url path", page.url_path
+    for tile in record.tiles:
+        yield "tile", tile.id
+    for conn in record.connectors:
+        yield "connector", conn.id
+
+
+def _resolve_clashes(records: list[PluginRecord]) -> None:
+    """Two plugins claiming one id: disable both, naming each other (a built-in keeps its id)."""
+    owners: dict[tuple[str, str], list[PluginRecord]] = defaultdict(list)
+    for record in records:
+        if record.status == "enabled":
+            for key in _keys(record):
+                owners[key].append(record)
+    for (kind, value), claimants in owners.items():
+        if len(claimants) < 2:
+            continue
+        names = " and ".join(repr(c.name) for c in claimants)
+        builtins = [c for c in claimants if c.builtin]
+        losers = [c for c in claimants if not c.builtin] if builtins else claimants
+        for loser in losers:
+            loser.disable(f"{kind} {value!r} is declared by both plugins {names}")
+
+
+def load_registry(
+    load_plugins: Iterable[str] | None = None,
+    *,
+    strict: bool = False,
+    extra_plugins: Iterable[tuple[str, object]] = (),
+    disabled_by_admin: Iterable[str] = (),
+    use_entry_points: bool = True,
+) -> Registry:
+    """Discover, check and register plugins.
+
+    ``load_plugins`` is an allow-list of entry-point names (None loads all; built-ins are
+    always loaded). ``extra_plugins`` registers (name, module-or-object) pairs directly, for tests
+    and scaffolding. ``disabled_by_admin`` names plugins an admin switched off.
+    """
+    allow = None if load_plugins is None else set(load_plugins) | BUILTIN_PLUGINS
+    admin_off = set(disabled_by_admin)
+    pm = create_plugin_manager()
+    records: dict[str, PluginRecord] = {}
+
+    candidates: list[tuple[str, Any]] = []
+    if use_entry_points:
+        for ep in _entry_points():
+            candidates.append((ep.name, ep))
+    candidates.extend(extra_plugins)
+
+    for name, source in candidates:
+        is_ep = isinstance(source, importlib.metadata.EntryPoint)
+        record = PluginRecord(
+            name=name,
+            module=source.value if is_ep else getattr(source, "__name__", type(source).__name__),
+            distribution=source.dist.name if is_ep and source.dist else None,
+            builtin=name in BUILTIN_PLUGINS,
+        )
+        if name in records:
+            records[name].disable(f"two plugins are registered under the name {name!r}")
+            continue
+        records[name] = record
+        if allow is not None and name not in allow:
+            record.status, record.reason = "not loaded", "not in the allow-list (HUIZHI_LOAD_PLUGINS)"
+            continue
+        if name in admin_off and not record.builtin:
+            record.status, record.reason = "disabled", "disabled by a platform admin"
+            continue
+        try:
+            module = source.load() if is_ep else source
+            pm.register(module, name=name)
+        except Exception as exc:
+            log.exception("plugin %s failed to import or register", name)
+            record.disable(f"{type(exc).__name__}: {exc}")
+            continue
+        _collect(record, pm)
+
+    ordered = list(records.values())
+    _resolve_clashes(ordered)
+
+    registry = Registry(plugins=records)
+    for record in ordered:
+        if record.status != "enabled":
+            continue
+        for ledger in record.ledgers:
+            registry.ledgers[ledger.id] = (ledger, record.name)
+        for page in record.pages:
+            registry.pages[page.url_path] = (page, record.name)
+        for tile in record.tiles:
+            registry.tiles[tile.id] = (tile, record.name)
+        for conn in record.connectors:
+            registry.connectors[conn.id] = (conn, record.name)
+
+    problems = [r for r in ordered if r.status == "disabled" and r.reason != "disabled by a platform admin"]
+    if strict and problems:
+        detail = "\n".join(f"- {r.name}: {r.reason}" for r in problems)
+        raise PluginError(f"strict mode: {len(problems)} plugin(s) could not be loaded:\n{detail}")
+    return registry
