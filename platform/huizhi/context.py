@@ -135,6 +135,21 @@ class PageContext(_BaseContext):
 
     page: PageSpec | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    nav: Mapping[str, Any] = field(default_factory=dict)  # url path -> st.Page, only pages this identity may open
+
+    def link(self, url_path: str, label: str | None = None, icon: str | None = None, **query_params: Any) -> bool:
+        """Draw a link to another portal page (with query parameters, e.g. drill-down filters).
+
+        Returns False and draws nothing when the identity may not open that page.
+        """
+        import streamlit as st
+
+        page = self.nav.get(url_path)
+        if page is None:
+            return False
+        params = {k: ",".join(map(str, v)) if isinstance(v, list | tuple) else str(v) for k, v in query_params.items() if v}
+        st.page_link(page, label=label, icon=icon, query_params=params or None)
+        return True
 
 
 @dataclass

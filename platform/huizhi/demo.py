@@ -286,7 +286,9 @@ def _wait_ready(
         except OSError as error:
             last = str(error)
         if time.monotonic() - start > timeout:
-            raise StartupError(f"{name} not ready after {timeout:.0f} s at {url} ({last}).\n{_tail(log_file)}")
+            raise StartupError(
+                f"{name} not ready after {timeout:.0f} s at {url} ({last}).\n{_tail(log_file)}"
+            )
         time.sleep(0.1)
 
 
@@ -581,7 +583,9 @@ def run_demo(
     settings_dir = Path(settings_dir)
     provider_log = settings_dir / "oidc-provider.log"
     started = time.monotonic()
-    print(f"[huizhi] 正在启动本地身份提供方 (OpenID Connect) 127.0.0.1:{oidc_port} 与门户 127.0.0.1:{portal_port} …")
+    print(
+        f"[huizhi] 正在启动本地身份提供方 (OpenID Connect) 127.0.0.1:{oidc_port} 与门户 127.0.0.1:{portal_port} …"
+    )
     try:
         with sign_in_stack(
             settings_dir,

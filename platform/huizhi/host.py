@@ -35,9 +35,11 @@ class Host:
     store: LedgerStore
     audit: AuditLog
 
-    def page_context(self, identity: Identity, url_path: str, params: dict[str, Any] | None = None) -> PageContext:
+    def page_context(
+        self, identity: Identity, url_path: str, params: dict[str, Any] | None = None, nav: dict[str, Any] | None = None
+    ) -> PageContext:
         spec, plugin = self.registry.pages[url_path]
-        return PageContext(host=self, identity=identity, plugin=plugin, page=spec, params=params or {})
+        return PageContext(host=self, identity=identity, plugin=plugin, page=spec, params=params or {}, nav=nav or {})
 
     def tile_context(self, identity: Identity, tile_id: str, **kw: Any) -> TileContext:
         spec, plugin = self.registry.tiles[tile_id]

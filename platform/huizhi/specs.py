@@ -215,7 +215,7 @@ class TileSpec:
 
     id: str
     title: str
-    department: str
+    department: str | None  # None: a cross-department tile (any cockpit viewer; rows still scoped)
     theme: Theme
     query: Callable[[TileContext], TileValue]
     unit: str = ""

@@ -1,0 +1,1 @@
+"""Built-in connectors, shipped as the plugin ``builtin_connectors`` through the public hooks."""

@@ -1,0 +1,180 @@
+"""平台管理: plugin status, role mapping with a sign-in simulator, audit log, system information."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pandas as pd
+import streamlit as st
+from huizhi import HOST_API_VERSION, district
+from huizhi.access import ROLE_LABELS, check_access_config, identity_from_claims
+from huizhi.audit import ACTION_LABELS
+from huizhi.context import PageContext
+from huizhi.db import current_revision
+from huizhi.exports import csv_bytes, xlsx_bytes
+
+STATUS_LABELS = {"enabled": "✅ 已启用", "disabled": "⛔ 已停用", "not loaded": "⏸ 未加载"}
+
+
+def plugins_page(ctx: PageContext) -> None:
+    host = ctx.host
+    st.title("插件状态")
+    st.caption(f"主机 API 版本 {HOST_API_VERSION}。停用或启用插件后，重启平台进程生效。")
+    rows = [
+        {
+            "插件": r.name,
+            "名称": r.title,
+            "版本": r.version,
+            "部门": district.department_name(r.department) if r.info else "—",
+            "状态": STATUS_LABELS[r.status],
+            "原因": r.reason,
+            "页面": len(r.pages),
+            "台账": len(r.ledgers),
+            "指标卡": len(r.tiles),
+            "连接器": len(r.connectors),
+            "发行包": r.distribution or "",
+        }
+        for r in host.registry.plugins.values()
+    ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    problems = host.registry.problems()
+    if problems:
+        st.error(f"{len(problems)} 个插件未能加载。其余插件照常运行。")
+        for r in problems:
+            st.markdown(f"- **{r.name}**：{r.reason}")
+
+    st.subheader("启用 / 停用")
+    switchable = [r.name for r in host.registry.plugins.values() if not r.builtin]
+    if not switchable:
+        st.info("没有可切换的部门插件。")
+        return
+    name = st.selectbox("插件", switchable)
+    record = host.registry.plugins[name]
+    admin_off = record.reason == "disabled by a platform admin"
+    if admin_off and st.button("启用此插件", type="primary"):
+        host.set_plugin_enabled(ctx.identity, name, True)
+        st.success("已启用，重启平台后生效。")
+    elif not admin_off and st.button("停用此插件"):
+        host.set_plugin_enabled(ctx.identity, name, False)
+        st.success("已停用，重启平台后生效。")
+
+
+def _demo_identities() -> dict[str, dict]:
+    try:
+        from huizhi.demo import DEMO_IDENTITIES
+    except ImportError:
+        return {}
+    return {f"{i.get('name', i['sub'])}（{i['sub']}）": dict(i) for i in DEMO_IDENTITIES}
+
+
+def access_page(ctx: PageContext) -> None:
+    host = ctx.host
+    access = host.settings.access
+    st.title("角色映射与模拟登录")
+    st.caption(
+        f"按身份令牌中的声明（默认声明：`{access.get('claim', 'groups')}`）分配角色与部门；"
+        "未匹配任何规则的账号无任何权限。每次登录时重新计算。"
+    )
+    problems = check_access_config(access)
+    for problem in problems:
+        st.error(f"配置错误：{problem}")
+    rules = [
+        {
+            "声明": r.get("claim", access.get("claim", "groups")),
+            "取值": r.get("value"),
+            "角色": ROLE_LABELS.get(r.get("role"), r.get("role")),
+            "部门": district.department_name(r["department"]) if r.get("department") else "全区",
+        }
+        for r in access.get("rules", [])
+    ]
+    st.dataframe(pd.DataFrame(rules), hide_index=True, width="stretch", height=260)
+
+    st.subheader("模拟登录")
+    st.write("粘贴一组身份声明（JSON），或选择演示账号，查看其将获得的角色、部门和页面。不会真正登录。")
+    demos = _demo_identities()
+    choice = st.selectbox("演示账号", ["（自行粘贴）", *demos]) if demos else "（自行粘贴）"
+    default = json.dumps(demos[choice], ensure_ascii=False, indent=2) if choice in demos else '{\n  "sub": "someone",\n  "groups": []\n}'
+    text = st.text_area("身份声明（JSON）", value=default, height=180, key=f"claims-{choice}")
+    try:
+        claims = json.loads(text)
+        if not isinstance(claims, dict):
+            raise ValueError("not an object")
+    except ValueError:
+        st.error("声明不是合法的 JSON 对象，请检查括号和引号。")
+        return
+    identity = identity_from_claims(claims, access)
+    if not identity.has_access:
+        st.warning("此账号不匹配任何规则：登录后只会看到“暂无访问权限”页面。")
+        return
+    st.success("角色：" + "、".join(sorted(g.label for g in identity.grants)))
+    pages = host.visible_pages(identity)
+    st.markdown("**可见页面**：" + "、".join(p.title for p in pages))
+    tiles = host.visible_tiles(identity)
+    st.markdown(f"**驾驶舱指标卡**：{len(tiles)} 个")
+    scopes = []
+    for spec, _ in host.registry.ledgers.values():
+        scope = identity.row_scope(spec)
+        scopes.append({
+            "台账": spec.title,
+            "可读范围": "全部行" if scope.all_rows else ("、".join(sorted(scope.department_names)) or "无"),
+        })
+    st.dataframe(pd.DataFrame(scopes), hide_index=True, width="stretch")
+
+
+def audit_page(ctx: PageContext) -> None:
+    st.title("审计日志")
+    c1, c2, c3, c4 = st.columns(4)
+    actions = {"全部": None, **{v: k for k, v in ACTION_LABELS.items()}}
+    action = actions[c1.selectbox("操作", list(actions))]
+    actor = c2.text_input("操作人（姓名或标识）")
+    text = c3.text_input("对象或详情包含")
+    since = c4.date_input("起始日期", value=dt.date.today() - dt.timedelta(days=30))
+    events = ctx.host.audit.search(
+        action=action, actor=actor or None, text=text or None,
+        since=dt.datetime.combine(since, dt.time()), limit=2000,
+    )
+    df = pd.DataFrame(
+        [
+            {
+                "编号": e.id,
+                "时间（UTC）": e.occurred_at.strftime("%Y-%m-%d %H:%M:%S"),
+                "操作人": e.actor_name or e.actor,
+                "账号标识": e.actor,
+                "操作": ACTION_LABELS.get(e.action, e.action),
+                "对象": e.target,
+                "结果": e.outcome,
+                "详情": e.detail,
+            }
+            for e in events
+        ],
+        columns=["编号", "时间（UTC）", "操作人", "账号标识", "操作", "对象", "结果", "详情"],
+    )
+    st.caption(f"共 {len(df)} 条（最多显示 2000 条，按时间倒序）。审计日志只追加，不可修改。")
+    st.dataframe(df, hide_index=True, width="stretch", height=480)
+    d1, d2 = st.columns(2)
+    d1.download_button("导出 CSV", csv_bytes(df), "audit-log.csv", "text/csv")
+    d2.download_button(
+        "导出 Excel", xlsx_bytes({"审计日志": df}), "audit-log.xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+
+
+def system_page(ctx: PageContext) -> None:
+    host = ctx.host
+    st.title("系统信息")
+    kind = host.settings.store_kind
+    url = host.engine.url.render_as_string(hide_password=True)
+    c1, c2, c3 = st.columns(3)
+    c1.metric("数据存储", "DuckDB 嵌入式文件" if kind == "duckdb" else "PostgreSQL" if kind == "postgresql" else kind)
+    c2.metric("数据库结构版本", current_revision(host.engine) or "—")
+    c3.metric("已启用插件", len(host.registry.enabled()))
+    st.code(url, language=None)
+    if kind == "duckdb":
+        st.warning(
+            "当前使用嵌入式 DuckDB 文件：只适合单个平台进程（演示、小型科室）。"
+            "生产环境及多进程部署请设置 HUIZHI_DATABASE_URL 指向 PostgreSQL。"
+        )
+    else:
+        st.info("当前使用 PostgreSQL，可多进程、多副本部署。")
+    st.markdown(f"配置文件：`{host.settings.config_file or '未使用（环境变量与默认值）'}`；数据目录：`{host.settings.data_dir}`")

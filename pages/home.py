@@ -1,0 +1,47 @@
+"""首页: what the signed-in person can use, and the state of their ledgers."""
+
+from __future__ import annotations
+
+import streamlit as st
+from huizhi import district
+from huizhi.context import PageContext
+from huizhi.specs import Perm
+
+
+def render(ctx: PageContext) -> None:
+    host, identity = ctx.host, ctx.identity
+    st.title(f"您好，{identity.name}")
+    st.caption("您的角色：" + "、".join(sorted(g.label for g in identity.grants)))
+
+    pages = [p for p in host.visible_pages(identity) if p.url_path != "home"]
+    by_section: dict[str, list] = {}
+    for page in pages:
+        by_section.setdefault(page.section or district.department_name(page.department), []).append(page)
+
+    st.subheader("您可以使用")
+    cols = st.columns(min(3, max(1, len(by_section))))
+    for i, (section, items) in enumerate(by_section.items()):
+        with cols[i % len(cols)], st.container(border=True):
+            st.markdown(f"**{section}**")
+            for page in items:
+                ctx.link(page.url_path, label=page.title, icon=page.icon)
+
+    ledgers = [
+        spec for spec, _ in host.registry.ledgers.values()
+        if identity.allows(Perm.LEDGER_READ) and not identity.row_scope(spec).empty
+    ]
+    if ledgers:
+        st.subheader("台账状态")
+        heads = host.store.heads()
+        rows = []
+        for spec in ledgers:
+            head = heads.get(spec.id)
+            rows.append({
+                "台账": spec.title,
+                "牵头部门": district.department_name(spec.department),
+                "当前版本": f"第{head.number}版" if head else "尚无数据",
+                "最近更新（UTC）": head.updated_at.strftime("%Y-%m-%d %H:%M") if head else "—",
+                "您可见的行": ctx.ledger(spec.id).count() if head else 0,
+                "可上传": "是" if identity.allows(Perm.LEDGER_UPLOAD, spec.department) else "否",
+            })
+        st.dataframe(rows, hide_index=True, width="stretch")

@@ -1,0 +1,199 @@
+"""The portal's Streamlit entry script (``huizhi run`` / ``huizhi demo`` start it).
+
+Order of a run: build (or reuse) the host → require sign-in → map claims to an identity → deny an
+identity with no role → compose ``st.navigation`` from the pages this identity may open, one
+section per department → run the chosen page inside an error boundary that names its plugin.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+import streamlit as st
+
+from huizhi import district
+from huizhi.access import AccessDenied, Identity, identity_from_claims
+from huizhi.config import load_settings
+from huizhi.db import StoreUnavailable
+from huizhi.host import Host, create_host
+from huizhi.plugins import PluginError
+from huizhi.signin import configured_providers, provider_reachable
+from huizhi.specs import PageSpec
+
+log = logging.getLogger("huizhi.app")
+
+SECTION_OVERVIEW = "总览"
+SECTION_LEDGERS = "台账中心"
+SECTION_ADMIN = "平台管理"
+
+
+@st.cache_resource(show_spinner="正在启动平台…")
+def _host() -> Host:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return create_host(load_settings())
+
+
+def _auth_secrets() -> dict:
+    try:
+        return dict(st.secrets.get("auth", {}))
+    except Exception:  # no secrets file at all
+        return {}
+
+
+def signin_page() -> None:
+    _, mid, _ = st.columns([1, 2, 1])
+    with mid, st.container(border=True):
+        st.title("慧治 · 大兴区智慧城市平台")
+        st.write("区级台账、部门应用与领导驾驶舱的统一入口。请使用统一身份认证账号登录。")
+        providers = configured_providers(_auth_secrets())
+        if not providers:
+            st.error("平台尚未配置统一身份认证，暂时无法登录。请联系平台管理员。")
+            log.error("no [auth] provider configured in Streamlit secrets")
+            return
+        for provider in providers:
+            if st.button(f"使用{provider.label}登录", type="primary", key=f"login-{provider.name}", width="stretch"):
+                if provider_reachable(provider):
+                    st.login(provider.name) if provider.name else st.login()
+                else:
+                    st.error(
+                        f"统一身份认证服务（{provider.label}）暂时无法连接，请稍后再试。"
+                        "如持续出现，请联系平台管理员检查认证服务。"
+                    )
+
+
+def no_access_page(host: Host, identity: Identity) -> None:
+    contact = host.settings.access.get("contact", "平台管理员")
+    _, mid, _ = st.columns([1, 2, 1])
+    with mid, st.container(border=True):
+        st.title("暂无访问权限")
+        st.write(
+            f"您好，{identity.name}。您的账号已通过统一身份认证，但尚未分配本平台的任何角色，"
+            f"因此无法查看任何页面。请联系 **{contact}** 开通权限，并告知下方账号标识。"
+        )
+        st.code(identity.subject, language=None)
+        if st.button("退出登录", key="logout-noaccess"):
+            _sign_out(host, identity)
+
+
+def _sign_out(host: Host, identity: Identity) -> None:
+    host.audit.record(identity, "signout")
+    st.session_state.pop("huizhi_signin_recorded", None)
+    st.logout()
+
+
+def _record_signin(host: Host, identity: Identity) -> None:
+    """One audit event per sign-in (not per page load): keyed by the ID token's issue time."""
+    token_id = f"{identity.subject}@{identity.claims.get('iat', '')}"
+    if st.session_state.get("huizhi_signin_recorded") == token_id:
+        return
+    st.session_state["huizhi_signin_recorded"] = token_id
+    if not host.audit.search(action="signin", actor=identity.subject, text=token_id, limit=1):
+        host.audit.record(
+            identity,
+            "signin" if identity.has_access else "signin.no_role",
+            token=token_id,
+            grants=sorted(g.label for g in identity.grants),
+        )
+
+
+def _page_runner(host: Host, identity: Identity, spec: PageSpec, plugin: str, nav: dict[str, st.Page]):
+    def run() -> None:
+        # Checked again here, not only when building the menu: a page must never trust that it
+        # was reached through the menu.
+        if not identity.allows(spec.permission, spec.department):
+            host.audit.record(identity, "access.denied", f"page:{spec.url_path}", "denied")
+            st.error("您没有访问此页面的权限。")
+            return
+        viewed = st.session_state.setdefault("huizhi_viewed", set())
+        if spec.url_path not in viewed:
+            viewed.add(spec.url_path)
+            host.audit.record(identity, "page.view", f"page:{spec.url_path}", plugin=plugin)
+        ctx = host.page_context(identity, spec.url_path, params=st.query_params.to_dict(), nav=nav)
+        try:
+            spec.render(ctx)
+        except AccessDenied as exc:
+            st.warning(exc.user_message)
+        except StoreUnavailable as exc:
+            log.error("%s", exc)
+            st.error(exc.user_message)
+        except Exception as exc:
+            if type(exc).__module__.startswith("streamlit"):  # st.rerun / st.stop / st.switch_page signals
+                raise
+            log.exception("page %s of plugin %s failed", spec.url_path, plugin)
+            st.error(
+                f"页面“{spec.title}”运行出错，已记录日志。其他页面不受影响。"
+                f"请联系插件“{plugin}”的维护人员。"
+            )
+            with st.expander("技术细节（供开发人员）"):
+                st.code("".join(traceback.format_exception(exc)), language=None)
+
+    run.__name__ = "page_" + spec.url_path.replace("-", "_")
+    return run
+
+
+def navigation(host: Host, identity: Identity) -> dict[str, list[st.Page]]:
+    sections: dict[str, list[st.Page]] = {}
+    nav: dict[str, st.Page] = {}  # filled below; page runners read it when they run
+    pages = host.visible_pages(identity)
+    order = [SECTION_OVERVIEW] + [d.name for d in district.DEPARTMENTS] + [SECTION_LEDGERS, SECTION_ADMIN]
+    for spec in pages:
+        section = spec.section or district.department_name(spec.department)
+        page = st.Page(
+            _page_runner(host, identity, spec, host.registry.plugin_of_page(spec.url_path), nav),
+            title=spec.title,
+            icon=spec.icon,
+            url_path=spec.url_path,
+            default=spec.default,
+        )
+        nav[spec.url_path] = page
+        sections.setdefault(section, []).append(page)
+    return dict(sorted(sections.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
+
+
+def sidebar(host: Host, identity: Identity) -> None:
+    with st.sidebar:
+        st.markdown(f"**{identity.name}**")
+        st.caption(" / ".join(sorted(g.label for g in identity.grants)))
+        if st.button("退出登录", key="logout", icon=":material/logout:"):
+            _sign_out(host, identity)
+        problems = host.registry.problems()
+        if problems and any(g.role == "platform_admin" for g in identity.grants):
+            st.warning(f"{len(problems)} 个插件未能加载，详见“插件状态”。")
+
+
+def main() -> None:
+    st.set_page_config(page_title="慧治 · 大兴区智慧城市平台", page_icon=":material/account_balance:", layout="wide")
+    try:
+        host = _host()
+    except StoreUnavailable as exc:
+        log.error("%s", exc)
+        st.error(exc.user_message)
+        st.stop()
+    except PluginError as exc:
+        log.error("%s", exc)
+        st.error("严格模式下有插件加载失败，平台未启动。请平台管理员查看日志或运行 `huizhi plugins`。")
+        st.code(str(exc), language=None)
+        st.stop()
+
+    if not st.user.is_logged_in:
+        st.navigation([st.Page(signin_page, title="登录", url_path="signin", default=True)], position="hidden").run()
+        return
+
+    identity = identity_from_claims(st.user.to_dict(), host.settings.access)
+    if identity.is_expired():
+        host.audit.record(identity, "signout", reason="id token expired")
+        st.session_state.pop("huizhi_signin_recorded", None)
+        st.logout()
+        return
+    _record_signin(host, identity)
+    if not identity.has_access:
+        st.navigation([st.Page(lambda: no_access_page(host, identity), title="暂无权限", url_path="no-access", default=True)],
+                      position="hidden").run()
+        return
+
+    sidebar(host, identity)
+    st.navigation(navigation(host, identity)).run()
+
+
+main()

@@ -1,0 +1,171 @@
+"""The ``huizhi`` command: operate a deployment and develop plugins.
+
+    huizhi plugins            list plugins with status and reason (exit 1 if any is broken)
+    huizhi check              load everything in strict mode; for plugin authors and CI
+    huizhi migrate            create or upgrade the host's tables
+    huizhi seed               load the demo data from the action plan (skips ledgers with data)
+    huizhi docs [--check]     write (or verify) docs/plugins.md from the hookspecs
+    huizhi run                start the portal (Streamlit) with the current settings
+    huizhi demo               start the local sign-in provider, seed, and run the portal
+    huizhi new-plugin NAME    scaffold a department plugin in plugins/NAME
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from huizhi import district
+
+APP = Path(__file__).with_name("app.py")
+
+
+def _host(strict: bool | None = None):
+    from huizhi.config import load_settings
+    from huizhi.host import create_host
+
+    settings = load_settings()
+    if strict is not None:
+        settings = replace(settings, strict=strict)
+    return create_host(settings)
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    host = _host(strict=False)
+    rows = [
+        (r.name, r.version or "-", district.department_name(r.department) if r.info else "-", r.status, r.reason)
+        for r in host.registry.plugins.values()
+    ]
+    widths = [max(len(str(row[i])) for row in rows + [("name", "version", "department", "status", "")]) for i in range(4)]
+    print(f"{'name':<{widths[0]}}  {'version':<{widths[1]}}  {'department':<{widths[2]}}  {'status':<{widths[3]}}  reason")
+    for row in rows:
+        print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]:<{widths[3]}}  {row[4]}")
+    print(f"\nstore: {host.settings.store_kind} ({host.engine.url.render_as_string(hide_password=True)})")
+    return 1 if host.registry.problems() else 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from huizhi.plugins import PluginError
+
+    try:
+        host = _host(strict=True)
+    except PluginError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    reg = host.registry
+    print(f"ok: {len(reg.enabled())} plugins, {len(reg.pages)} pages, {len(reg.ledgers)} ledgers, "
+          f"{len(reg.tiles)} tiles, {len(reg.connectors)} connectors")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from huizhi.config import load_settings
+    from huizhi.db import create_db_engine, current_revision, upgrade
+
+    engine = create_db_engine(load_settings().database_url)
+    upgrade(engine)
+    print(f"database at revision {current_revision(engine)}")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from huizhi_seeds.loader import load_demo
+
+    host = _host()
+    loaded = load_demo(host, seed=args.seed, only_if_empty=not args.force)
+    for ledger_id, rows in loaded.items():
+        print(f"{ledger_id}: {rows} rows")
+    if not loaded:
+        print("nothing to seed (every ledger already has data; use --force to add a new version)")
+    return 0
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from huizhi.plugin_docs import render
+
+    target = Path(args.output)
+    text = render()
+    if args.check:
+        if not target.is_file() or target.read_text(encoding="utf-8") != text:
+            print(f"{target} is stale: run `huizhi docs`", file=sys.stderr)
+            return 1
+        print(f"{target} is up to date")
+        return 0
+    target.write_text(text, encoding="utf-8")
+    print(f"wrote {target}")
+    return 0
+
+
+def streamlit_command(port: int = 8501, address: str = "127.0.0.1", extra: list[str] | None = None) -> list[str]:
+    return [
+        sys.executable, "-m", "streamlit", "run", str(APP),
+        "--server.address", address, "--server.port", str(port), "--server.headless", "true",
+        "--browser.gatherUsageStats", "false", *(extra or []),
+    ]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return subprocess.call(streamlit_command(args.port, args.address))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from huizhi.demo import run_demo
+
+    return run_demo(portal_port=args.port, oidc_port=args.oidc_port) or 0
+
+
+def cmd_new_plugin(args: argparse.Namespace) -> int:
+    from huizhi.scaffold import create_plugin
+
+    path = create_plugin(Path(args.directory), args.name, args.department, args.title)
+    print(f"created {path}\nnext: pip install -e {path} && huizhi check")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="huizhi", description="慧治 huizhi platform")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("plugins", help="list plugins and their status").set_defaults(func=cmd_plugins)
+    sub.add_parser("check", help="load all plugins in strict mode").set_defaults(func=cmd_check)
+    sub.add_parser("migrate", help="create or upgrade the host's tables").set_defaults(func=cmd_migrate)
+    p = sub.add_parser("seed", help="load demo data from the action plan")
+    p.add_argument("--seed", type=int, default=20221009)
+    p.add_argument("--force", action="store_true", help="seed even ledgers that already have data")
+    p.set_defaults(func=cmd_seed)
+    p = sub.add_parser("docs", help="render docs/plugins.md")
+    p.add_argument("--output", default="docs/plugins.md")
+    p.add_argument("--check", action="store_true")
+    p.set_defaults(func=cmd_docs)
+    p = sub.add_parser("run", help="run the portal")
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--address", default="127.0.0.1")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("demo", help="run the demo: local sign-in provider, seeded data, portal")
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--oidc-port", type=int, default=9400)
+    p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("new-plugin", help="scaffold a department plugin")
+    p.add_argument("name", help="plugin id, e.g. water")
+    p.add_argument("--department", required=True, help="department id, e.g. swj")
+    p.add_argument("--title", default=None)
+    p.add_argument("--directory", default="plugins")
+    p.set_defaults(func=cmd_new_plugin)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except Exception as exc:
+        from huizhi.db import StoreUnavailable
+
+        if isinstance(exc, StoreUnavailable):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())
