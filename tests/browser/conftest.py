@@ -1,0 +1,323 @@
+"""Browser end-to-end harness: a real OpenID provider, a real portal, Debian's Chromium.
+
+Fixtures (all processes on 127.0.0.1, started once per test session):
+
+``oidc``            the running ``oidc-provider-mock`` (:class:`huizhi.demo.Provider`) with
+                    ``huizhi.demo.DEMO_IDENTITIES``; ``oidc.set_user(sub, claims)`` changes claims.
+``portal_database_url``  the portal's ``HUIZHI_DATABASE_URL``: the session fixture
+                    ``database_url`` if a parent conftest defines one; else the env var
+                    ``HUIZHI_TEST_DATABASE_URL``; else a fresh temp DuckDB file.
+``start_portal``    ``start_portal(app_path, env=None) -> Portal``: a portal for any Streamlit
+                    script, signing in through ``oidc``; started once per (script, env), kept up
+                    for the session.
+``portal``          the huizhi portal itself (``huizhi/app.py``) on ``portal_database_url``.
+``browser``         Playwright's Chromium (``/usr/bin/chromium``, no network beyond loopback).
+``page``            a fresh browser context (no cookies) and page per test, zh-CN, 1280x900;
+                    on failure a screenshot goes to test-artifacts/browser/.
+``sign_in``         ``sign_in(page, sub, portal=None)``: portal home → 登录 → the provider's own
+                    form (types ``sub``, presses Authorize) → back on the portal, rendered.
+``sign_out``        ``sign_out(page, portal=None)``: 退出登录 → the provider's end-session page → back.
+``wait_rendered``   ``wait_rendered(page, timeout=30)``: Streamlit connected, script not running,
+                    nothing loading or stale, for 1 s in a row.
+``screenshot``      ``screenshot(page, path, full_page=True)``: stretches the viewport to the
+                    main container's scroll height first, so a "full page" shot has everything.
+
+Every test in this directory is marked ``browser``. The sign-in and sign-out buttons are found
+by their Streamlit keys ``huizhi-login`` / ``huizhi-logout`` (``st.button(..., key=...)`` gives
+the element the class ``st-key-<key>``), falling back to buttons labelled exactly 登录 / 退出登录.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from huizhi import demo
+
+CHROMIUM = os.environ.get("HUIZHI_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# Every request that is not loopback goes to a proxy that does not exist, so nothing leaves the
+# machine — including redirect hops, which page.route() would not see.
+NO_NETWORK_PROXY = {"server": "http://127.0.0.1:9", "bypass": "127.0.0.1,localhost,[::1]"}
+VIEWPORT = {"width": 1280, "height": 900}
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+
+LOGIN_BUTTON = ".st-key-huizhi-login button"
+LOGOUT_BUTTON = ".st-key-huizhi-logout button"
+LOGIN_LABEL = re.compile(r"^\s*登录\s*$")
+LOGOUT_LABEL = re.compile(r"^\s*退出登录\s*$")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if here in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    report = yield
+    if report.when == "call":
+        item.stash[_REPORT_KEY] = report
+    return report
+
+
+_REPORT_KEY = pytest.StashKey[pytest.TestReport]()
+
+
+# ----------------------------------------------------------------------------------------------
+# Processes
+
+
+@pytest.fixture(scope="session")
+def browser_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("signin")
+
+
+@pytest.fixture(scope="session")
+def oidc(browser_state_dir: Path) -> Iterator[demo.Provider]:
+    with demo.oidc_provider(demo.free_port(), log_file=browser_state_dir / "oidc-provider.log") as provider:
+        yield provider
+
+
+@pytest.fixture(scope="session")
+def portal_database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The portal's HUIZHI_DATABASE_URL: the session fixture ``database_url`` when a parent
+    conftest provides one; else HUIZHI_TEST_DATABASE_URL; else a fresh DuckDB file."""
+    with contextlib.suppress(pytest.FixtureLookupError):
+        return str(request.getfixturevalue("database_url"))
+    url = os.environ.get("HUIZHI_TEST_DATABASE_URL")
+    if url:
+        return url
+    return f"duckdb:///{tmp_path_factory.mktemp('portal-db') / 'huizhi.duckdb'}"
+
+
+@pytest.fixture(scope="session")
+def start_portal(oidc: demo.Provider, browser_state_dir: Path) -> Iterator[Callable[..., demo.Portal]]:
+    from contextlib import ExitStack
+
+    running: dict[tuple[str, tuple[tuple[str, str], ...]], demo.Portal] = {}
+    with ExitStack() as stack:
+
+        def start(app_path: Path, env: Mapping[str, str] | None = None) -> demo.Portal:
+            key = (str(Path(app_path).resolve()), tuple(sorted((env or {}).items())))
+            if key not in running:
+                port = demo.free_port()
+                state = browser_state_dir / f"portal-{port}"
+                secrets_file = demo.write_auth_secrets(
+                    state / "auth-secrets.toml", portal_port=port, oidc_port=oidc.port
+                )
+                running[key] = stack.enter_context(
+                    demo.portal(
+                        Path(app_path),
+                        port=port,
+                        secrets_files=[secrets_file],
+                        env=dict(env or {}),
+                        log_file=state / "streamlit.log",
+                        extra_args=["--server.fileWatcherType", "none", "--server.runOnSave", "false"],
+                    )
+                )
+            return running[key]
+
+        yield start
+
+
+@pytest.fixture(scope="session")
+def portal(start_portal: Callable[..., demo.Portal], portal_database_url: str) -> demo.Portal:
+    app = demo.default_app_path()
+    if not app.exists():
+        pytest.skip(f"{app} does not exist yet")
+    return start_portal(app, env={"HUIZHI_DATABASE_URL": portal_database_url})
+
+
+# ----------------------------------------------------------------------------------------------
+# Browser
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} not found: run ./dev setup (installs Debian's chromium + fonts-noto-cjk)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, proxy=NO_NETWORK_PROXY, headless=True
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai")
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        report = request.node.stash.get(_REPORT_KEY, None)
+        if report is not None and report.failed:
+            name = re.sub(r"[^\w.-]+", "_", request.node.nodeid)[-150:]
+            with contextlib.suppress(Exception):
+                ARTIFACTS.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+                (ARTIFACTS / f"{name}.html").write_text(page.content(), encoding="utf-8")
+        context.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# Helpers (plain functions; also handed out as fixtures below)
+
+_RENDER_PROBE = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app) return 'no stApp';
+  const conn = app.getAttribute('data-test-connection-state');
+  if (conn !== 'CONNECTED') return 'connection ' + conn;
+  const script = app.getAttribute('data-test-script-state');
+  if (script !== 'notRunning' && script !== 'compilationError') return 'script ' + script;
+  const busy = document.querySelector(
+    '[data-testid="stSpinner"], [data-testid="stSkeleton"], [data-testid="stAppSkeleton"], ' +
+    '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"], ' +
+    '[data-stale="true"]');
+  if (busy) return 'busy ' + (busy.getAttribute('data-testid') || 'stale element');
+  return 'ok';
+}"""
+
+
+def wait_rendered(page: Any, timeout: float = 30.0, settle: float = 1.0) -> None:
+    """Wait until Streamlit is connected, its script is not running and nothing is loading or
+    stale, continuously for ``settle`` seconds. Raises AssertionError naming the last state."""
+    deadline = time.monotonic() + timeout
+    ok_since: float | None = None
+    state = "not checked"
+    while True:
+        try:
+            state = page.evaluate(_RENDER_PROBE)
+        except Exception as error:  # navigation in progress destroys the context
+            state = f"evaluate failed: {error.__class__.__name__}"
+        now = time.monotonic()
+        if state == "ok":
+            ok_since = ok_since or now
+            if now - ok_since >= settle:
+                return
+        else:
+            ok_since = None
+        if now > deadline:
+            raise AssertionError(f"Streamlit page {page.url} not rendered after {timeout:.0f} s: {state}")
+        page.wait_for_timeout(100)
+
+
+def _click_button(page: Any, selector: str, label: re.Pattern[str], what: str, timeout: float = 20.0) -> None:
+    """Click the button with Streamlit key class ``selector`` (or labelled ``label``), waiting for
+    it to appear; opens a collapsed sidebar first when the button sits off-screen in it."""
+    target = page.locator(selector).or_(page.get_by_role("button", name=label)).first
+    try:
+        target.wait_for(state="attached", timeout=timeout * 1000)
+    except Exception:
+        raise AssertionError(
+            f"no {what} button on {page.url} after {timeout:.0f} s (key {selector!r} or label {label.pattern!r})"
+        ) from None
+    if not target.is_visible():
+        toggle = page.locator('[data-testid="stExpandSidebarButton"]')
+        if toggle.count():
+            toggle.first.click()  # narrow windows keep the sidebar collapsed
+    target.click()
+
+
+def sign_in(page: Any, sub: str, portal: demo.Portal, provider: demo.Provider) -> None:
+    """Sign ``sub`` in through the provider's real authorization form; ends rendered on the portal."""
+    if not page.url.startswith(portal.url):
+        page.goto(portal.url)
+    _click_button(page, LOGIN_BUTTON, LOGIN_LABEL, "sign-in")
+    page.wait_for_url(f"{provider.authorize_url}**")
+    page.locator('input[name="sub"]').fill(sub)
+    page.get_by_role("button", name="Authorize", exact=True).click()
+    page.wait_for_url(f"{portal.url}/**")
+    wait_rendered(page)
+
+
+def sign_out(page: Any, portal: demo.Portal, provider: demo.Provider) -> None:
+    """Press 退出登录; confirm on the provider's end-session page; ends rendered on the portal."""
+    _click_button(page, LOGOUT_BUTTON, LOGOUT_LABEL, "sign-out")
+    # Streamlit sends the browser to /auth/logout, which redirects to the provider's
+    # end_session_endpoint (oidc-provider-mock always has one) with post_logout_redirect_uri.
+    page.wait_for_url(f"{provider.base_url}/oauth2/end_session**")
+    page.get_by_role("button", name="End session").click()
+    page.wait_for_url(f"{portal.url}/**")
+    wait_rendered(page)
+
+
+_SCROLL_HEIGHT = """() => {
+  const q = (s) => document.querySelector(s);
+  const heights = [document.documentElement.scrollHeight];
+  for (const sel of ['[data-testid="stMain"]', '[data-testid="stAppViewContainer"]',
+                     '[data-testid="stSidebarContent"]', '[data-testid="stMainBlockContainer"]']) {
+    const el = q(sel);
+    if (el) heights.push(el.scrollHeight);
+  }
+  return Math.ceil(Math.max(...heights));
+}"""
+
+
+def screenshot(page: Any, path: str | Path, full_page: bool = True, max_height: int = 12_000) -> Path:
+    """Save a screenshot; with ``full_page`` the viewport is first stretched to the height of
+    Streamlit's scrolling container (and restored afterwards). Returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not full_page:
+        page.screenshot(path=str(path))
+        return path
+    original = page.viewport_size or VIEWPORT
+    height = min(max(page.evaluate(_SCROLL_HEIGHT), original["height"]), max_height)
+    page.set_viewport_size({"width": original["width"], "height": height})
+    try:
+        wait_rendered(page, settle=0.5)
+        # a taller window can reflow content (charts, columns): measure once more
+        taller = min(max(page.evaluate(_SCROLL_HEIGHT), height), max_height)
+        if taller > height:
+            page.set_viewport_size({"width": original["width"], "height": taller})
+            wait_rendered(page, settle=0.5)
+        page.screenshot(path=str(path))
+    finally:
+        page.set_viewport_size(original)
+    return path
+
+
+# ----------------------------------------------------------------------------------------------
+# The helpers as fixtures, bound to the session's provider and portal
+
+
+@pytest.fixture(name="sign_in")
+def sign_in_fixture(oidc: demo.Provider, request: pytest.FixtureRequest) -> Callable[..., None]:
+    def _sign_in(page: Any, sub: str, portal: demo.Portal | None = None) -> None:
+        sign_in(page, sub, portal or request.getfixturevalue("portal"), oidc)
+
+    return _sign_in
+
+
+@pytest.fixture(name="sign_out")
+def sign_out_fixture(oidc: demo.Provider, request: pytest.FixtureRequest) -> Callable[..., None]:
+    def _sign_out(page: Any, portal: demo.Portal | None = None) -> None:
+        sign_out(page, portal or request.getfixturevalue("portal"), oidc)
+
+    return _sign_out
+
+
+@pytest.fixture(name="wait_rendered")
+def wait_rendered_fixture() -> Callable[..., None]:
+    return wait_rendered
+
+
+@pytest.fixture(name="screenshot")
+def screenshot_fixture() -> Callable[..., Path]:
+    return screenshot
