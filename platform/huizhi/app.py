@@ -196,4 +196,5 @@ def main() -> None:
     st.navigation(navigation(host, identity)).run()
 
 
-main()
+if __name__ == "__main__":  # Streamlit runs the entry script as __main__; tests import it
+    main()

@@ -124,6 +124,10 @@ class _BaseContext:
             raise AccessDenied(Perm.LEDGER_READ, spec.title)
         return reader
 
+    def connector(self, connector_id: str) -> Any:
+        """A configured connection (files, SQL, REST …) declared by any plugin."""
+        return self.host.connector(connector_id)
+
     def audit(self, action: str, target: str = "", outcome: str = "ok", **detail: Any) -> None:
         self.host.audit.record(self.identity, action, target, outcome, plugin=self.plugin, **detail)
 

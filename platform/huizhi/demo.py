@@ -567,7 +567,7 @@ def identities_markdown(identities: Sequence[DemoIdentity] = DEMO_IDENTITIES) ->
 
 
 def run_demo(
-    settings_dir: Path,
+    settings_dir: Path | None = None,
     portal_port: int = DEFAULT_PORTAL_PORT,
     oidc_port: int = DEFAULT_OIDC_PORT,
     *,
@@ -577,10 +577,11 @@ def run_demo(
 ) -> int:
     """Start the demo provider and the portal, print how to sign in, run until Ctrl-C.
 
-    ``settings_dir`` is a writable directory (``var/`` in a checkout) for the generated secrets
-    and the provider's log. Returns a process exit code (0 after Ctrl-C, else the portal's).
+    ``settings_dir`` is a writable directory for the generated secrets and the provider's log
+    (default ``var/demo`` under the working directory, gitignored in a checkout). Returns a
+    process exit code (0 after Ctrl-C, else the portal's).
     """
-    settings_dir = Path(settings_dir)
+    settings_dir = Path(settings_dir) if settings_dir is not None else Path.cwd() / "var" / "demo"
     provider_log = settings_dir / "oidc-provider.log"
     started = time.monotonic()
     print(

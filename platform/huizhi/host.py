@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -34,6 +34,15 @@ class Host:
     registry: Registry
     store: LedgerStore
     audit: AuditLog
+    _connections: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def connector(self, connector_id: str) -> Any:
+        """The connection for ``connector_id``, built once from ``[connectors.<id>]`` settings."""
+        if connector_id not in self._connections:
+            spec, _ = self.registry.connectors[connector_id]
+            config = dict(self.settings.connectors.get(connector_id, {}))
+            self._connections[connector_id] = spec.factory(config)
+        return self._connections[connector_id]
 
     def page_context(
         self, identity: Identity, url_path: str, params: dict[str, Any] | None = None, nav: dict[str, Any] | None = None

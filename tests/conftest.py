@@ -1,0 +1,79 @@
+"""Shared fixtures: every test that needs a database gets its own.
+
+``HUIZHI_TEST_DB`` selects the store: ``duckdb`` (default, a file in the test's tmp dir) or
+``postgres`` (a uniquely named database on 127.0.0.1:5432, created and dropped by the fixture;
+``HUIZHI_TEST_PG_URL`` overrides the server URL). ``./dev test`` runs the suite once with each.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from huizhi.config import load_settings
+from huizhi.host import Host, create_host
+
+PG_SERVER = os.environ.get("HUIZHI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def test_store() -> str:
+    return os.environ.get("HUIZHI_TEST_DB", "duckdb")
+
+
+test_store.__test__ = False  # a helper, not a test
+
+
+def _pg_admin() -> sa.Engine:
+    return sa.create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
+
+
+def create_pg_database() -> str:
+    name = f"huizhi_test_{uuid.uuid4().hex[:12]}"
+    engine = _pg_admin()
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return sa.engine.make_url(PG_SERVER).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_pg_database(url: str) -> None:
+    name = sa.engine.make_url(url).database
+    engine = _pg_admin()
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    if test_store() == "postgres":
+        url = create_pg_database()
+        try:
+            yield url
+        finally:
+            drop_pg_database(url)
+    else:
+        yield f"duckdb:///{tmp_path / 'huizhi.duckdb'}"
+
+
+@pytest.fixture
+def make_host(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Host]]:
+    """Build hosts on this test's database: ``make_host(extra_plugins=[(name, module)], ...)``.
+
+    Entry points are off unless asked for, so tests see exactly the plugins they name.
+    """
+    hosts: list[Host] = []
+
+    def build(*, extra_plugins=(), use_entry_points: bool = False, **overrides) -> Host:
+        settings = load_settings({}, database_url=database_url, data_dir=tmp_path, **overrides)
+        host = create_host(settings, extra_plugins=extra_plugins, use_entry_points=use_entry_points)
+        hosts.append(host)
+        return host
+
+    yield build
+    for host in hosts:
+        host.dispose()
