@@ -1,0 +1,57 @@
+"""The portal shell: error boundaries around plugin pages and the host-side permission check."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+
+def _script(database_url: str, dept: str) -> None:
+    import streamlit as st
+
+    from huizhi import hookimpl
+    from huizhi.access import Grant, Identity, Role
+    from huizhi.app import _page_runner
+    from huizhi.config import load_settings
+    from huizhi.host import create_host
+    from huizhi.specs import PageSpec, PluginInfo
+
+    class Broken:
+        @hookimpl
+        def huizhi_plugin_info(self):
+            return PluginInfo(name="brokenpage", title="坏插件", department="jxj", version="0.1", host_api=">=1.0")
+
+        @hookimpl
+        def huizhi_pages(self):
+            def render(ctx):
+                raise ValueError("boom inside the plugin")
+
+            return [PageSpec("坏页面", "bad", render, department="jxj")]
+
+    host = create_host(load_settings({}, database_url=database_url), extra_plugins=[("brokenpage", Broken())],
+                       use_entry_points=False)
+    identity = Identity(f"staff-{dept}", "员工", frozenset({Grant(Role.STAFF, dept)}))
+    spec, plugin = host.registry.pages["bad"]
+    _page_runner(host, identity, spec, plugin, {})()
+    st.write("after the broken page")
+    events = host.audit.search()
+    st.write("audit:" + ",".join(f"{e.action}:{e.target}" for e in events))
+    host.dispose()
+
+
+def test_exception_in_a_page_is_contained_and_names_the_plugin(database_url):
+    at = AppTest.from_function(_script, args=(database_url, "jxj"), default_timeout=30).run()
+    assert not at.exception
+    assert len(at.error) == 1
+    assert "坏页面" in at.error[0].value and "brokenpage" in at.error[0].value
+    assert any("ValueError: boom inside the plugin" in c.value for c in at.code)
+    texts = [m.value for m in at.markdown]
+    assert "after the broken page" in texts
+    assert any("page.view:page:bad" in t for t in texts)
+
+
+def test_page_of_another_department_is_denied_and_audited(database_url):
+    at = AppTest.from_function(_script, args=(database_url, "gaj"), default_timeout=30).run()
+    assert not at.exception
+    assert "没有访问此页面的权限" in at.error[0].value
+    assert not at.code  # the plugin's render never ran
+    assert any("access.denied:page:bad" in m.value for m in at.markdown)
