@@ -36,6 +36,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import unicodedata
 import urllib.error
@@ -582,6 +583,29 @@ def run_demo(
     process exit code (0 after Ctrl-C, else the portal's).
     """
     settings_dir = Path(settings_dir) if settings_dir is not None else Path.cwd() / "var" / "demo"
+    previous_sigterm = None
+    if threading.current_thread() is threading.main_thread():
+        # `kill <pid>` stops the demo as cleanly as Ctrl-C does
+        previous_sigterm = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        return _run_demo(settings_dir, portal_port, oidc_port, app_path, env, extra_secrets_files)
+    finally:
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _run_demo(
+    settings_dir: Path,
+    portal_port: int,
+    oidc_port: int,
+    app_path: Path | None,
+    env: Mapping[str, str] | None,
+    extra_secrets_files: Sequence[Path],
+) -> int:
     provider_log = settings_dir / "oidc-provider.log"
     started = time.monotonic()
     print(
@@ -604,7 +628,7 @@ def run_demo(
                 f"慧治演示已就绪（{elapsed:.1f} 秒）\n"
                 f"  门户:        {stack.portal.url}\n"
                 f"  身份提供方:  {stack.provider.base_url}  （仅本机，演示用；日志 {provider_log}）\n\n"
-                "在门户点击“登录”，在身份提供方页面点击下列任一 sub 按钮（或输入 sub 后点 Authorize）：\n\n"
+                "在门户点击登录按钮，在身份提供方页面点击下列任一 sub 按钮（或输入 sub 后点 Authorize）：\n\n"
                 f"{identities_table()}\n\n"
                 "按 Ctrl-C 停止。\n",
                 flush=True,

@@ -23,8 +23,8 @@ Fixtures (all processes on 127.0.0.1, started once per test session):
                     main container's scroll height first, so a "full page" shot has everything.
 
 Every test in this directory is marked ``browser``. The sign-in and sign-out buttons are found
-by their Streamlit keys ``huizhi-login`` / ``huizhi-logout`` (``st.button(..., key=...)`` gives
-the element the class ``st-key-<key>``), falling back to buttons labelled exactly 登录 / 退出登录.
+by their Streamlit keys, ``login-<provider>`` and ``logout…`` (``st.button(..., key=k)`` gives the
+element the class ``st-key-<k>``), else by the labels ``使用…登录`` / ``登录`` and ``退出登录``.
 """
 
 from __future__ import annotations
@@ -48,9 +48,10 @@ NO_NETWORK_PROXY = {"server": "http://127.0.0.1:9", "bypass": "127.0.0.1,localho
 VIEWPORT = {"width": 1280, "height": 900}
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 
-LOGIN_BUTTON = ".st-key-huizhi-login button"
-LOGOUT_BUTTON = ".st-key-huizhi-logout button"
-LOGIN_LABEL = re.compile(r"^\s*登录\s*$")
+# st.button(key="login-<provider>") / key="logout…" give the element the class st-key-<key>
+LOGIN_BUTTON = '[class*="st-key-login"] button'
+LOGOUT_BUTTON = '[class*="st-key-logout"] button'
+LOGIN_LABEL = re.compile(r"^\s*(使用.*)?登录\s*$")
 LOGOUT_LABEL = re.compile(r"^\s*退出登录\s*$")
 
 
