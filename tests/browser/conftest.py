@@ -4,9 +4,10 @@ Fixtures (all processes on 127.0.0.1, started once per test session):
 
 ``oidc``            the running ``oidc-provider-mock`` (:class:`huizhi.demo.Provider`) with
                     ``huizhi.demo.DEMO_IDENTITIES``; ``oidc.set_user(sub, claims)`` changes claims.
-``portal_database_url``  the portal's ``HUIZHI_DATABASE_URL``: the session fixture
-                    ``database_url`` if a parent conftest defines one; else the env var
-                    ``HUIZHI_TEST_DATABASE_URL``; else a fresh temp DuckDB file.
+``portal_database_url``  the portal's ``HUIZHI_DATABASE_URL`` for the session: a parent
+                    conftest's session fixture ``session_database_url`` if there is one; else env
+                    ``HUIZHI_TEST_DATABASE_URL``; else per ``HUIZHI_TEST_DB`` a fresh PostgreSQL
+                    database (dropped afterwards) or a fresh DuckDB file.
 ``start_portal``    ``start_portal(app_path, env=None) -> Portal``: a portal for any Streamlit
                     script, signing in through ``oidc``; started once per (script, env), kept up
                     for the session.
@@ -89,15 +90,37 @@ def oidc(browser_state_dir: Path) -> Iterator[demo.Provider]:
 
 
 @pytest.fixture(scope="session")
-def portal_database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The portal's HUIZHI_DATABASE_URL: the session fixture ``database_url`` when a parent
-    conftest provides one; else HUIZHI_TEST_DATABASE_URL; else a fresh DuckDB file."""
-    with contextlib.suppress(pytest.FixtureLookupError):
-        return str(request.getfixturevalue("database_url"))
-    url = os.environ.get("HUIZHI_TEST_DATABASE_URL")
+def portal_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The portal's HUIZHI_DATABASE_URL, for the whole session (the portal process outlives tests).
+
+    In order: a session-scoped fixture ``session_database_url`` from a parent conftest; the env
+    var HUIZHI_TEST_DATABASE_URL; else by HUIZHI_TEST_DB: a fresh database on the PostgreSQL
+    server HUIZHI_TEST_PG_URL (dropped at the end), or a fresh DuckDB file.
+    """
+    try:
+        url = str(request.getfixturevalue("session_database_url"))
+    except pytest.FixtureLookupError:
+        url = os.environ.get("HUIZHI_TEST_DATABASE_URL", "")
     if url:
-        return url
-    return f"duckdb:///{tmp_path_factory.mktemp('portal-db') / 'huizhi.duckdb'}"
+        yield url
+    elif os.environ.get("HUIZHI_TEST_DB", "duckdb") == "postgres":
+        import sqlalchemy as sa
+
+        server = os.environ.get("HUIZHI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+        name = f"huizhi_browser_{os.getpid()}_{int(time.time())}"
+        admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield sa.engine.make_url(server).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+    else:
+        yield f"duckdb:///{tmp_path_factory.mktemp('portal-db') / 'huizhi.duckdb'}"
 
 
 @pytest.fixture(scope="session")
