@@ -448,14 +448,14 @@ def render_inspections(ctx: PageContext) -> None:
     left.plotly_chart(
         _bar(by_dept, "owner_dept", "overdue_ratio", title="各权属单位巡检逾期率", color="#d62728", pct=True),
         config=PLAIN_CONFIG,
-        key=f"{key}-dept",
+        key=f"{key}-dept-chart",
     )
     by_street = queries.breakdown(reader, "street", conds, today)
     by_street = by_street[by_street["inspected"] > 0].sort_values("overdue_ratio", ascending=False)
     right.plotly_chart(
         _bar(by_street, "street", "overdue_ratio", title="各镇街巡检逾期率", color="#ff7f0e", pct=True),
         config=PLAIN_CONFIG,
-        key=f"{key}-street",
+        key=f"{key}-street-chart",
     )
     st.subheader("逾期设备清单（最逾期在前）")
     overdue_flt = dataclasses.replace(flt, overdue_only=True)

@@ -1,0 +1,283 @@
+"""SQL over the case ledger, shared by the pages and the tiles (DuckDB and PostgreSQL alike).
+
+Measures of the closed loop:
+
+* 按期办结率 (on-time closure): closed cases whose 结案日期 is on or before 处置时限, out of all
+  closed cases;
+* 在办 (open): 待派单, 处置中 or 已反馈; 超期在办: open and past 处置时限 today;
+* 满意率: 满意 or 基本满意 out of the cases with a 回访满意度.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from huizhi import district
+
+from huizhi_citymgmt.schema import CATEGORIES, CLOSED, LEDGER_ID, OPEN_STATUSES, SOURCES, STATUSES
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from huizhi.context import LedgerReader
+
+
+def _values(raw: Any) -> list[str]:
+    if raw is None:
+        return []
+    items = raw if isinstance(raw, list | tuple | set) else [raw]
+    out: list[str] = []
+    for item in items:
+        out += [part.strip() for part in str(item).replace("，", ",").split(",") if part.strip()]
+    return out
+
+
+def _known(values: Iterable[str], allowed: Iterable[str]) -> tuple[str, ...]:
+    allowed = tuple(allowed)
+    return tuple(v for v in dict.fromkeys(values) if v in allowed)
+
+
+def _first(params: Mapping[str, Any], *names: str) -> Any:
+    for name in names:
+        if name in params and params[name] not in (None, "", []):
+            return params[name]
+    return None
+
+
+def _date(text: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text.strip()) if text.strip() else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """Filters of the case pages; from widgets or query parameters.
+
+    Query parameters: ``street`` (镇街, comma-separated), ``dept`` / ``department`` (承办单位 name
+    or department id), ``category``, ``source``, ``status``, ``period`` (``2026-01-01..2026-06-30``,
+    on 发现日期, as the cockpit writes it), ``overdue=1`` (open and past the time limit), ``q``.
+    """
+
+    streets: tuple[str, ...] = ()
+    units: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    start: dt.date | None = None
+    end: dt.date | None = None
+    overdue_only: bool = False
+    search: str = ""
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> CaseFilter:
+        units = []
+        for value in _values(_first(params, "dept", "department", "departments", "unit")):
+            dept = district.department_by_name(value)
+            if dept is None:
+                try:
+                    dept = district.department(value)
+                except KeyError:
+                    continue
+            units.append(dept.name)
+        start = end = None
+        period = str(_first(params, "period") or "")
+        if ".." in period:
+            a, b = period.split("..", 1)
+            start, end = _date(a), _date(b)
+        return cls(
+            streets=_known(_values(_first(params, "street", "streets")), district.street_names()),
+            units=_known(units, district.department_names()),
+            categories=_known(_values(_first(params, "category", "categories")), CATEGORIES),
+            sources=_known(_values(_first(params, "source", "sources")), SOURCES),
+            statuses=_known(_values(_first(params, "status", "statuses")), STATUSES),
+            start=start,
+            end=end,
+            overdue_only=str(_first(params, "overdue") or "").strip().lower() in {"1", "true", "yes", "是"},
+            search=str(_first(params, "q", "search") or "").strip()[:100],
+        )
+
+
+def open_case(reader: LedgerReader) -> sa.ColumnElement[bool]:
+    return reader.rows.c.status.in_(OPEN_STATUSES)
+
+
+def closed_case(reader: LedgerReader) -> sa.ColumnElement[bool]:
+    return reader.rows.c.status == CLOSED
+
+
+def on_time(reader: LedgerReader) -> sa.ColumnElement[bool]:
+    c = reader.rows.c
+    return sa.and_(closed_case(reader), c.closed_date <= c.deadline)
+
+
+def open_overdue(reader: LedgerReader, today: dt.date) -> sa.ColumnElement[bool]:
+    return sa.and_(open_case(reader), reader.rows.c.deadline < today)
+
+
+def satisfied(reader: LedgerReader) -> sa.ColumnElement[bool]:
+    return reader.rows.c.satisfaction.in_(("满意", "基本满意"))
+
+
+def conditions(
+    reader: LedgerReader, flt: CaseFilter, today: dt.date | None = None
+) -> list[sa.ColumnElement[bool]]:
+    today = today or dt.date.today()
+    c = reader.rows.c
+    conds = reader.where(
+        {
+            "street": flt.streets,
+            "dispatch_unit": flt.units,
+            "category": flt.categories,
+            "source": flt.sources,
+            "status": flt.statuses,
+        },
+        search=flt.search or None,
+        search_columns=("case_id", "description"),
+    )
+    if flt.start:
+        conds.append(c.found_date >= flt.start)
+    if flt.end:
+        conds.append(c.found_date <= flt.end)
+    if flt.overdue_only:
+        conds.append(open_overdue(reader, today))
+    return conds
+
+
+@dataclass(frozen=True)
+class Summary:
+    total: int
+    closed: int
+    on_time: int
+    open: int
+    open_overdue: int
+    rated: int
+    satisfied: int
+    avg_days: float | None  # average days from dispatch to closure, closed cases
+
+    @property
+    def on_time_ratio(self) -> float | None:
+        return self.on_time / self.closed if self.closed else None
+
+    @property
+    def satisfaction_ratio(self) -> float | None:
+        return self.satisfied / self.rated if self.rated else None
+
+
+def _measures(reader: LedgerReader, today: dt.date) -> list[sa.ColumnElement[Any]]:
+    c = reader.rows.c
+    count = sa.func.count
+    return [
+        count().label("total"),
+        count().filter(closed_case(reader)).label("closed"),
+        count().filter(on_time(reader)).label("on_time"),
+        count().filter(open_case(reader)).label("open"),
+        count().filter(open_overdue(reader, today)).label("open_overdue"),
+        count(c.satisfaction).label("rated"),
+        count().filter(satisfied(reader)).label("satisfied"),
+    ]
+
+
+def summary(
+    reader: LedgerReader, conds: Iterable[sa.ColumnElement[bool]] = (), today: dt.date | None = None
+) -> Summary:
+    today = today or dt.date.today()
+    c = reader.rows.c
+    days = sa.func.avg(sa.case((closed_case(reader), c.closed_date - c.dispatch_date), else_=None))
+    row = reader.execute(sa.select(*_measures(reader, today), days).select_from(reader.rows).where(*conds))[0]
+    *counts, avg = row
+    return Summary(*(int(v or 0) for v in counts), avg_days=float(avg) if avg is not None else None)
+
+
+def breakdown(
+    reader: LedgerReader,
+    column: str,
+    conds: Iterable[sa.ColumnElement[bool]] = (),
+    today: dt.date | None = None,
+) -> pd.DataFrame:
+    """Per value of ``column``: the closed-loop measures, most cases first, with ratios."""
+    today = today or dt.date.today()
+    key = reader.rows.c[column]
+    stmt = (
+        sa.select(key.label(column), *_measures(reader, today))
+        .where(*conds)
+        .group_by(key)
+        .order_by(sa.desc("total"), key)
+    )
+    frame = reader.frame(stmt)
+    if not frame.empty:
+        closed = frame["closed"].where(frame["closed"] > 0)
+        rated = frame["rated"].where(frame["rated"] > 0)
+        frame["on_time_ratio"] = frame["on_time"] / closed
+        frame["satisfaction_ratio"] = frame["satisfied"] / rated
+    return frame
+
+
+def monthly(
+    reader: LedgerReader,
+    conds: Iterable[sa.ColumnElement[bool]] = (),
+    *,
+    months: int | None = 24,
+    today: dt.date | None = None,
+) -> pd.DataFrame:
+    """Cases found per month (the last ``months`` months; None: every month ``conds`` allow),
+    with the closed-loop measures; ``month`` is the first day of the month."""
+    today = today or dt.date.today()
+    c = reader.rows.c
+    conds = list(conds)
+    if months is not None:
+        index = today.year * 12 + today.month - 1 - (months - 1)
+        conds.append(c.found_date >= dt.date(index // 12, index % 12 + 1, 1))
+    month = sa.cast(sa.func.date_trunc("month", c.found_date), sa.Date)
+    stmt = (
+        sa.select(month.label("month"), *_measures(reader, today))
+        .where(*conds)
+        .group_by(month)
+        .order_by(month)
+    )
+    frame = reader.frame(stmt)
+    frame["on_time_ratio"] = frame["on_time"] / frame["closed"].where(frame["closed"] > 0)
+    return frame
+
+
+def rows_page(
+    reader: LedgerReader,
+    conds: Iterable[sa.ColumnElement[bool]],
+    *,
+    limit: int,
+    offset: int,
+    today: dt.date | None = None,
+    order: str = "newest",
+) -> pd.DataFrame:
+    """One page of cases, with 考核 (on time / late / overdue) computed in SQL."""
+    today = today or dt.date.today()
+    c = reader.rows.c
+    assessment = sa.case(
+        (on_time(reader), sa.literal("按期办结")),
+        (closed_case(reader), sa.literal("超期办结")),
+        (open_overdue(reader, today), sa.literal("超期未结")),
+        (c.status == "待派单", sa.literal("待派单")),
+        else_=sa.literal("时限内办理"),
+    )
+    order_by = {
+        "newest": [c.found_date.desc(), c.case_id.desc()],
+        "oldest_open": [c.deadline.asc(), c.case_id],
+        "case_id": [c.case_id],
+    }[order]
+    stmt = (
+        sa.select(reader.rows, assessment.label("assessment"))
+        .where(*conds)
+        .order_by(*order_by)
+        .limit(limit)
+        .offset(offset)
+    )
+    return reader.frame(stmt)
+
+
+def as_of(reader: LedgerReader) -> dt.datetime | None:
+    head = reader.host.store.head(LEDGER_ID)
+    return head.updated_at if head else None
