@@ -1,0 +1,69 @@
+"""Excel ledger files (台账): template, safe parsing, cell-by-cell validation, marked copies, diff.
+
+Public API (import from ``huizhi.excel``; heavy modules load on first use)::
+
+    ingest(source, file_name, spec, limits=Limits(), *, sheet=None, on_progress=None) -> IngestResult
+    build_template(spec) -> bytes                          # .xlsx template for a LedgerSpec
+    build_marked_workbook(result) -> bytes                 # user's sheet, bad cells marked + 错误清单
+    build_bad_rows_workbook(result) -> bytes               # only the rows with errors, noted
+    diff_frames(current, new, key, *, columns=None) -> Diff   # by key, vectorised in DuckDB
+    export_csv(table, spec=None) -> bytes / export_xlsx(table, spec) -> bytes  # formula-safe exports
+    neutralise(text) -> str                                # "=1+1" -> "'=1+1"
+    insert_arrow_duckdb(con, table_name, table) / copy_arrow_postgres(conn, table_name, table)
+
+Types: :class:`Limits`, :class:`IngestResult`, :class:`IngestStats`, :class:`ColumnMatch`,
+:class:`Problem`, :class:`ProblemKind`, :class:`Severity`, :class:`FileRejected`, :class:`Diff`.
+Phases for ``on_progress(phase, fraction)``: ``sniff``, ``parse``, ``header``, ``convert``,
+``validate`` (Chinese names in ``PHASE_LABELS``); ``diff_frames`` reports ``diff``.
+
+Typical page flow::
+
+    res = ingest(uploaded_file, uploaded_file.name, spec, on_progress=bar)
+    if res.rejection: show(res.rejection.message, res.rejection.hint)
+    show(res.summary()); st.dataframe(res.problems_display())
+    st.download_button("下载标注后的工作簿", res.marked_workbook())
+    if res.ok:
+        diff = diff_frames(current_table, res.table, spec.key)   # preview, then commit res.table
+
+See docs/excel-ledgers.md for the pipeline, the limits and the measured performance.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Limits": "huizhi.excel.limits",
+    "Problem": "huizhi.excel.problems",
+    "ProblemKind": "huizhi.excel.problems",
+    "Severity": "huizhi.excel.problems",
+    "FileRejected": "huizhi.excel.problems",
+    "KIND_LABELS": "huizhi.excel.problems",
+    "ingest": "huizhi.excel.ingest",
+    "IngestResult": "huizhi.excel.ingest",
+    "IngestStats": "huizhi.excel.ingest",
+    "ColumnMatch": "huizhi.excel.ingest",
+    "PHASE_LABELS": "huizhi.excel.ingest",
+    "build_template": "huizhi.excel.template",
+    "build_marked_workbook": "huizhi.excel.marked",
+    "build_bad_rows_workbook": "huizhi.excel.marked",
+    "diff_frames": "huizhi.excel.diff",
+    "Diff": "huizhi.excel.diff",
+    "export_csv": "huizhi.excel.export",
+    "export_xlsx": "huizhi.excel.export",
+    "neutralise": "huizhi.excel.export",
+    "insert_arrow_duckdb": "huizhi.excel.bulk",
+    "copy_arrow_postgres": "huizhi.excel.bulk",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'huizhi.excel' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,583 @@
+"""The parser process: reads one untrusted file and writes its cells as an Arrow IPC file.
+
+Run as ``python -m huizhi.excel._worker`` by :mod:`huizhi.excel.sandbox`, never imported by the
+portal for its side effects. It sets its own resource limits first (address space, CPU time, no
+core dumps), so a parser that runs away — python-calamine aborts the whole process on a sheet with
+a value at XFD1048576 — dies here, not in the portal.
+
+Protocol: one JSON job on stdin ``{"path", "kind", "out", "limits", "sheet", "prefer_sheets"}``;
+JSON lines on stdout: ``{"event": "progress", "fraction": f}`` any number of times, then exactly
+one of ``{"event": "done", "meta": {...}}`` or ``{"event": "rejected", "kind", "message", "hint",
+"detail"}``. The Arrow file holds, for every source column ``j`` of the chosen sheet's data area,
+up to four columns ``c{j}.s`` (text), ``c{j}.n`` (number), ``c{j}.d`` (date/time) and
+``c{j}.b`` (boolean), at most one of them non-null per cell; absent columns are all-null. Row
+``i`` of the table is Excel row ``origin_row + i + 1``; column ``j`` is Excel column
+``origin_col + j``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import resource
+import sys
+import time
+
+_T0 = time.perf_counter()
+
+
+def _emit(obj: dict) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _set_limits(limits: dict) -> None:
+    mem = int(limits.get("worker_memory_mb", 4096)) * 1024 * 1024
+    cpu = int(float(limits.get("worker_timeout_s", 300))) + 1
+    for res, value in ((resource.RLIMIT_AS, mem), (resource.RLIMIT_CPU, cpu), (resource.RLIMIT_CORE, 0)):
+        try:
+            soft, hard = resource.getrlimit(res)
+            new_hard = hard if hard == resource.RLIM_INFINITY or hard >= value else hard
+            resource.setrlimit(
+                res, (min(value, new_hard) if new_hard != resource.RLIM_INFINITY else value, new_hard)
+            )
+        except (ValueError, OSError):  # pragma: no cover - platform without the limit
+            pass
+
+
+class Rejected(Exception):
+    def __init__(self, kind: str, message: str, hint: str, detail: str = ""):
+        super().__init__(message)
+        self.kind, self.message, self.hint, self.detail = kind, message, hint, detail
+
+
+_RESAVE = "请在 Excel 或 WPS 中打开，选择“文件 → 另存为”，保存类型选“Excel 工作簿 (*.xlsx)”，再上传。"
+
+_DIM = re.compile(
+    rb'<(?:[A-Za-z_][\w.-]*:)?dimension\s+ref="\$?([A-Z]{1,3})\$?([0-9]{1,7})(?::\$?([A-Z]{1,3})\$?([0-9]{1,7}))?"'
+)
+_CELL = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c\s([^>]*?)(/?)>")
+_REF = re.compile(rb'\br="\$?([A-Z]{1,3})\$?([0-9]{1,7})"')
+
+
+def _col_index(letters: bytes) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + (ch - 64)
+    return n - 1
+
+
+def _letter(index: int) -> str:
+    index += 1
+    out = ""
+    while index:
+        index, rem = divmod(index - 1, 26)
+        out = chr(65 + rem) + out
+    return out
+
+
+class _Extent:
+    """Bounding box of cells that carry a value (formatted-only ``<c .../>`` cells are skipped)."""
+
+    def __init__(self) -> None:
+        self.min_row = self.min_col = 1 << 30
+        self.max_row = self.max_col = -1
+        self.far_cell = ""
+        self.unaddressed = 0
+
+    def feed(self, data: bytes) -> None:
+        for m in _CELL.finditer(data):
+            if m.group(2):  # self-closing: formatting only
+                continue
+            r = _REF.search(m.group(1))
+            if r is None:
+                self.unaddressed += 1
+                continue
+            row = int(r.group(2)) - 1
+            col = _col_index(r.group(1))
+            if row < self.min_row:
+                self.min_row = row
+            if col < self.min_col:
+                self.min_col = col
+            if row > self.max_row or col > self.max_col:
+                self.far_cell = (r.group(1) + r.group(2)).decode()
+            if row > self.max_row:
+                self.max_row = row
+            if col > self.max_col:
+                self.max_col = col
+
+    @property
+    def rows(self) -> int:
+        return 0 if self.max_row < 0 else self.max_row - self.min_row + 1
+
+    @property
+    def cols(self) -> int:
+        return 0 if self.max_col < 0 else self.max_col - self.min_col + 1
+
+
+def _check_area(rows: int, cols: int, limits: dict, where: str) -> None:
+    if cols > limits["max_columns"]:
+        raise Rejected(
+            "too_many_columns",
+            f"工作表的数据区域有 {cols} 列，超过上限 {limits['max_columns']} 列{where}",
+            "请删除表格右侧多余的列（选中多余的列 → 右键 → 删除），保存后再上传。",
+        )
+    if rows > limits["max_rows"]:
+        raise Rejected(
+            "too_many_rows",
+            f"工作表的数据区域有 {rows} 行，超过上限 {limits['max_rows']} 行{where}",
+            "请删除表格下方多余的行，或把数据拆成几个文件分别上传。",
+        )
+    if rows * cols > limits["max_cells"]:
+        raise Rejected(
+            "too_many_cells",
+            f"工作表的数据区域有 {rows} 行 × {cols} 列，单元格总数超过上限 {limits['max_cells']}{where}",
+            "请删除多余的行和列（常见原因：在很远的位置有内容），或把数据拆成几个文件分别上传。",
+        )
+
+
+def _workbook_sheets(zf) -> list[tuple[str, bool, str]]:
+    """(name, visible, zip path) of every worksheet, from workbook.xml + rels parsed safely."""
+    from defusedxml import ElementTree as SafeET
+
+    ns_main = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+    ns_rel = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+    parts = {}
+    for name in ("xl/workbook.xml", "xl/_rels/workbook.xml.rels"):
+        try:
+            info = zf.getinfo(name)
+        except KeyError as exc:
+            raise Rejected("corrupt", "文件已损坏（缺少工作簿结构）", _RESAVE, f"missing {name}") from exc
+        if info.file_size > 16 * 1024 * 1024:
+            raise Rejected(
+                "corrupt", "文件结构异常（工作簿目录过大）", _RESAVE, f"{name} is {info.file_size} bytes"
+            )
+        parts[name] = zf.read(name)
+    try:
+        wb = SafeET.fromstring(parts["xl/workbook.xml"], forbid_dtd=True)
+        rels = SafeET.fromstring(parts["xl/_rels/workbook.xml.rels"], forbid_dtd=True)
+    except Exception as exc:  # defusedxml refusals (DTD, entities) and malformed XML
+        raise Rejected(
+            "unsafe_xml",
+            "工作簿结构文件格式不正确或包含不安全的 XML 内容",
+            "请用 Excel 打开后另存为新的 .xlsx 再上传。",
+            repr(exc),
+        ) from exc
+    targets = {rel.get("Id"): rel.get("Target") or "" for rel in rels.iter() if rel.get("Id")}
+    out = []
+    for sheet in wb.iter(f"{ns_main}sheet"):
+        target = targets.get(sheet.get(f"{ns_rel}id") or "", "")
+        if "worksheets/" not in target:
+            continue  # chart sheets, dialog sheets
+        target = target.lstrip("/")
+        path = target if target.startswith("xl/") else "xl/" + target
+        visible = (sheet.get("state") or "visible") == "visible"
+        out.append((sheet.get("name") or "", visible, path))
+    return out
+
+
+def _verify_zip(path: str, sheet_member: str | None, limits: dict) -> dict:
+    """Stream every member once: actual sizes, no DTDs, and the sheet's value extent if needed."""
+    import zipfile
+
+    info: dict = {"dimension": None, "extent": None}
+    total = 0
+    with zipfile.ZipFile(path) as zf:
+        for member in zf.infolist():
+            if member.is_dir():
+                continue
+            name = member.filename
+            is_xml = name.lower().endswith((".xml", ".rels", ".vml"))
+            is_sheet = name == sheet_member
+            extent: _Extent | None = None
+            carry = b""
+            seen = 0
+            with zf.open(member) as fh:
+                first = True
+                while True:
+                    chunk = fh.read(4 * 1024 * 1024)
+                    if not chunk:
+                        break
+                    seen += len(chunk)
+                    total += len(chunk)
+                    if total > limits["max_uncompressed_bytes"]:
+                        raise Rejected(
+                            "too_large_uncompressed",
+                            "文件解压后太大，超过上限",
+                            "请删除不需要的工作表和空白行列，或把数据拆成几个文件分别上传。",
+                        )
+                    if is_xml:
+                        window = carry + chunk
+                        if b"<!DOCTYPE" in window or b"<!ENTITY" in window:
+                            raise Rejected(
+                                "unsafe_xml",
+                                "文件中包含不安全的 XML 实体定义（DTD），可能是恶意构造的文件",
+                                "正常的 Excel 文件不会包含这些内容。请用 Excel 打开后另存为新的 .xlsx 再上传。",
+                                f"DTD in {name}",
+                            )
+                    if is_sheet:
+                        if first:
+                            m = _DIM.search(chunk[:65536])
+                            if m:
+                                c1, r1 = _col_index(m.group(1)), int(m.group(2)) - 1
+                                c2 = _col_index(m.group(3)) if m.group(3) else c1
+                                r2 = int(m.group(4)) - 1 if m.group(4) else r1
+                                info["dimension"] = (r1, c1, r2, c2)
+                                rows, cols = r2 - r1 + 1, c2 - c1 + 1
+                                suspicious = (
+                                    rows > limits["max_rows"]
+                                    or cols > limits["max_columns"]
+                                    or rows * cols > limits["max_cells"]
+                                )
+                            else:
+                                suspicious = True
+                            if suspicious:
+                                extent = _Extent()
+                        if extent is not None:
+                            data = carry + chunk
+                            cut = data.rfind(b"<")
+                            if cut <= 0:
+                                cut = len(data)
+                            extent.feed(data[:cut])
+                            carry = data[cut:]
+                            if len(carry) > 65536:  # a single tag this long is not a cell
+                                carry = b""
+                        else:
+                            carry = chunk[-16:]
+                    elif is_xml:
+                        carry = chunk[-16:]
+                    first = False
+            if extent is not None:
+                extent.feed(carry)
+                info["extent"] = extent
+            if seen != member.file_size:  # pragma: no cover - zipfile raises on CRC/size first
+                raise Rejected(
+                    "corrupt", "文件已损坏（内部大小不符）", _RESAVE, f"{name}: {seen} != {member.file_size}"
+                )
+    return info
+
+
+def _choose_sheet(
+    sheets: list[tuple[str, bool, str]], wanted: str | None, prefer: list[str]
+) -> tuple[str, str]:
+    names = [name for name, _, _ in sheets]
+    paths = {name: path for name, _, path in sheets}
+    if wanted is not None:
+        if wanted not in paths:
+            raise Rejected(
+                "no_sheet",
+                f"工作簿中没有名为「{wanted}」的工作表",
+                f"工作簿中的工作表有：{'、'.join(names)}。请选择正确的工作表。",
+            )
+        return wanted, paths[wanted]
+    candidates = [name for name, visible, _ in sheets if visible]
+    for p in prefer:
+        if p in candidates:
+            return p, paths[p]
+    skip = {"填写说明", "说明", "_选项", "错误清单"}
+    for name in candidates:
+        if name not in skip:
+            return name, paths[name]
+    if candidates:
+        return candidates[0], paths[candidates[0]]
+    raise Rejected("no_sheet", "工作簿中没有可见的工作表", "请取消隐藏要上传的工作表，保存后再上传。")
+
+
+def _build_chunk(rows: list, width: int, pa, pc) -> list[dict]:
+    """Columns of one chunk of rows as {kind: pyarrow.Array} per source column."""
+    import datetime as dt
+
+    n = len(rows)
+    if n == 0:
+        return [{} for _ in range(width)]
+    cols = list(zip(*rows, strict=True))
+    out = []
+    str_t, float_t, int_t, bool_t = str, float, int, bool
+    date_t, datetime_t = dt.date, dt.datetime
+    empty = pa.scalar(None, pa.string())
+    for col in cols:
+        types = set(map(type, col))
+        arrays: dict = {}
+        if types == {str_t}:
+            s = pa.array(col, pa.string())
+            arrays["s"] = pc.if_else(pc.equal(pc.utf8_length(s), 0), empty, s)
+        elif types <= {float_t, int_t}:
+            arrays["n"] = pa.array(col, pa.float64())
+        else:
+            if str_t in types:
+                s = pa.array([v if type(v) is str_t and v != "" else None for v in col], pa.string())
+                if s.null_count < n:
+                    arrays["s"] = s
+            if float_t in types or int_t in types:
+                arrays["n"] = pa.array(
+                    [v if (type(v) is float_t or type(v) is int_t) else None for v in col], pa.float64()
+                )
+            if bool_t in types:
+                arrays["b"] = pa.array([v if type(v) is bool_t else None for v in col], pa.bool_())
+            if datetime_t in types:
+                arrays["d"] = pa.array(
+                    [
+                        v
+                        if type(v) is datetime_t
+                        else (datetime_t(v.year, v.month, v.day) if type(v) is date_t else None)
+                        for v in col
+                    ],
+                    pa.timestamp("us"),
+                )
+            elif date_t in types:
+                arrays["d"] = pa.array([v if type(v) is date_t else None for v in col], pa.date32()).cast(
+                    pa.timestamp("us")
+                )
+            other = types - {str_t, float_t, int_t, bool_t, date_t, datetime_t}
+            if other:  # times of day, durations, anything new: keep as text
+                extra = pa.array([None if type(v) not in other else _other_text(v) for v in col], pa.string())
+                arrays["s"] = pc.coalesce(arrays["s"], extra) if "s" in arrays else extra
+        out.append(arrays)
+    return out
+
+
+def _other_text(v) -> str:
+    iso = getattr(v, "isoformat", None)
+    return iso() if iso else str(v)
+
+
+class _Assembler:
+    """Collects column chunks and writes the final table."""
+
+    def __init__(self, width: int, pa) -> None:
+        self.width = width
+        self.pa = pa
+        self.parts: list[list[dict]] = []
+        self.lengths: list[int] = []
+
+    def add(self, chunk: list[dict], length: int) -> None:
+        self.parts.append(chunk)
+        self.lengths.append(length)
+
+    def table(self):
+        pa = self.pa
+        types = {"s": pa.string(), "n": pa.float64(), "d": pa.timestamp("us"), "b": pa.bool_()}
+        names, arrays = [], []
+        for j in range(self.width):
+            for kind, typ in types.items():
+                if not any(kind in part[j] for part in self.parts):
+                    continue
+                chunks = [
+                    part[j].get(kind, None) if part[j].get(kind, None) is not None else pa.nulls(length, typ)
+                    for part, length in zip(self.parts, self.lengths, strict=True)
+                ]
+                arr = pa.chunked_array(chunks, typ)
+                if arr.null_count == len(arr):
+                    continue
+                names.append(f"c{j}.{kind}")
+                arrays.append(arr)
+        if not names:
+            return pa.table({"_empty": pa.nulls(sum(self.lengths), pa.null())})
+        return pa.table(arrays, names=names)
+
+
+def _parse_xlsx(job: dict, limits: dict) -> tuple:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import python_calamine as cal
+
+    path = job["path"]
+    timings: dict = {}
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            sheets = _workbook_sheets(zf)
+        sheet_name, member = _choose_sheet(sheets, job.get("sheet"), job.get("prefer_sheets") or [])
+        t = time.perf_counter()
+        info = _verify_zip(path, member, limits)
+        timings["verify_zip"] = time.perf_counter() - t
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, __import__("zlib").error) as exc:
+        raise Rejected("corrupt", "文件已损坏（压缩数据校验失败），无法读取", _RESAVE, repr(exc)) from exc
+    _emit({"event": "progress", "fraction": 0.15})
+    extent = info["extent"]
+    if extent is not None:
+        where = f"（最远的有内容的单元格是 {extent.far_cell}）" if extent.far_cell else ""
+        _check_area(extent.rows, extent.cols, limits, where)
+    t = time.perf_counter()
+    try:
+        workbook = cal.CalamineWorkbook.from_path(path)
+    except cal.PasswordError as exc:
+        raise Rejected(
+            "encrypted", "文件设置了密码，无法读取", "请去掉密码保护后另存为 .xlsx 再上传。", str(exc)
+        ) from exc
+    except Exception as exc:  # CalamineError, XmlError, ZipError ...
+        raise Rejected(
+            "corrupt", "文件已损坏或格式不正确，无法作为 Excel 工作簿打开", _RESAVE, repr(exc)
+        ) from exc
+    try:
+        sheet = workbook.get_sheet_by_name(sheet_name)
+    except Exception as exc:
+        raise Rejected("corrupt", f"工作表「{sheet_name}」已损坏，无法读取", _RESAVE, repr(exc)) from exc
+    timings["calamine_load"] = time.perf_counter() - t
+    t = time.perf_counter()
+    start = sheet.start or (0, 0)
+    height, width = sheet.height, sheet.width
+    _check_area(height, width, limits, "")
+    _emit({"event": "progress", "fraction": 0.55})
+    merged = []
+    try:
+        for (r1, c1), (r2, c2) in sheet.merged_cell_ranges or []:
+            merged.append([r1, c1, r2, c2])
+    except Exception:  # merged ranges are informative only
+        merged = []
+    asm = _Assembler(width, pa)
+    chunk_rows: list = []
+    chunk_size = 32768
+    total_rows = 0
+    expected = start[0] + height
+    for row in sheet.iter_rows():
+        chunk_rows.append(row)
+        if len(chunk_rows) >= chunk_size:
+            asm.add(_build_chunk(chunk_rows, width, pa, pc), len(chunk_rows))
+            total_rows += len(chunk_rows)
+            chunk_rows = []
+            _emit({"event": "progress", "fraction": 0.55 + 0.4 * min(1.0, total_rows / max(expected, 1))})
+    if chunk_rows:
+        asm.add(_build_chunk(chunk_rows, width, pa, pc), len(chunk_rows))
+        total_rows += len(chunk_rows)
+    timings["to_arrow"] = time.perf_counter() - t
+    # python-calamine's iter_rows yields leading empty rows (from row 1) but starts at the first
+    # used column; to_python(skip_empty_area=True) would drop the rows too. Handle both.
+    origin_row = 0 if total_rows == expected else start[0]
+    meta = {
+        "sheet": sheet_name,
+        "sheets": [name for name, _, _ in sheets],
+        "origin_row": origin_row,
+        "origin_col": start[1],
+        "n_rows": total_rows,
+        "n_cols": width,
+        "merged": merged[:1000],
+        "dimension": info["dimension"],
+        "timings": {k: round(v, 4) for k, v in timings.items()},
+    }
+    return asm.table(), meta
+
+
+def _decode_csv(raw: bytes) -> tuple[str, str]:
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return raw[3:].decode("utf-8"), "utf-8-sig"
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16"), "utf-16"
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("gb18030"), "gb18030"
+    except UnicodeDecodeError as exc:
+        raise Rejected(
+            "encoding",
+            "无法识别 CSV 文件的文字编码（既不是 UTF-8，也不是 GBK/GB18030）",
+            "请用 Excel 打开后另存为“CSV UTF-8（逗号分隔）”或 .xlsx 再上传。",
+            repr(exc),
+        ) from exc
+
+
+def _parse_csv(job: dict, limits: dict) -> tuple:
+    import csv
+    import io
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    with open(job["path"], "rb") as fh:
+        raw = fh.read()
+    text, encoding = _decode_csv(raw)
+    del raw
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    sample = text[:65536]
+    lines = sample.splitlines()[:50]
+    counts = {d: sum(line.count(d) for line in lines) for d in (",", "\t", ";", "|")}
+    delimiter = max(counts, key=lambda d: (counts[d], d == ","))
+    if counts[delimiter] == 0:
+        delimiter = ","
+    rows: list[list[str]] = []
+    width = 0
+    for row in csv.reader(io.StringIO(text), delimiter=delimiter):
+        while row and row[-1] == "":
+            row.pop()
+        rows.append(row)
+        if len(row) > width:
+            width = len(row)
+            if width > limits["max_columns"]:
+                _check_area(len(rows), width, limits, "")
+        if len(rows) > limits["max_rows"]:
+            _check_area(len(rows), width, limits, "")
+    del text
+    while rows and not rows[-1]:
+        rows.pop()
+    if not rows or width == 0:
+        raise Rejected("empty", "文件中没有任何数据", "请确认选择了正确的文件。")
+    _check_area(len(rows), width, limits, "")
+    _emit({"event": "progress", "fraction": 0.5})
+    asm = _Assembler(width, pa)
+    chunk = 32768
+    for i in range(0, len(rows), chunk):
+        part = [r + [""] * (width - len(r)) if len(r) < width else r for r in rows[i : i + chunk]]
+        asm.add(_build_chunk(part, width, pa, pc), len(part))
+    meta = {
+        "sheet": "CSV",
+        "sheets": ["CSV"],
+        "origin_row": 0,
+        "origin_col": 0,
+        "n_rows": len(rows),
+        "n_cols": width,
+        "merged": [],
+        "encoding": encoding,
+        "delimiter": delimiter,
+    }
+    return asm.table(), meta
+
+
+def main() -> int:
+    import gc
+
+    gc.disable()  # short-lived, allocation-heavy: collection passes only cost time here
+    job = json.loads(sys.stdin.read())
+    limits = job["limits"]
+    _set_limits(limits)
+    try:
+        if job["kind"] == "csv":
+            table, meta = _parse_csv(job, limits)
+        else:
+            table, meta = _parse_xlsx(job, limits)
+        import pyarrow as pa
+
+        meta["worker_seconds"] = round(time.perf_counter() - _T0, 4)
+        meta["worker_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        table = table.replace_schema_metadata({"huizhi": json.dumps(meta, ensure_ascii=False)})
+        with pa.OSFile(job["out"], "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table, max_chunksize=1 << 20)
+        _emit({"event": "done", "meta": meta})
+    except Rejected as exc:
+        _emit(
+            {
+                "event": "rejected",
+                "kind": exc.kind,
+                "message": exc.message,
+                "hint": exc.hint,
+                "detail": exc.detail,
+            }
+        )
+    except MemoryError:
+        _emit(
+            {
+                "event": "rejected",
+                "kind": "parser_memory",
+                "message": "读取文件需要的内存超过上限",
+                "hint": "请删除多余的行、列和工作表，或把数据拆成几个文件分别上传。",
+                "detail": "MemoryError in worker",
+            }
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

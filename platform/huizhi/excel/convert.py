@@ -1,0 +1,326 @@
+"""Vectorised type conversion of raw cells (Arrow compute; no Python loop over rows).
+
+A raw column arrives from the parser as up to four Arrow arrays per source column — ``s`` text,
+``n`` number, ``d`` date/time, ``b`` boolean — with at most one non-null per cell (see
+:mod:`huizhi.excel._worker`). :func:`convert_column` turns them into one typed array for the
+ledger column's dtype and returns, per failure reason, a boolean mask of the cells that could not be
+converted; the typed value of such a cell is null. What is accepted:
+
+* text: any cell, rendered as Excel would show it (integral numbers without ``.0`` — phone
+  numbers and ids typed into a General cell survive; dates as ``2023-05-01``), trimmed of
+  surrounding whitespace including full-width and no-break spaces; NUL characters are dropped.
+* int / float: numeric cells, and text holding a number (full-width digits, thousands
+  separators and surrounding spaces tolerated). ``inf``/``nan`` and ``1e999`` are failures.
+* date: date cells (a time part is dropped with a warning), Excel serial numbers
+  (1 … 2958465, the 1900 leap-year bug honoured), 8-digit numbers 19000101 … 29991231, and text in
+  the forms 2023-05-01, 2023/5/1, 2023.5.1, 2023年5月1日, 20230501 (optionally followed by a time).
+  A date that does not exist (2023-02-30) is reported as such, not silently rolled over.
+* bool: boolean cells, 1/0, and 是/否, TRUE/FALSE, T/F, Y/N, YES/NO, 对/错, √/× (any case).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from huizhi.excel.messages import FALSE_WORDS, TRUE_WORDS
+from huizhi.specs import ColumnSpec
+
+_TRIM_CHARS = " \t\r\n\u3000\xa0\u200b\u200c\u200d\ufeff\u2002\u2003\u2009"
+_INT_RE = r"^[+-]?[0-9]+(\.0*)?$"
+_FLOAT_RE = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_PERCENT_RE = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)%$"
+_DATE_RE = (
+    r"^(?P<y>[0-9]{4})\s*[-/.年]\s*(?P<m>[0-9]{1,2})\s*[-/.月]\s*(?P<d>[0-9]{1,2})\s*日?"
+    r"(?:[ T]+(?P<t>[0-9]{1,2}:[0-9]{1,2}(?::[0-9]{1,2}(?:\.[0-9]+)?)?))?$"
+)
+_DATE8_RE = r"^(?P<y>[0-9]{4})(?P<m>[0-9]{2})(?P<d>[0-9]{2})$"
+
+TYPES = {
+    "str": pa.string(),
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "date": pa.date32(),
+    "bool": pa.bool_(),
+}
+
+# Excel's day 0 is 1899-12-30 for serials from 61 on (serial 60 is the non-existent 1900-02-29).
+_UNIX_OFFSET = 25569
+
+
+@dataclass
+class Converted:
+    """A typed column plus where conversion failed (``failures``) or changed data (``warnings``)."""
+
+    values: pa.Array
+    failures: dict[str, pa.Array] = field(default_factory=dict)  # reason -> bool mask
+    warnings: dict[str, pa.Array] = field(default_factory=dict)
+
+
+def _mask(arr) -> pa.Array:
+    """A bool array with nulls as False."""
+    return pc.fill_null(arr, False)
+
+
+def _combine(chunked) -> pa.Array:
+    if isinstance(chunked, pa.ChunkedArray):
+        return chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
+    return chunked
+
+
+def clean_text(s: pa.Array) -> pa.Array:
+    """Trim whitespace (incl. full-width, no-break, zero-width); empty becomes null; drop NULs."""
+    t = pc.utf8_trim(s, characters=_TRIM_CHARS)
+    t = pc.if_else(pc.equal(pc.utf8_length(t), 0), pa.scalar(None, pa.string()), t)
+    if pc.any(pc.match_substring(t, "\x00")).as_py():
+        t = pc.replace_substring(t, "\x00", "")
+    return t
+
+
+def number_text(n: pa.Array) -> pa.Array:
+    """Numbers as Excel shows them in a General cell: ``5`` not ``5.0``; ``13800138000``."""
+    integral = _mask(pc.and_(pc.equal(n, pc.floor(n)), pc.less(pc.abs(n), 1e15)))
+    as_int = pc.cast(pc.if_else(integral, n, 0.0), pa.int64())
+    return pc.if_else(integral, pc.cast(as_int, pa.string()), pc.cast(n, pa.string()))
+
+
+def date_text(d: pa.Array) -> pa.Array:
+    day = pc.cast(d, pa.date32())
+    has_time = _mask(pc.not_equal(pc.cast(day, pa.timestamp("us")), d))
+    if pc.any(has_time).as_py():
+        return pc.if_else(has_time, pc.strftime(d, "%Y-%m-%d %H:%M:%S"), pc.strftime(day, "%Y-%m-%d"))
+    return pc.strftime(day, "%Y-%m-%d")
+
+
+def bool_text(b: pa.Array) -> pa.Array:
+    return pc.if_else(b, "TRUE", "FALSE")
+
+
+def render_text(parts: dict[str, pa.Array], length: int) -> pa.Array:
+    """Each cell as the text a person sees in Excel (null for empty cells), untrimmed."""
+    pieces = []
+    if "s" in parts:
+        pieces.append(parts["s"])
+    if "n" in parts:
+        pieces.append(number_text(parts["n"]))
+    if "d" in parts:
+        pieces.append(date_text(parts["d"]))
+    if "b" in parts:
+        pieces.append(bool_text(parts["b"]))
+    if not pieces:
+        return pa.nulls(length, pa.string())
+    if len(pieces) == 1:
+        return pieces[0]
+    return pc.coalesce(*pieces)
+
+
+def _normalised(s: pa.Array) -> pa.Array:
+    """Full-width to half-width (NFKC), then thousands separators and inner spaces removed."""
+    t = pc.utf8_normalize(s, "NFKC")
+    return pc.replace_substring_regex(t, r"[,\s]", "")
+
+
+def _text_reasons(t: pa.Array, numeric_ok: pa.Array, reasons: dict, present: pa.Array) -> None:
+    percent = _mask(pc.match_substring_regex(t, _PERCENT_RE))
+    bad = pc.and_(present, pc.invert(numeric_ok))
+    reasons["percent"] = pc.and_(bad, percent)
+    reasons["not_number"] = pc.and_(bad, pc.invert(percent))
+
+
+def _to_int(parts: dict, length: int) -> Converted:
+    out = pa.nulls(length, pa.int64())
+    fails: dict[str, pa.Array] = {}
+    if "n" in parts:
+        n = parts["n"]
+        present = pc.is_valid(n)
+        finite = _mask(pc.is_finite(n))
+        integral = pc.and_(finite, _mask(pc.equal(n, pc.floor(n))))
+        in_range = pc.and_(integral, _mask(pc.less(pc.abs(n), 9.0e15)))
+        fails["not_integer"] = pc.and_(present, pc.and_(finite, pc.invert(integral)))
+        fails["not_number"] = pc.and_(present, pc.invert(finite))
+        fails["too_big"] = pc.and_(integral, pc.invert(in_range))
+        out = pc.if_else(in_range, pc.cast(pc.if_else(in_range, n, 0.0), pa.int64()), out)
+    if "s" in parts:
+        t = _normalised(clean_text(parts["s"]))
+        present = pc.is_valid(t)
+        ok = _mask(pc.match_substring_regex(t, _INT_RE))
+        digits = pc.replace_substring_regex(t, r"\.0*$", "")
+        fits = pc.and_(ok, _mask(pc.less_equal(pc.utf8_length(digits), 16)))
+        value = pc.cast(pc.if_else(fits, digits, "0"), pa.int64())
+        out = pc.if_else(fits, value, out)
+        r: dict[str, pa.Array] = {}
+        _text_reasons(t, ok, r, present)
+        fails["not_number"] = pc.or_(
+            fails.get("not_number", pa.nulls(length, pa.bool_()).fill_null(False)), r["not_number"]
+        )
+        fails["percent"] = r["percent"]
+        fails["too_big"] = pc.or_(fails.get("too_big", _false(length)), pc.and_(ok, pc.invert(fits)))
+    if "d" in parts:
+        fails["is_date"] = pc.is_valid(parts["d"])
+    if "b" in parts:
+        fails["is_bool"] = pc.is_valid(parts["b"])
+    return Converted(out, fails)
+
+
+def _false(length: int) -> pa.Array:
+    return (
+        pa.array([False] * length, pa.bool_())
+        if length < 64
+        else pc.fill_null(pa.nulls(length, pa.bool_()), False)
+    )
+
+
+def _to_float(parts: dict, length: int) -> Converted:
+    out = pa.nulls(length, pa.float64())
+    fails: dict[str, pa.Array] = {}
+    if "n" in parts:
+        n = parts["n"]
+        finite = _mask(pc.is_finite(n))
+        fails["not_finite"] = pc.and_(pc.is_valid(n), pc.invert(finite))
+        out = pc.if_else(finite, n, out)
+    if "s" in parts:
+        t = _normalised(clean_text(parts["s"]))
+        present = pc.is_valid(t)
+        ok = _mask(pc.match_substring_regex(t, _FLOAT_RE))
+        value = pc.cast(pc.if_else(ok, t, "0"), pa.float64())
+        finite = pc.and_(ok, _mask(pc.is_finite(value)))
+        out = pc.if_else(finite, value, out)
+        r: dict[str, pa.Array] = {}
+        _text_reasons(t, ok, r, present)
+        fails["not_number"] = r["not_number"]
+        fails["percent"] = r["percent"]
+        fails["not_finite"] = pc.or_(fails.get("not_finite", _false(length)), pc.and_(ok, pc.invert(finite)))
+    if "d" in parts:
+        fails["is_date"] = pc.is_valid(parts["d"])
+    if "b" in parts:
+        fails["is_bool"] = pc.is_valid(parts["b"])
+    return Converted(out, fails)
+
+
+def _ymd_to_date(y, m, d) -> tuple[pa.Array, pa.Array]:
+    """Zero-padded parts -> (date32 or null, mask of 'matched but not a real date')."""
+    iso = pc.binary_join_element_wise(
+        y, pc.utf8_lpad(m, width=2, padding="0"), pc.utf8_lpad(d, width=2, padding="0"), "-"
+    )
+    ts = pc.strptime(iso, format="%Y-%m-%d", unit="s", error_is_null=True)
+    day = pc.cast(ts, pa.date32())
+    roundtrip = _mask(pc.equal(pc.strftime(day, "%Y-%m-%d"), iso))
+    good = pc.and_(pc.is_valid(iso), roundtrip)
+    return pc.if_else(good, day, pa.scalar(None, pa.date32())), pc.and_(
+        pc.is_valid(iso), pc.invert(roundtrip)
+    )
+
+
+def _to_date(parts: dict, length: int) -> Converted:
+    out = pa.nulls(length, pa.date32())
+    fails: dict[str, pa.Array] = {}
+    warns: dict[str, pa.Array] = {}
+    if "d" in parts:
+        d = parts["d"]
+        day = pc.cast(d, pa.date32())
+        warns["time_dropped"] = _mask(pc.not_equal(pc.cast(day, pa.timestamp("us")), d))
+        out = pc.coalesce(day, out)
+    if "n" in parts:
+        n = parts["n"]
+        present = pc.is_valid(n)
+        finite = _mask(pc.is_finite(n))
+        whole = pc.floor(pc.if_else(finite, n, 0.0))
+        serial = pc.and_(finite, _mask(pc.and_(pc.greater_equal(whole, 1), pc.less_equal(whole, 2958465))))
+        serial = pc.and_(serial, _mask(pc.not_equal(whole, 60)))
+        offset = pc.if_else(pc.less(whole, 60), _UNIX_OFFSET - 1, _UNIX_OFFSET)
+        unix_days = pc.cast(pc.subtract(pc.if_else(serial, whole, 0.0), offset), pa.int32())
+        serial_day = pc.cast(unix_days, pa.date32())
+        ymd = pc.and_(
+            pc.and_(finite, _mask(pc.equal(n, whole))),
+            _mask(pc.and_(pc.greater_equal(n, 19000101), pc.less_equal(n, 29991231))),
+        )
+        ymd_text = pc.cast(pc.cast(pc.if_else(ymd, n, 19000101.0), pa.int64()), pa.string())
+        y8, bad8 = _ymd_to_date(
+            pc.utf8_slice_codeunits(ymd_text, 0, 4),
+            pc.utf8_slice_codeunits(ymd_text, 4, 6),
+            pc.utf8_slice_codeunits(ymd_text, 6, 8),
+        )
+        value = pc.if_else(ymd, y8, pc.if_else(serial, serial_day, pa.scalar(None, pa.date32())))
+        out = pc.coalesce(out, value)
+        fails["bad_date"] = pc.and_(ymd, bad8)
+        fails["not_date"] = pc.and_(present, pc.invert(pc.or_(serial, ymd)))
+        fraction = pc.and_(serial, pc.invert(ymd))
+        warns["time_dropped"] = pc.or_(
+            warns.get("time_dropped", _false(length)), pc.and_(fraction, _mask(pc.not_equal(n, whole)))
+        )
+    if "s" in parts:
+        t = pc.utf8_normalize(clean_text(parts["s"]), "NFKC")
+        present = pc.is_valid(t)
+        m1 = pc.extract_regex(t, _DATE_RE)
+        m2 = pc.extract_regex(t, _DATE8_RE)
+        matched1 = pc.is_valid(m1)
+        matched2 = pc.is_valid(m2)
+        y = pc.coalesce(pc.struct_field(m1, "y"), pc.struct_field(m2, "y"))
+        m = pc.coalesce(pc.struct_field(m1, "m"), pc.struct_field(m2, "m"))
+        d = pc.coalesce(pc.struct_field(m1, "d"), pc.struct_field(m2, "d"))
+        value, bad = _ymd_to_date(y, m, d)
+        out = pc.coalesce(out, value)
+        matched = pc.or_(_mask(matched1), _mask(matched2))
+        fails["bad_date"] = pc.or_(fails.get("bad_date", _false(length)), _mask(bad))
+        fails["not_date"] = pc.or_(
+            fails.get("not_date", _false(length)), pc.and_(present, pc.invert(matched))
+        )
+        tpart = pc.struct_field(m1, "t")
+        nonzero_time = _mask(pc.match_substring_regex(tpart, r"[1-9]"))
+        warns["time_dropped"] = pc.or_(warns.get("time_dropped", _false(length)), nonzero_time)
+    if "b" in parts:
+        fails["is_bool"] = pc.is_valid(parts["b"])
+    return Converted(out, fails, warns)
+
+
+def _to_bool(parts: dict, length: int) -> Converted:
+    out = pa.nulls(length, pa.bool_())
+    fails: dict[str, pa.Array] = {}
+    if "b" in parts:
+        out = pc.coalesce(parts["b"], out)
+    if "n" in parts:
+        n = parts["n"]
+        one, zero = _mask(pc.equal(n, 1.0)), _mask(pc.equal(n, 0.0))
+        out = pc.coalesce(out, pc.if_else(one, True, pc.if_else(zero, False, pa.scalar(None, pa.bool_()))))
+        fails["not_bool"] = pc.and_(pc.is_valid(n), pc.invert(pc.or_(one, zero)))
+    if "s" in parts:
+        t = pc.utf8_lower(pc.utf8_normalize(clean_text(parts["s"]), "NFKC"))
+        is_true = _mask(pc.is_in(t, value_set=pa.array(TRUE_WORDS)))
+        is_false = _mask(pc.is_in(t, value_set=pa.array(FALSE_WORDS)))
+        out = pc.coalesce(
+            out, pc.if_else(is_true, True, pc.if_else(is_false, False, pa.scalar(None, pa.bool_())))
+        )
+        bad = pc.and_(pc.is_valid(t), pc.invert(pc.or_(is_true, is_false)))
+        fails["not_bool"] = pc.or_(fails.get("not_bool", _false(length)), bad)
+    if "d" in parts:
+        fails["not_bool"] = pc.or_(fails.get("not_bool", _false(length)), pc.is_valid(parts["d"]))
+    return Converted(out, fails)
+
+
+def _to_str(parts: dict, length: int) -> Converted:
+    text = render_text(parts, length)
+    return Converted(clean_text(text) if "s" in parts else text)
+
+
+_CONVERTERS = {"str": _to_str, "int": _to_int, "float": _to_float, "date": _to_date, "bool": _to_bool}
+
+
+def convert_column(parts: dict[str, pa.Array], col: ColumnSpec, length: int) -> Converted:
+    """Convert one column's raw parts (all the same ``length``) to ``col.dtype``."""
+    parts = {k: _combine(v) for k, v in parts.items()}
+    conv = _CONVERTERS[col.dtype](parts, length)
+    conv.values = _combine(conv.values)
+    conv.failures = {k: _mask(_combine(v)) for k, v in conv.failures.items() if pc.any(_mask(v)).as_py()}
+    conv.warnings = {k: _mask(_combine(v)) for k, v in conv.warnings.items() if pc.any(_mask(v)).as_py()}
+    if conv.values.type != TYPES[col.dtype]:
+        conv.values = pc.cast(conv.values, TYPES[col.dtype])
+    # a cell may match several reasons (e.g. both 'percent' and 'not_number' paths); keep the first
+    seen = None
+    for reason, mask in list(conv.failures.items()):
+        if seen is not None:
+            mask = pc.and_(mask, pc.invert(seen))
+            conv.failures[reason] = mask
+        seen = mask if seen is None else pc.or_(seen, mask)
+    return conv

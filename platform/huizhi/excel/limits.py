@@ -1,0 +1,50 @@
+"""Limits applied to every uploaded ledger file (all configurable per call).
+
+Defaults are sized for real ledgers: a 100 MB workbook with a full Excel sheet of rows
+(1,048,576) still fits; what does not fit is a hostile or broken file. Each limit is checked as
+early as possible: file size and zip structure before anything is decompressed, declared and actual
+decompressed sizes before the XML is parsed, the sheet's data area before Python objects are made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Size, shape and resource limits for one upload.
+
+    ``worker_memory_mb`` is the address-space limit (RLIMIT_AS) of the parser process and
+    ``worker_timeout_s`` its wall-clock limit (the CPU-time limit is the same number); both only
+    affect the separate parser process, never the portal.
+    """
+
+    max_file_bytes: int = 100 * 1024 * 1024
+    max_rows: int = 1_048_576
+    max_columns: int = 1_000
+    max_cells: int = 40_000_000
+    max_uncompressed_bytes: int = 2 * 1024 * 1024 * 1024
+    max_compression_ratio: float = 200.0
+    ratio_check_min_bytes: int = 1024 * 1024  # smaller zip members are not ratio-checked
+    max_zip_members: int = 1_000
+    worker_memory_mb: int = 4_096
+    worker_timeout_s: float = 300.0
+    header_scan_rows: int = 30
+    max_problems: int = 200_000  # problems listed in detail; counts stay exact beyond this
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Limits:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+def human_bytes(n: float) -> str:
+    """``104857600`` -> ``'100 MB'`` (binary units, Chinese-friendly short form)."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" or n == int(n) else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"  # pragma: no cover
