@@ -113,8 +113,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from huizhi.demo import run_demo
+    import time
 
+    from huizhi.demo import run_demo
+    from huizhi_seeds.loader import load_demo
+
+    started = time.monotonic()
+    host = _host()
+    try:
+        loaded = load_demo(host, only_if_empty=True)
+    finally:
+        host.dispose()  # the DuckDB file admits one process: release it before the portal opens it
+    if loaded:
+        print(f"[huizhi] 演示数据已载入（{sum(loaded.values())} 行，{time.monotonic() - started:.1f} 秒）: "
+              + ", ".join(f"{k} {v}" for k, v in loaded.items()))
     return run_demo(portal_port=args.port, oidc_port=args.oidc_port) or 0
 
 
