@@ -100,23 +100,20 @@ def cmd_docs(args: argparse.Namespace) -> int:
     return 0
 
 
-def streamlit_command(port: int = 8501, address: str = "127.0.0.1", extra: list[str] | None = None) -> list[str]:
-    return [
-        sys.executable, "-m", "streamlit", "run", str(APP),
-        "--server.address", address, "--server.port", str(port), "--server.headless", "true",
-        "--browser.gatherUsageStats", "false", *(extra or []),
-    ]
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    return subprocess.call(streamlit_command(args.port, args.address))
+    from huizhi.demo import streamlit_command
+
+    # Secrets ([auth] providers) come from Streamlit's usual places: ./.streamlit/secrets.toml or
+    # ~/.streamlit/secrets.toml. Put a reverse proxy (TLS) in front for anything beyond loopback.
+    return subprocess.call(streamlit_command(APP, port=args.port, secrets_files=[]))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     import time
 
-    from huizhi.demo import run_demo
     from huizhi_seeds.loader import load_demo
+
+    from huizhi.demo import run_demo
 
     started = time.monotonic()
     host = _host()
@@ -155,7 +152,6 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_docs)
     p = sub.add_parser("run", help="run the portal")
     p.add_argument("--port", type=int, default=8501)
-    p.add_argument("--address", default="127.0.0.1")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("demo", help="run the demo: local sign-in provider, seeded data, portal")
     p.add_argument("--port", type=int, default=8501)
