@@ -3,10 +3,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from huizhi import demo
+
+# Nothing here touches the database: run it in the DuckDB pass only.
+pytestmark = pytest.mark.skipif(
+    os.environ.get("HUIZHI_TEST_DB", "duckdb") != "duckdb",
+    reason="store-independent; runs in the duckdb pass",
+)
 
 PROBE_APP = Path(__file__).with_name("login_probe_app.py")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
