@@ -1,0 +1,295 @@
+"""The .xlsx template a ledger admin downloads, generated from the LedgerSpec alone.
+
+Sheet 1 (named after the ledger) has the Chinese headers in row 1 (frozen; required columns
+shaded), a note on every header cell (type, required, choices, range, pattern, uniqueness,
+example, description), data validation on the whole column (dropdowns for choices and 是/否,
+whole/decimal/date checks, an input hint when a cell is selected), text format for text columns
+(so ids and phone numbers keep their leading zeros), and one or two example rows built from
+``ColumnSpec.example`` or from the rules — each example row is validated with the same code as
+an upload, so the template uploaded back unchanged passes. Sheet 填写说明 explains every column and
+rule; long choice lists live on a hidden sheet ``_选项``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import re
+
+import pyarrow as pa
+
+from huizhi.excel import messages as M
+from huizhi.excel.convert import TYPES, convert_column
+from huizhi.excel.marked import sheet_title
+from huizhi.specs import ColumnSpec, LedgerSpec
+
+log = logging.getLogger(__name__)
+
+MAX_ROW = 1_048_575  # last 0-based row Excel has
+_DV_TEXT_LIMIT = 255
+
+
+def column_help(col: ColumnSpec, spec: LedgerSpec) -> list[str]:
+    """Lines that describe how to fill ``col`` (used in notes and in 填写说明)."""
+    lines = [
+        f"类型：{M.DTYPE_LABELS[col.dtype]}",
+        "必填" if (col.required or col.name in spec.key) else "选填（可留空）",
+    ]
+    if col.choices:
+        lines.append(f"可选值：{M.choices_text(col, limit=30)}")
+    if col.dtype == "bool":
+        lines.append("填写：是 / 否")
+    rng = M.range_text(col)
+    if rng:
+        lines.append(f"范围：{rng}")
+    if col.dtype == "date":
+        lines.append(f"日期写法：{M.DATE_FORMS}")
+    if col.pattern:
+        lines.append(f"格式：{col.pattern_hint or col.pattern}")
+    if col.name in spec.key or col.unique:
+        lines.append(
+            "不能重复" + ("（与其他主键列组合唯一）" if len(spec.key) > 1 and col.name in spec.key else "")
+        )
+    if col.example:
+        lines.append(f"示例：{col.example}")
+    if col.description:
+        lines.append(f"说明：{col.description}")
+    return lines
+
+
+def _parse_example(col: ColumnSpec, text: str):
+    conv = convert_column({"s": pa.array([text], pa.string())}, col, 1)
+    return conv.values[0].as_py() if not conv.failures else None
+
+
+def _bump_text(text: str) -> str:
+    m = re.search(r"([0-9]+)(?!.*[0-9])", text)
+    if not m:
+        return text + "2"
+    digits = m.group(1)
+    bumped = str(int(digits) + 1).zfill(len(digits))
+    return text[: m.start(1)] + bumped + text[m.end(1) :]
+
+
+def _example_value(col: ColumnSpec, k: int, spec: LedgerSpec):
+    distinct = k > 0 and (col.name in spec.key or col.unique)
+    value = None
+    if col.example:
+        value = _parse_example(col, col.example)
+    if value is None:
+        if col.choices:
+            value = col.choices[min(k, len(col.choices) - 1)]
+            return value
+        if col.dtype in ("int", "float"):
+            base = col.min if col.min is not None else (0 if col.max is not None and col.max < 1 else 1)
+            if col.max is not None:
+                base = min(base, col.max)
+            value = int(base) if col.dtype == "int" else float(base)
+        elif col.dtype == "date":
+            value = dt.date.today()
+        elif col.dtype == "bool":
+            value = True
+        elif col.pattern is None:
+            value = f"示例{col.label}"
+    if value is None or not distinct:
+        return value
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int | float):
+        return value + 1
+    if isinstance(value, dt.date):
+        return value + dt.timedelta(days=1)
+    return _bump_text(str(value))
+
+
+def example_rows(spec: LedgerSpec) -> list[dict]:
+    """Up to two example rows that pass the ledger's own validation (may be empty)."""
+    from huizhi.validation import typed_frame, validate_typed
+
+    candidates = [{c.name: _example_value(c, k, spec) for c in spec.columns} for k in range(2)]
+    for count in (2, 1):
+        rows = candidates[:count]
+        table = pa.table({c.name: pa.array([r[c.name] for r in rows], TYPES[c.dtype]) for c in spec.columns})
+        issues = [i for i in validate_typed(spec, typed_frame(table, spec)) if i.severity == "error"]
+        if not issues:
+            return rows
+    log.info("ledger %s: no example row passes its own rules; template has none", spec.id)
+    return []
+
+
+def build_template(spec: LedgerSpec) -> bytes:
+    """The .xlsx template for ``spec`` (see the module docstring)."""
+    import xlsxwriter
+
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(
+        buf, {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
+    )
+    base = {"font_name": "等线", "font_size": 11}
+    f_req = wb.add_format(
+        {
+            **base,
+            "bold": True,
+            "bg_color": "#FCE4D6",
+            "border": 1,
+            "align": "center",
+            "valign": "vcenter",
+            "text_wrap": True,
+        }
+    )
+    f_opt = wb.add_format(
+        {
+            **base,
+            "bold": True,
+            "bg_color": "#EDEDED",
+            "border": 1,
+            "align": "center",
+            "valign": "vcenter",
+            "text_wrap": True,
+        }
+    )
+    f_text = wb.add_format({**base, "num_format": "@"})
+    f_date = wb.add_format({**base, "num_format": "yyyy-mm-dd"})
+    f_int = wb.add_format({**base, "num_format": "0"})
+    f_plain = wb.add_format(base)
+    f_title = wb.add_format({**base, "bold": True, "font_size": 14})
+    f_bold = wb.add_format({**base, "bold": True})
+    f_wrap = wb.add_format({**base, "text_wrap": True, "valign": "top"})
+    col_formats = {"str": f_text, "date": f_date, "int": f_int, "float": f_plain, "bool": f_plain}
+
+    ws = wb.add_worksheet(sheet_title(spec.title, "台账"))
+    options_ws = None
+    options_col = 0
+    ws.set_row(0, 30)
+    for j, col in enumerate(spec.columns):
+        required = col.required or col.name in spec.key
+        width = max(
+            10,
+            min(
+                40,
+                len(col.label) * 2 + 4,
+                max((len(x) * 2 for x in (col.example, *(col.choices or ()))), default=0) + 2,
+            ),
+        )
+        ws.set_column(j, j, width, col_formats[col.dtype])
+        ws.write_string(0, j, col.label, f_req if required else f_opt)
+        ws.write_comment(0, j, "\n".join(column_help(col, spec)), {"x_scale": 2, "y_scale": 2})
+        prompt = "；".join(column_help(col, spec)[:4])[:_DV_TEXT_LIMIT]
+        dv: dict = {"input_title": col.label[:32], "input_message": prompt, "ignore_blank": True}
+        if col.choices or col.dtype == "bool":
+            choices = list(col.choices) if col.choices else ["是", "否"]
+            inline = ",".join(choices)
+            if len(inline) <= _DV_TEXT_LIMIT and not any("," in c for c in choices):
+                dv.update({"validate": "list", "source": choices})
+            else:
+                if options_ws is None:
+                    options_ws = wb.add_worksheet("_选项")
+                    options_ws.hide()
+                for i, c in enumerate(choices):
+                    options_ws.write_string(i, options_col, c)
+                letter = xlsxwriter.utility.xl_col_to_name(options_col)
+                dv.update({"validate": "list", "source": f"='_选项'!${letter}$1:${letter}${len(choices)}"})
+                options_col += 1
+            dv.update({"error_title": "不在可选值中", "error_message": "请从下拉列表中选择"})
+        elif col.dtype in ("int", "float"):
+            lo = col.min if col.min is not None else -1e15
+            hi = col.max if col.max is not None else 1e15
+            dv.update(
+                {
+                    "validate": "integer" if col.dtype == "int" else "decimal",
+                    "criteria": "between",
+                    "minimum": int(lo) if col.dtype == "int" else lo,
+                    "maximum": int(hi) if col.dtype == "int" else hi,
+                    "error_title": "数字不对",
+                    "error_message": f"请填写{M.DTYPE_LABELS[col.dtype]}"
+                    + (f"，范围 {M.range_text(col)}" if M.range_text(col) else ""),
+                }
+            )
+        elif col.dtype == "date":
+            dv.update(
+                {
+                    "validate": "date",
+                    "criteria": "between",
+                    "minimum": dt.date(1900, 1, 1),
+                    "maximum": dt.date(9999, 12, 31),
+                    "error_type": "warning",
+                    "error_title": "日期",
+                    "error_message": f"建议填写日期，例如 {M.DATE_FORMS}",
+                }
+            )
+        else:
+            dv.update({"validate": "any"})
+        ws.data_validation(1, j, MAX_ROW, j, dv)
+    ws.freeze_panes(1, 0)
+
+    for r, row in enumerate(example_rows(spec), start=1):
+        for j, col in enumerate(spec.columns):
+            v = row[col.name]
+            if v is None:
+                continue
+            if col.dtype == "date":
+                ws.write_datetime(r, j, dt.datetime(v.year, v.month, v.day), f_date)
+            elif col.dtype == "bool":
+                ws.write_string(r, j, "是" if v else "否")
+            elif col.dtype in ("int", "float"):
+                ws.write_number(r, j, v)
+            else:
+                ws.write_string(r, j, str(v), f_text)
+
+    _explanation_sheet(wb, spec, f_title, f_bold, f_wrap, f_req)
+    wb.close()
+    return buf.getvalue()
+
+
+def _explanation_sheet(wb, spec: LedgerSpec, f_title, f_bold, f_wrap, f_head) -> None:
+    ws = wb.add_worksheet("填写说明")
+    ws.write_string(0, 0, f"{spec.title} — 填写说明", f_title)
+    general = [
+        f"1. 在第一张工作表「{sheet_title(spec.title, '台账')}」中逐行填写，一行一条记录；不要修改第 1 行的列名，也不要增加合并单元格。",
+        "2. 第 2、3 行是示例，可以直接覆盖或删除；表格上方可以保留标题行，末尾的“合计”行会被自动忽略。",
+        "3. 红底的列为必填，灰底的列可以留空；把鼠标移到列名上可以看到该列的要求。",
+        f"4. 日期可以写成 {M.DATE_FORMS}，也可以用 Excel 的日期格式；是/否列填写“是”或“否”。",
+        "5. 编号、身份证号、电话等请按文本填写（模板已设好文本格式），避免变成科学计数法或丢掉开头的 0。",
+        "6. 保存为 .xlsx 后上传；也可以另存为 CSV（UTF-8 或 GBK 编码均可）。",
+        "7. 上传后系统会逐格检查，并可以下载标出错误位置的工作簿；改正后重新上传即可，未通过检查的数据不会保存。",
+    ]
+    if spec.key:
+        labels = "+".join(f"「{spec.column(k).label}」" for k in spec.key)
+        general.append(f"8. {labels}用来识别同一条记录，不能重复；再次上传时按它比对新增、修改和删除的记录。")
+    if spec.description:
+        general.insert(0, spec.description)
+    for i, line in enumerate(general, start=2):
+        ws.write_string(i, 0, line)
+    start = len(general) + 3
+    heads = ["列名", "类型", "必填", "可选值", "范围", "格式要求", "不能重复", "示例", "说明", "字段名"]
+    widths = [16, 8, 6, 30, 14, 26, 8, 18, 30, 16]
+    for c, (h, w) in enumerate(zip(heads, widths, strict=True)):
+        ws.write_string(start, c, h, f_head)
+        ws.set_column(c, c, w)
+    for r, col in enumerate(spec.columns, start=start + 1):
+        values = [
+            col.label,
+            M.DTYPE_LABELS[col.dtype],
+            "是" if (col.required or col.name in spec.key) else "否",
+            M.choices_text(col, limit=50) if col.choices else ("是 / 否" if col.dtype == "bool" else ""),
+            M.range_text(col),
+            (col.pattern_hint or col.pattern or "")
+            if col.pattern
+            else (M.DATE_FORMS if col.dtype == "date" else ""),
+            "是" if (col.name in spec.key or col.unique) else "",
+            col.example,
+            col.description,
+            col.name,
+        ]
+        for c, v in enumerate(values):
+            ws.write_string(r, c, v or "", f_wrap)
+    row = start + len(spec.columns) + 2
+    if spec.row_checks:
+        ws.write_string(row, 0, "跨列规则", f_bold)
+        for i, rc in enumerate(spec.row_checks, start=1):
+            cols = "、".join(
+                spec.column(c).label for c in rc.columns if any(x.name == c for x in spec.columns)
+            )
+            kind = "提醒（不影响提交）" if rc.soft else "必须满足"
+            ws.write_string(row + i, 0, f"{i}. {rc.message}（涉及：{cols}；{kind}）")
