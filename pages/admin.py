@@ -7,6 +7,7 @@ import json
 
 import pandas as pd
 import streamlit as st
+
 from huizhi import HOST_API_VERSION, district
 from huizhi.access import ROLE_LABELS, check_access_config, identity_from_claims
 from huizhi.audit import ACTION_LABELS

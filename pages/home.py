@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import streamlit as st
+
 from huizhi import district
 from huizhi.context import PageContext
 from huizhi.specs import Perm

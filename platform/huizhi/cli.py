@@ -111,9 +111,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     import time
 
-    from huizhi_seeds.loader import load_demo
-
     from huizhi.demo import run_demo
+    from huizhi_seeds.loader import load_demo
 
     started = time.monotonic()
     host = _host()

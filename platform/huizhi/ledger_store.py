@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -339,10 +339,14 @@ def _is_conflict(exc: Exception) -> bool:
     return isinstance(exc, IntegrityError) or "conflict" in text or "could not serialize" in text
 
 
-def fetch_frame(engine: Engine, stmt: sa.Select, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    import pandas as pd
+def fetch_arrow(engine: Engine, stmt: sa.Select, spec: LedgerSpec | None = None) -> pa.Table:
+    """Run ``stmt`` and return an Arrow table (typed as ``spec``'s columns when given)."""
+    import pyarrow as pa
 
     with engine.connect() as conn:
         result = conn.execute(stmt)
-        return pd.DataFrame(result.fetchall(), columns=list(columns or result.keys()))
-
+        keys = list(result.keys())
+        rows = result.fetchall()
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in keys]
+    table = pa.table({k: pa.array(list(c)) for k, c in zip(keys, columns, strict=True)})
+    return _to_arrow(table, spec) if spec is not None else table
