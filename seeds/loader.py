@@ -19,6 +19,7 @@ from huizhi_seeds.sensing import generate_sensing_devices
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
     from huizhi.host import Host
 
 log = logging.getLogger(__name__)

@@ -12,6 +12,7 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from huizhi import district
 from huizhi_seeds.daxing import (
     COMMUNITIES,

@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from huizhi import district
 from huizhi.cockpit import format_number, format_percent
-
 from huizhi_citymgmt import queries
 from huizhi_citymgmt.queries import CaseFilter
 from huizhi_citymgmt.schema import CASES_LEDGER, CATEGORIES, LEDGER_ID, SOURCES, STATUSES
 
 if TYPE_CHECKING:
     import pandas as pd
+
     from huizhi.context import LedgerReader, PageContext
 
 EMPTY_MESSAGE = (
@@ -51,6 +51,7 @@ def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 def open_reader(ctx: PageContext) -> LedgerReader | None:
     import streamlit as st
+
     from huizhi.access import AccessDenied
 
     try:
@@ -80,8 +81,9 @@ def filter_widgets(reader: LedgerReader, initial: CaseFilter, key: str, *, today
     import streamlit as st
 
     unit_options = tuple(reader.distinct("dispatch_unit")) if reader.sees_all_rows else ()
-    start = initial.start or dt.date(today.year - 1, today.month, 1)
-    end = initial.end or today
+    # A hand-edited or cockpit URL may carry any dates: keep them inside what the widget allows.
+    end = min(max(initial.end or today, EARLIEST), today)
+    start = min(max(initial.start or dt.date(today.year - 1, today.month, 1), EARLIEST), end)
     with st.container(border=True):
         c1, c2, c3 = st.columns(3)
         period = c1.date_input(

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from huizhi import district
 
+from huizhi import district
 from huizhi_citymgmt.schema import CATEGORIES, CLOSED, LEDGER_ID, OPEN_STATUSES, SOURCES, STATUSES
 
 if TYPE_CHECKING:
     import pandas as pd
+
     from huizhi.context import LedgerReader
 
 

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from huizhi.cockpit import Breakdown, Series, filter_conditions, format_number, ratio
 from huizhi.specs import Target, Theme, TileSpec, TileValue
-
 from huizhi_citymgmt import queries
 from huizhi_citymgmt.schema import DEPARTMENT, LEDGER_ID
 

@@ -15,7 +15,6 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from huizhi import district
-
 from huizhi_sensing import queries
 from huizhi_sensing.fmt import fmt_count, fmt_pct
 from huizhi_sensing.queries import DeviceFilter
@@ -23,6 +22,7 @@ from huizhi_sensing.schema import LEDGER_ID, SENSING_LEDGER, STATUSES, TYPE_NAME
 
 if TYPE_CHECKING:
     import pandas as pd
+
     from huizhi.context import LedgerReader, PageContext
 
 EMPTY_MESSAGE = (
@@ -60,6 +60,7 @@ def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
 def open_reader(ctx: PageContext) -> LedgerReader | None:
     """The scoped reader, or a Chinese message and None (no permission, or no version yet)."""
     import streamlit as st
+
     from huizhi.access import AccessDenied
 
     try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from huizhi import hookimpl
 from huizhi.specs import LedgerSpec, PageSpec, Perm, PluginInfo, TileSpec
-
 from huizhi_sensing import __version__, pages
 from huizhi_sensing.schema import DEPARTMENT, SENSING_LEDGER
 

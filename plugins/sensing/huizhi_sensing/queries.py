@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from huizhi import district
 
+from huizhi import district
 from huizhi_sensing.schema import (
     CAMERA_TYPES,
     DEPARTMENT,
@@ -26,6 +26,7 @@ from huizhi_sensing.schema import (
 
 if TYPE_CHECKING:
     import pandas as pd
+
     from huizhi.context import LedgerReader
 
 MAP_POINT_LIMIT = 5_000  # above this many devices the map shows grid cells instead of points

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from huizhi.cockpit import Breakdown, filter_conditions, ratio
 from huizhi.specs import Target, Theme, TileSpec, TileValue
-
 from huizhi_sensing import plan, queries
 from huizhi_sensing.fmt import fmt_count, fmt_pct
 from huizhi_sensing.schema import DEPARTMENT, LEDGER_ID

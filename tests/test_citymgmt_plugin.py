@@ -1,0 +1,253 @@
+"""The city-management plugin (城市管理案件闭环): declarations, scoping by 承办单位, the closed-loop
+measures, its tiles (with the cockpit's period filter) and its pages in AppTest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from pathlib import Path
+
+import huizhi_citymgmt.plugin as citymgmt_plugin
+import huizhi_sensing.plugin as sensing_plugin
+import pandas as pd
+import pytest
+from huizhi_citymgmt import queries
+from huizhi_citymgmt.queries import CaseFilter
+from huizhi_citymgmt.schema import CASES_LEDGER, LEDGER_ID
+from streamlit.testing.v1 import AppTest
+
+from huizhi.access import SYSTEM, Grant, Identity, Role
+from huizhi.cockpit import Breakdown, Series, compute_tiles
+from huizhi.config import load_settings
+from huizhi.context import Filters
+from huizhi.host import create_host
+from huizhi.specs import Theme
+from huizhi_seeds import load_demo
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGINS = [("citymgmt", citymgmt_plugin)]
+PAGES = ("citymgmt-cases", "citymgmt-loop", "citymgmt-my-cases")
+TILES = (
+    "citymgmt_on_time_rate",
+    "citymgmt_open_cases",
+    "citymgmt_monthly_cases",
+    "citymgmt_satisfaction",
+    "citymgmt_menqian",
+)
+
+
+def person(*grants: tuple[str, str | None]) -> Identity:
+    return Identity(
+        subject="|".join(f"{r}:{d}" for r, d in grants),
+        name="测试",
+        grants=frozenset(Grant(Role(r), d) for r, d in grants),
+    )
+
+
+CGW = person(("staff", "cgw"))
+SWJ = person(("staff", "swj"))
+LEADER = person(("leader", None))
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    """One host with the case ledger seeded at 3% scale (about 2,400 cases)."""
+    from conftest import create_pg_database, drop_pg_database, test_store
+
+    tmp = tmp_path_factory.mktemp("citymgmt")
+    url = create_pg_database() if test_store() == "postgres" else f"duckdb:///{tmp / 'cases.duckdb'}"
+    host = create_host(
+        load_settings({}, database_url=url, data_dir=tmp), extra_plugins=PLUGINS, use_entry_points=False
+    )
+    load_demo(host, scale=0.03)
+    yield host
+    host.dispose()
+    if test_store() == "postgres":
+        drop_pg_database(url)
+
+
+def all_rows(host) -> pd.DataFrame:
+    return host.page_context(SYSTEM, "citymgmt-cases").ledger(LEDGER_ID).frame()
+
+
+def test_plugin_loads_next_to_the_sensing_plugin_in_strict_mode(make_host):
+    host = make_host(extra_plugins=[("sensing", sensing_plugin), *PLUGINS], strict=True)
+    assert all(host.registry.plugins[n].status == "enabled" for n in ("sensing", "citymgmt"))
+    assert host.registry.plugins["citymgmt"].info.department == "cgw"
+    assert set(host.registry.ledgers) == {"sensing_devices", LEDGER_ID}
+    assert set(PAGES) <= set(host.registry.pages)
+    for tile_id in TILES:
+        tile = host.registry.tiles[tile_id][0]
+        assert tile.theme is Theme.GOVERNANCE and tile.department == "cgw" and tile.drilldown in PAGES
+    assert host.registry.tiles["citymgmt_on_time_rate"][0].target.value == 95.0
+    meta = tomllib.loads((ROOT / "plugins/citymgmt/pyproject.toml").read_text(encoding="utf-8"))
+    assert meta["project"]["name"] == "huizhi-citymgmt"
+    assert meta["project"]["entry-points"]["huizhi"] == {"citymgmt": "huizhi_citymgmt.plugin"}
+
+
+def test_ledger_rules_catch_broken_loops():
+    assert CASES_LEDGER.department_column == "dispatch_unit" and CASES_LEDGER.key == ("case_id",)
+    base = dict(
+        case_id="AJ202401-000001", category="门前三包", description=None, street="清源街道", source="网格员",
+        found_date=pd.Timestamp("2024-01-02"), dispatch_unit="区城市管理委", dispatch_date=pd.Timestamp("2024-01-02"),
+        deadline=pd.Timestamp("2024-01-07"), closed_date=pd.Timestamp("2024-01-05"), status="已结案", satisfaction="满意",
+    )  # fmt: skip
+    rows = [
+        base,
+        {**base, "dispatch_date": pd.Timestamp("2024-01-01")},  # dispatched before it was found
+        {**base, "closed_date": None},  # closed without a date
+        {**base, "status": "处置中", "satisfaction": None},  # open with a closing date
+        {
+            **base,
+            "status": "处置中",
+            "closed_date": None,
+            "dispatch_unit": None,
+            "satisfaction": None,
+        },  # to nobody
+        {**base, "status": "已反馈", "closed_date": None},  # rated before closure (soft)
+    ]
+    frame = pd.DataFrame(rows).astype(
+        {"status": "string", "dispatch_unit": "string", "satisfaction": "string"}
+    )
+    results = {rc.name: list(pd.Series(rc.check(frame)).astype(bool)) for rc in CASES_LEDGER.row_checks}
+    assert results["dispatch_after_found"] == [True, False, True, True, True, True]
+    assert results["closed_iff_status"] == [True, True, False, False, True, True]
+    assert results["dispatched_complete"] == [True, True, True, True, False, True]
+    assert results["satisfaction_only_closed"] == [True, True, True, True, True, False]
+    assert [rc.name for rc in CASES_LEDGER.row_checks if rc.soft] == ["satisfaction_only_closed"]
+
+
+def test_query_parameters_become_filters():
+    flt = CaseFilter.from_params(
+        {"street": "榆垡镇", "dept": "swj", "period": "2024-01-01..2024-06-30", "category": "门前三包"}
+    )
+    assert flt.streets == ("榆垡镇",) and flt.units == ("区水务局",) and flt.categories == ("门前三包",)
+    assert (flt.start, flt.end) == (dt.date(2024, 1, 1), dt.date(2024, 6, 30))
+    assert CaseFilter.from_params({"period": "nonsense..2024-13-01"}).start is None
+
+
+def test_handling_departments_read_only_their_cases(seeded):
+    rows = all_rows(seeded)
+    swj = seeded.page_context(SWJ, "citymgmt-my-cases").ledger(LEDGER_ID)
+    assert swj.count() == int((rows["dispatch_unit"] == "区水务局").sum()) > 0
+    assert swj.distinct("dispatch_unit") == ["区水务局"]
+    cgw = seeded.page_context(CGW, "citymgmt-cases").ledger(LEDGER_ID)
+    assert cgw.sees_all_rows and cgw.count() == len(rows)  # the steward also sees undispatched cases
+
+
+def test_closed_loop_measures_agree_with_the_rows(seeded):
+    rows = all_rows(seeded)
+    reader = seeded.page_context(LEADER, "citymgmt-loop").ledger(LEDGER_ID)
+    s = queries.summary(reader)
+    closed = rows[rows["status"] == "已结案"]
+    assert s.total == len(rows) and s.closed == len(closed)
+    assert s.on_time == int((closed["closed_date"] <= closed["deadline"]).sum())
+    assert s.open == len(rows) - len(closed)
+    assert s.rated == int(rows["satisfaction"].notna().sum())
+    assert 0 < s.avg_days < 15
+    by_unit = queries.breakdown(reader, "dispatch_unit")
+    assert by_unit["total"].sum() == len(rows)
+    months = queries.monthly(reader, months=None)
+    assert months["total"].sum() == len(rows) and months["month"].min() == dt.date(2023, 1, 1)
+    conds = queries.conditions(reader, CaseFilter(start=dt.date(2024, 1, 1), end=dt.date(2024, 12, 31)))
+    found = pd.to_datetime(rows["found_date"])
+    assert reader.count(*conds) == int(found.dt.year.eq(2024).sum())
+    page = queries.rows_page(reader, conds, limit=30, offset=0)
+    assert len(page) == 30 and set(page["assessment"]) <= {"按期办结", "超期办结"}
+
+
+def run_tile(host, tile_id, filters: Filters | None = None):
+    spec = host.registry.tiles[tile_id][0]
+    return spec.query(host.tile_context(LEADER, tile_id, filters=filters or Filters()))
+
+
+def test_tiles_return_sensible_values_and_honour_filters(seeded):
+    rows = all_rows(seeded)
+    on_time = run_tile(seeded, "citymgmt_on_time_rate")
+    assert 80 < on_time.value <= 100 and isinstance(on_time.detail, Series) and on_time.detail.target == 95.0
+    open_cases = run_tile(seeded, "citymgmt_open_cases")
+    assert open_cases.value == int((rows["status"] != "已结案").sum())
+    assert isinstance(open_cases.detail, Breakdown)
+    monthly = run_tile(seeded, "citymgmt_monthly_cases")
+    assert monthly.value > 0 and len(monthly.detail.points) == 24  # the last 24 months, this one included
+    assert 80 < run_tile(seeded, "citymgmt_satisfaction").value <= 100
+    assert 0 < run_tile(seeded, "citymgmt_menqian").value <= 100
+    # the period filter applies to 发现日期; without it rates cover the last twelve months
+    year = Filters(period=(dt.date(2024, 1, 1), dt.date(2024, 12, 31)))
+    closed = rows[(rows["status"] == "已结案") & pd.to_datetime(rows["found_date"]).dt.year.eq(2024)]
+    expected = 100 * (closed["closed_date"] <= closed["deadline"]).mean()
+    assert run_tile(seeded, "citymgmt_on_time_rate", year).value == pytest.approx(expected)
+    assert [p[0].year for p in run_tile(seeded, "citymgmt_monthly_cases", year).detail.points] == [2024] * 12
+    street = Filters(streets=("清源街道",))
+    open_street = int(((rows["status"] != "已结案") & (rows["street"] == "清源街道")).sum())
+    assert run_tile(seeded, "citymgmt_open_cases", street).value == open_street
+
+
+def test_tiles_in_the_cockpit_engine(seeded):
+    results = {r.tile.id: r for r in compute_tiles(seeded, LEADER, use_cache=False)}
+    for tile_id in TILES:
+        assert results[tile_id].ok, results[tile_id].error_detail
+        assert {"street", "department", "period"} <= set(results[tile_id].filters_applied)
+
+
+def test_tiles_on_an_empty_ledger_report_no_data(make_host):
+    host = make_host(extra_plugins=PLUGINS)
+    for tile_id in TILES:
+        assert run_tile(host, tile_id).value is None
+
+
+def page_script(database_url: str, data_dir: str, url_path: str, grants: list, params: dict) -> None:
+    import huizhi_citymgmt.plugin as plugin
+
+    from huizhi.access import Grant, Identity, Role
+    from huizhi.config import load_settings
+    from huizhi.host import create_host
+
+    host = create_host(
+        load_settings({}, database_url=database_url, data_dir=data_dir),
+        extra_plugins=[("citymgmt", plugin)],
+        use_entry_points=False,
+        migrate=False,
+    )
+    identity = Identity("apptest", "测试", frozenset(Grant(Role(r), d) for r, d in grants))
+    spec, _ = host.registry.pages[url_path]
+    spec.render(host.page_context(identity, url_path, params=params))
+    host.dispose()
+
+
+def run_page(host, url_path, grants, params=None) -> AppTest:
+    kwargs = dict(
+        database_url=host.settings.database_url,
+        data_dir=str(host.settings.data_dir),
+        url_path=url_path,
+        grants=grants,
+        params=params or {},
+    )
+    at = AppTest.from_function(page_script, kwargs=kwargs, default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.mark.parametrize("url_path", PAGES)
+def test_pages_render(seeded, url_path):
+    at = run_page(seeded, url_path, [("staff", "cgw")], params={"period": "2023-01-01..2026-12-31"})
+    assert not at.error and not at.warning
+    assert any(m.label == "按期办结率" for m in at.metric)
+
+
+def test_drill_down_with_street_and_handling_department(seeded):
+    rows = all_rows(seeded)
+    params = {"street": "清源街道", "dept": "cgw", "period": "2023-01-01..2026-12-31"}
+    at = run_page(seeded, "citymgmt-cases", [("leader", None)], params=params)
+    expected = int(((rows["street"] == "清源街道") & (rows["dispatch_unit"] == "区城市管理委")).sum())
+    assert next(m.value for m in at.metric if m.label == "案件数") == f"{expected:,}"
+    frame = at.dataframe[0].value
+    assert set(frame["所属镇街"]) == {"清源街道"} and "考核" in frame.columns
+
+
+def test_shared_page_for_a_handling_department(seeded):
+    at = run_page(
+        seeded, "citymgmt-my-cases", [("staff", "swj")], params={"period": "2023-01-01..2026-12-31"}
+    )
+    assert set(at.dataframe[0].value["承办单位"]) == {"区水务局"}
+    assert any("区水务局" in c.value for c in at.caption)

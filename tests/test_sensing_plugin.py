@@ -1,0 +1,412 @@
+"""The sensing plugin (感知前端管理台账) on a real host: its declarations, row-level scoping,
+the SQL behind its pages, its cockpit tiles and its pages rendered in Streamlit's AppTest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from pathlib import Path
+
+import huizhi_sensing.plugin as sensing_plugin
+import pandas as pd
+import pytest
+from huizhi_sensing import queries
+from huizhi_sensing.queries import DeviceFilter
+from huizhi_sensing.schema import LEDGER_ID, SENSING_LEDGER
+from streamlit.testing.v1 import AppTest
+
+from huizhi import district
+from huizhi.access import SYSTEM, AccessDenied, Grant, Identity, Role
+from huizhi.cockpit import Breakdown, Status, compute_tiles
+from huizhi.config import load_settings
+from huizhi.context import Filters
+from huizhi.host import create_host
+from huizhi.specs import Perm, Theme
+from huizhi_seeds import load_demo
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGINS = [("sensing", sensing_plugin)]
+PAGES = ("sensing-ledger", "sensing-map", "sensing-inspections", "sensing-my-devices")
+TILES = (
+    "sensing_registered",
+    "sensing_networked_ratio",
+    "sensing_inspection_overdue",
+    "sensing_by_street",
+    "sensing_by_type",
+)
+
+
+def person(*grants: tuple[str, str | None]) -> Identity:
+    return Identity(
+        subject="|".join(f"{r}:{d}" for r, d in grants),
+        name="测试",
+        grants=frozenset(Grant(Role(r), d) for r, d in grants),
+    )
+
+
+JXJ = person(("staff", "jxj"))
+GAJ = person(("staff", "gaj"))
+CGW = person(("staff", "cgw"))
+LEADER = person(("leader", None))
+ADMIN = person(("platform_admin", None))
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    """One host with the sensing ledger seeded at 2% scale (about 3,000 devices), shared by the
+    read-only tests of this module; on the store the suite runs against."""
+    from conftest import create_pg_database, drop_pg_database, test_store
+
+    tmp = tmp_path_factory.mktemp("sensing")
+    url = create_pg_database() if test_store() == "postgres" else f"duckdb:///{tmp / 'sensing.duckdb'}"
+    host = create_host(
+        load_settings({}, database_url=url, data_dir=tmp), extra_plugins=PLUGINS, use_entry_points=False
+    )
+    load_demo(host, scale=0.02)
+    yield host
+    host.dispose()
+    if test_store() == "postgres":
+        drop_pg_database(url)
+
+
+def all_rows(host) -> pd.DataFrame:
+    return host.page_context(SYSTEM, "sensing-ledger").ledger(LEDGER_ID).frame()
+
+
+# -- declarations ---------------------------------------------------------------------------------
+
+
+def test_plugin_loads_cleanly_in_strict_mode(make_host):
+    host = make_host(extra_plugins=PLUGINS, strict=True)
+    record = host.registry.plugins["sensing"]
+    assert record.status == "enabled", record.reason
+    assert (record.info.name, record.info.department, record.info.host_api) == ("sensing", "jxj", ">=1.0,<2")
+    assert set(host.registry.ledgers) == {LEDGER_ID}
+    assert set(PAGES) <= set(host.registry.pages)
+    assert set(TILES) == {t for t in host.registry.tiles if t.startswith("sensing")}
+    for tile_id in TILES:
+        tile = host.registry.tiles[tile_id][0]
+        assert tile.theme is Theme.SENSING and tile.department == "jxj" and tile.ledgers == (LEDGER_ID,)
+        assert tile.drilldown in PAGES
+    registered = host.registry.tiles["sensing_registered"][0]
+    assert registered.target.value == 160_000 and registered.target.deadline == dt.date(2023, 12, 31)
+
+
+def test_distribution_registers_the_entry_point():
+    meta = tomllib.loads((ROOT / "plugins/sensing/pyproject.toml").read_text(encoding="utf-8"))
+    assert meta["project"]["name"] == "huizhi-sensing"
+    assert meta["project"]["entry-points"]["huizhi"] == {"sensing": "huizhi_sensing.plugin"}
+    assert any(dep.startswith("huizhi") for dep in meta["project"]["dependencies"])
+
+
+def test_ledger_declaration():
+    spec = SENSING_LEDGER
+    assert spec.key == ("device_id",) and spec.department_column == "owner_dept" and spec.department == "jxj"
+    device_id = spec.column("device_id")
+    assert "\\d" not in device_id.pattern and "[0-9]" in device_id.pattern
+    assert {"设备编号", "设备编码"} <= set(device_id.aliases) and device_id.label == "城市码"
+    assert spec.column("owner_dept").choices == district.department_names()
+    assert spec.column("street").choices == district.street_names()
+    assert (spec.column("lon").min, spec.column("lon").max) == district.LON_RANGE
+    assert (spec.column("lat").min, spec.column("lat").max) == district.LAT_RANGE
+    assert {
+        "视频监控",
+        "智慧灯杆",
+        "消防栓监测",
+        "易涝点监测",
+        "空气质量监测",
+        "热泵监测",
+        "水质监测",
+        "井盖监测",
+        "烟感",
+    } <= set(spec.column("device_type").choices)
+    assert all(c.label and c.description and c.example for c in spec.columns)
+
+
+def test_row_checks_flag_bad_rows():
+    good = dict(
+        device_id="110115-SP-00000001", device_name="x", device_type="视频监控", owner_dept="区公安分局",
+        street="清源街道", location=None, lon=116.3, lat=39.7, install_date=pd.Timestamp("2020-01-01"),
+        networked=True, status="在用", last_inspection=pd.Timestamp("2026-01-01"), inspection_cycle=90, project=None,
+    )  # fmt: skip
+    rows = [
+        good,
+        {
+            **good,
+            "device_id": "110115-SP-00000002",
+            "last_inspection": pd.Timestamp("2019-01-01"),
+        },  # before install
+        {**good, "device_id": "110115-RB-00000003"},  # 热泵 code on a camera
+        {**good, "device_id": "110115-SP-00000004", "status": "停用"},  # stopped but networked (soft)
+        {
+            **good,
+            "device_id": "110115-SP-00000005",
+            "install_date": pd.Timestamp("2999-01-01"),
+            "last_inspection": None,
+        },
+        {
+            **good,
+            "device_id": "110115-SP-00000006",
+            "last_inspection": None,
+        },  # in use, never inspected (soft)
+    ]
+    frame = pd.DataFrame(rows)
+    frame = frame.astype(
+        {"networked": "boolean", "device_id": "string", "device_type": "string", "status": "string"}
+    )
+    results = {rc.name: list(pd.Series(rc.check(frame)).astype(bool)) for rc in SENSING_LEDGER.row_checks}
+    soft = {rc.name for rc in SENSING_LEDGER.row_checks if rc.soft}
+    assert results["inspection_not_before_install"] == [True, False, True, True, True, True]
+    assert results["code_matches_type"] == [True, True, False, True, True, True]
+    assert results["dates_not_in_future"] == [True, True, True, True, False, True]
+    assert results["stopped_but_networked"] == [True, True, True, False, True, True]
+    assert results["in_use_never_inspected"] == [True, True, True, True, False, False]
+    assert soft == {"stopped_but_networked", "in_use_never_inspected"}
+
+
+def test_query_parameters_become_filters():
+    flt = DeviceFilter.from_params(
+        {
+            "street": "清源街道,不存在的镇",
+            "dept": "gaj",
+            "type": ["视频监控"],
+            "networked": "否",
+            "overdue": "1",
+            "q": " 兴华 ",
+        }
+    )
+    assert flt.streets == ("清源街道",) and flt.departments == ("区公安分局",) and flt.types == ("视频监控",)
+    assert flt.networked is False and flt.overdue_only and flt.search == "兴华"
+    assert DeviceFilter.from_params(flt.to_params()) == flt
+    assert DeviceFilter.from_params(
+        {"department": "区水务局", "period": "2024-01-01..2024-12-31"}
+    ).departments == ("区水务局",)
+    assert DeviceFilter.from_params({}) == DeviceFilter()
+
+
+# -- row-level access -----------------------------------------------------------------------------
+
+
+def test_each_department_reads_only_its_own_devices(seeded):
+    rows = all_rows(seeded)
+    counts = rows["owner_dept"].value_counts()
+    gaj = seeded.page_context(GAJ, "sensing-my-devices").ledger(LEDGER_ID)
+    assert not gaj.sees_all_rows
+    assert gaj.count() == counts["区公安分局"] > 0
+    assert gaj.distinct("owner_dept") == ["区公安分局"]
+    assert set(gaj.frame()["owner_dept"]) == {"区公安分局"}
+    # a crafted filter for another department's rows finds nothing
+    crafted = queries.conditions(gaj, DeviceFilter(departments=("区城市管理委",)))
+    assert gaj.count(*crafted) == 0
+    assert queries.summary(gaj).total == counts["区公安分局"]
+    cgw = seeded.page_context(CGW, "sensing-my-devices").ledger(LEDGER_ID)
+    assert cgw.count() == counts["区城市管理委"]
+    for steward in (JXJ, LEADER):  # the ledger's owning department and leaders read every row
+        reader = seeded.page_context(steward, "sensing-ledger").ledger(LEDGER_ID)
+        assert reader.sees_all_rows and reader.count() == len(rows)
+
+
+def test_platform_admin_reads_no_device_rows(seeded):
+    with pytest.raises(AccessDenied):
+        seeded.page_context(ADMIN, "sensing-ledger").ledger(LEDGER_ID)
+
+
+def test_shared_page_is_open_to_every_department_and_department_pages_are_not(seeded):
+    paths = {p.url_path for p in seeded.visible_pages(GAJ)}
+    assert "sensing-my-devices" in paths and "sensing-ledger" not in paths
+    assert set(PAGES) <= {p.url_path for p in seeded.visible_pages(JXJ)}
+    assert seeded.registry.pages["sensing-my-devices"][0].permission is Perm.LEDGER_READ
+    assert "sensing-my-devices" not in {p.url_path for p in seeded.visible_pages(ADMIN)}
+
+
+# -- the SQL behind the pages ------------------------------------------------------------------------
+
+
+def test_summary_and_breakdowns_agree_with_the_rows(seeded):
+    rows = all_rows(seeded)
+    reader = seeded.page_context(JXJ, "sensing-ledger").ledger(LEDGER_ID)
+    today = dt.date.today()
+    s = queries.summary(reader, today=today)
+    in_service = rows[rows["status"].isin(["在用", "故障"])]
+    last = pd.to_datetime(in_service["last_inspection"].fillna(in_service["install_date"]))
+    overdue = int(
+        (last + pd.to_timedelta(in_service["inspection_cycle"], unit="D") < pd.Timestamp(today)).sum()
+    )
+    assert (s.total, s.inspected, s.overdue) == (len(rows), len(in_service), overdue)
+    assert s.networked == int(in_service["networked"].sum())
+    assert s.cameras == int((rows["device_type"] == "视频监控").sum())
+    by_street = queries.breakdown(reader, "street")
+    assert by_street["total"].sum() == len(rows)
+    assert by_street.set_index("street")["total"].to_dict() == rows["street"].value_counts().to_dict()
+    conds = queries.conditions(reader, DeviceFilter(streets=("清源街道",), networked=True))
+    assert reader.count(*conds) == int(((rows["street"] == "清源街道") & rows["networked"]).sum())
+
+
+def test_paging_walks_the_ledger_without_overlap(seeded):
+    reader = seeded.page_context(JXJ, "sensing-ledger").ledger(LEDGER_ID)
+    conds = queries.conditions(reader, DeviceFilter(types=("视频监控",)))
+    total = reader.count(*conds)
+    first = queries.rows_page(reader, conds, limit=50, offset=0)
+    second = queries.rows_page(reader, conds, limit=50, offset=50)
+    assert len(first) == 50 and not set(first["device_id"]) & set(second["device_id"])
+    assert list(first["device_id"]) == sorted(first["device_id"])
+    last = queries.rows_page(reader, conds, limit=50, offset=(total // 50) * 50)
+    assert len(last) == total % 50 or len(last) == 50
+    overdue = queries.rows_page(
+        reader,
+        queries.conditions(reader, DeviceFilter(overdue_only=True)),
+        limit=20,
+        offset=0,
+        order="overdue",
+    )
+    days = list(overdue["days_overdue"])
+    assert all(d > 0 for d in days) and days == sorted(days, reverse=True)
+
+
+def test_map_shows_points_or_aggregates_cells(seeded):
+    reader = seeded.page_context(JXJ, "sensing-map").ledger(LEDGER_ID)
+    total = reader.count()
+    points = queries.map_data(reader, [], total, limit=total)
+    assert not points.aggregated and len(points.frame) == total
+    cells = queries.map_data(reader, [], total, limit=200)
+    assert cells.aggregated and 0 < len(cells.frame) <= 200 and cells.frame["devices"].sum() == total
+    lon, lat = cells.frame["lon"], cells.frame["lat"]
+    assert lon.between(*district.LON_RANGE).all() and lat.between(*district.LAT_RANGE).all()
+
+
+# -- cockpit tiles --------------------------------------------------------------------------------
+
+
+def run_tile(host, tile_id, identity=LEADER, filters: Filters | None = None):
+    spec = host.registry.tiles[tile_id][0]
+    return spec.query(host.tile_context(identity, tile_id, filters=filters or Filters()))
+
+
+def test_tiles_return_sensible_values(seeded):
+    rows = all_rows(seeded)
+    registered = run_tile(seeded, "sensing_registered")
+    assert registered.value == len(rows) and registered.as_of is not None
+    assert isinstance(registered.detail, Breakdown) and [k for k, _ in registered.detail.items] == [
+        "视频监控",
+        "物联感知设备",
+    ]
+    networked = run_tile(seeded, "sensing_networked_ratio")
+    overdue = run_tile(seeded, "sensing_inspection_overdue")
+    assert 50 < networked.value < 100 and 0 < overdue.value < 40
+    assert all(0 <= v <= 100 for _, v in networked.detail.items)
+    assert run_tile(seeded, "sensing_by_type").value == rows["device_type"].nunique() == 18
+    by_street = run_tile(seeded, "sensing_by_street")
+    assert by_street.value == rows["street"].nunique()
+    assert sum(v for _, v in by_street.detail.items) == len(rows)
+
+
+def test_tiles_honour_cockpit_filters(seeded):
+    rows = all_rows(seeded)
+    street = Filters(streets=("清源街道", "兴丰街道"))
+    value = run_tile(seeded, "sensing_registered", filters=street).value
+    assert value == int(rows["street"].isin(street.streets).sum())
+    assert "目标为全区口径" in run_tile(seeded, "sensing_registered", filters=street).note
+    dept = Filters(departments=("区公安分局",))
+    assert run_tile(seeded, "sensing_registered", filters=dept).value == int(
+        (rows["owner_dept"] == "区公安分局").sum()
+    )
+    assert run_tile(seeded, "sensing_by_street", filters=street).value == 2
+
+
+def test_tiles_in_the_cockpit_engine(seeded):
+    results = {r.tile.id: r for r in compute_tiles(seeded, LEADER, use_cache=False)}
+    assert set(TILES) <= set(results)
+    for tile_id in TILES:
+        result = results[tile_id]
+        assert result.ok, result.error_detail
+        assert result.value.value is not None
+        assert {"street", "department"} <= set(result.filters_applied)
+    # the 2023 census is far from complete in a 2% sample: the deadline has passed
+    assert results["sensing_registered"].status is Status.OVERDUE
+    assert results["sensing_by_type"].status is Status.MONITOR
+
+
+def test_tiles_on_an_empty_ledger_report_no_data(make_host):
+    host = make_host(extra_plugins=PLUGINS)
+    for tile_id in TILES:
+        value = run_tile(host, tile_id)
+        assert value.value is None and "尚无数据" in value.note
+
+
+# -- pages in Streamlit -----------------------------------------------------------------------------
+
+
+def page_script(database_url: str, data_dir: str, url_path: str, grants: list, params: dict) -> None:
+    import huizhi_sensing.plugin as plugin
+
+    from huizhi.access import Grant, Identity, Role
+    from huizhi.config import load_settings
+    from huizhi.host import create_host
+
+    host = create_host(
+        load_settings({}, database_url=database_url, data_dir=data_dir),
+        extra_plugins=[("sensing", plugin)],
+        use_entry_points=False,
+        migrate=False,
+    )
+    identity = Identity("apptest", "测试", frozenset(Grant(Role(r), d) for r, d in grants))
+    spec, _ = host.registry.pages[url_path]
+    spec.render(host.page_context(identity, url_path, params=params))
+    host.dispose()
+
+
+def run_page(host, url_path, grants, params=None) -> AppTest:
+    kwargs = dict(
+        database_url=host.settings.database_url,
+        data_dir=str(host.settings.data_dir),
+        url_path=url_path,
+        grants=grants,
+        params=params or {},
+    )
+    at = AppTest.from_function(page_script, kwargs=kwargs, default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+@pytest.mark.parametrize("url_path", PAGES)
+def test_pages_render_for_the_steward(seeded, url_path):
+    at = run_page(seeded, url_path, [("staff", "jxj")])
+    assert not at.error and not at.warning
+    assert at.title[0].value
+    assert metric(at, "巡检逾期")
+
+
+def test_ledger_page_filters_pages_and_drills_down(seeded):
+    rows = all_rows(seeded)
+    at = run_page(seeded, "sensing-ledger", [("staff", "jxj")], params={"street": "清源街道", "dept": "gaj"})
+    expected = int(((rows["street"] == "清源街道") & (rows["owner_dept"] == "区公安分局")).sum())
+    assert metric(at, "设备数") == f"{expected:,}"
+    assert at.multiselect[0].value == ["清源街道"]
+    frame = at.dataframe[0].value
+    assert set(frame["所属镇街"]) == {"清源街道"} and "城市码" in frame.columns
+    # a person narrows by type, then moves to the next page of a larger selection
+    at.multiselect[0].set_value([]).run()
+    at.multiselect[2].set_value([]).run()
+    assert metric(at, "设备数") == f"{len(rows):,}"
+    at.number_input[0].set_value(2).run()
+    assert not at.exception and len(at.dataframe[0].value) == 50
+
+
+def test_shared_page_shows_only_the_departments_rows(seeded):
+    rows = all_rows(seeded)
+    at = run_page(seeded, "sensing-my-devices", [("staff", "gaj")])
+    assert metric(at, "设备数") == f"{int((rows['owner_dept'] == '区公安分局').sum()):,}"
+    assert any("区公安分局" in c.value for c in at.caption)
+    assert set(at.dataframe[0].value["权属单位"]) == {"区公安分局"}
+
+
+def test_pages_explain_missing_permission_and_empty_ledger(seeded, make_host):
+    at = run_page(seeded, "sensing-ledger", [("platform_admin", None)])
+    assert at.warning and "权限" in at.warning[0].value
+    empty = make_host(extra_plugins=PLUGINS)
+    at = run_page(empty, "sensing-map", [("staff", "jxj")])
+    assert at.info and "尚无数据" in at.info[0].value
