@@ -21,10 +21,14 @@ PREVIEW_ROWS = 200
 
 
 def _readable_ledgers(ctx: PageContext) -> list[LedgerSpec]:
-    return [
+    """Ledgers this identity may read: those it may upload first, then its own department's."""
+    identity = ctx.identity
+    readable = [
         spec for spec, _ in ctx.host.registry.ledgers.values()
-        if ctx.identity.allows(Perm.LEDGER_READ) and not ctx.identity.row_scope(spec).empty
+        if identity.allows(Perm.LEDGER_READ) and not identity.row_scope(spec).empty
     ]
+    return sorted(readable, key=lambda s: (not identity.allows(Perm.LEDGER_UPLOAD, s.department),
+                                           s.department not in identity.departments, s.title))
 
 
 def render(ctx: PageContext) -> None:
