@@ -167,6 +167,8 @@ def _bar(
     percent: bool = False,
     height: int = 340,
 ):
+    """Bars with Chinese number labels; a percentage axis starts just below the lowest bar, so
+    differences of a few points stay visible."""
     import plotly.graph_objects as go
 
     fig = go.Figure(
@@ -185,6 +187,8 @@ def _bar(
         margin=dict(l=10, r=10, t=40, b=10),
         yaxis_tickformat=".0%" if percent else ",d",
     )
+    if percent and values:
+        fig.update_yaxes(range=[max(0.0, min(values) - 0.05), 1.0])
     return fig
 
 

@@ -157,7 +157,7 @@ def filter_widgets(
 def summary_metrics(summary: queries.Summary) -> None:
     import streamlit as st
 
-    cols = st.columns(5)
+    cols = st.columns(6)
     cols[0].metric("设备数", fmt_count(summary.total), help="符合筛选条件的感知前端数量")
     cols[1].metric("其中视频监控", fmt_count(summary.cameras))
     cols[2].metric(
@@ -168,11 +168,13 @@ def summary_metrics(summary: queries.Summary) -> None:
     cols[3].metric(
         "巡检逾期",
         fmt_count(summary.overdue),
-        delta=fmt_pct(summary.overdue_ratio) if summary.inspected else None,
-        delta_color="inverse",
-        help="在用或故障设备中，末次巡检日期（未巡检按安装日期）加巡检周期早于今天的数量；下方百分比为逾期率",
+        delta=f"逾期率 {fmt_pct(summary.overdue_ratio)}" if summary.inspected else None,
+        delta_color="off",
+        delta_arrow="off",
+        help="在用或故障设备中，末次巡检日期（未巡检按安装日期）加巡检周期早于今天的数量",
     )
-    cols[4].metric("故障 / 待验收", f"{fmt_count(summary.faulty)} / {fmt_count(summary.pending)}")
+    cols[4].metric("故障", fmt_count(summary.faulty))
+    cols[5].metric("待验收", fmt_count(summary.pending))
 
 
 def paged_table(
@@ -407,6 +409,7 @@ def render_map(ctx: PageContext) -> None:
         columns={
             "street": "镇街",
             "total": "设备数",
+            "cameras": "视频监控",
             "networked": "已联网",
             "inspected": "在用及故障",
             "overdue": "巡检逾期",

@@ -108,7 +108,7 @@ def by_street_query(ctx: TileContext) -> TileValue:
     frame = queries.breakdown(reader, "street", conds)
     if frame.empty:
         return TileValue(None, as_of=stamp, note="没有符合条件的设备")
-    detail = Breakdown(_items(frame, "street", "total"), by="镇街", unit="台", limit=22)
+    detail = Breakdown(_items(frame, "street", "total"), by="镇街", unit="台", limit=12)
     top = frame.iloc[0]
     note = f"{len(frame)} 个镇街已登记感知前端，最多为{top['street']}（{fmt_count(int(top['total']))} 台）"
     return TileValue(len(frame), as_of=stamp, detail=detail, note=_filtered_note(ctx, note))
@@ -121,7 +121,7 @@ def by_type_query(ctx: TileContext) -> TileValue:
     frame = queries.breakdown(reader, "device_type", conds)
     if frame.empty:
         return TileValue(None, as_of=stamp, note="没有符合条件的设备")
-    detail = Breakdown(_items(frame, "device_type", "total"), by="设备类型", unit="台", limit=18)
+    detail = Breakdown(_items(frame, "device_type", "total"), by="设备类型", unit="台", limit=12)
     note = f"已登记 {len(frame)} 类感知前端（行动计划第11行：数十类感知设备、30多种传感设备统一接入）"
     return TileValue(len(frame), as_of=stamp, detail=detail, note=_filtered_note(ctx, note))
 
@@ -189,7 +189,7 @@ TILES: tuple[TileSpec, ...] = (
         unit="个镇街",
         drilldown="sensing-map",
         ledgers=(LEDGER_ID,),
-        description="登记了感知前端的镇街数；图为各镇街的设备数量。",
+        description="登记了感知前端的镇街数；图为设备最多的镇街（导出含全部镇街）。",
         order=40,
     ),
     TileSpec(
@@ -201,7 +201,7 @@ TILES: tuple[TileSpec, ...] = (
         unit="类",
         drilldown="sensing-ledger",
         ledgers=(LEDGER_ID,),
-        description="台账中已登记的感知前端类别数；图为各类设备数量。",
+        description="台账中已登记的感知前端类别数；图为数量最多的类别（导出含全部类别）。",
         order=50,
     ),
 )
