@@ -205,3 +205,17 @@ def test_load_demo_force_adds_a_version_and_only_seeds_declared_ledgers(make_hos
     assert [v.number for v in versions] == [2, 1] and versions[0].kind == "seed"
     # the same seed again changes nothing: no empty version is created
     assert load_demo(host, seed=99, scale=0.01, as_of=AS_OF, only_if_empty=False) == {}
+
+
+@pytest.mark.parametrize("ledger_id", sorted(GENERATORS))
+def test_seeds_round_trip_through_the_ledger_workbook(ledger_id):
+    """Exported to the ledger's .xlsx and uploaded again, the demo rows come back unchanged,
+    with warnings at most (the soft rules), so an admin can start from them."""
+    import io
+
+    excel = pytest.importorskip("huizhi.excel")
+    spec = SPECS[ledger_id]
+    table = generate(ledger_id, seed=5, scale=0.01, as_of=AS_OF)
+    result = excel.ingest(io.BytesIO(excel.export_xlsx(table, spec)), "台账.xlsx", spec)
+    assert result.ok and result.error_count == 0, result.problems_display().head(5).to_string()
+    assert result.table.select(table.column_names).cast(table.schema).equals(table)

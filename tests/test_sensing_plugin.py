@@ -410,3 +410,25 @@ def test_pages_explain_missing_permission_and_empty_ledger(seeded, make_host):
     empty = make_host(extra_plugins=PLUGINS)
     at = run_page(empty, "sensing-map", [("staff", "jxj")])
     assert at.info and "尚无数据" in at.info[0].value
+
+
+def test_upload_with_other_headers_reports_bad_cells_in_chinese():
+    """A department's own sheet (old headers, one broken row) is matched by aliases and each bad
+    cell is named by row and column."""
+    import io
+
+    excel = pytest.importorskip("huizhi.excel")
+    csv = (
+        "设备编号,名称,类型,权属部门,镇街,安装位置,经度坐标,纬度坐标,建设日期,联网状态,状态,上次巡检日期,巡检周期,项目名称\n"
+        "110115-SP-00000001,兴华大街视频监控1号,视频监控,区公安分局,兴丰街道,兴华大街,116.335,39.738,2020-05-01,是,在用,2026-09-01,90,雪亮工程\n"
+        "110115-RB-00000002,金星路视频监控2号,视频监控,区公安分局,清源街道,金星路,117.5,39.728,2021-05-01,是,在用,2020-01-01,90,雪亮工程\n"
+    ).encode()
+    result = excel.ingest(io.BytesIO(csv), "公安分局感知前端.csv", SENSING_LEDGER)
+    assert not result.ok and result.rejection is None
+    problems = result.problems_display()
+    bad = set(zip(problems["行号"], problems["列名"], strict=True))
+    # problems are named by the uploader's own headers
+    assert (3, "经度坐标") in bad  # outside Daxing
+    assert (3, "设备编号") in bad and (3, "类型") in bad  # RB code on a camera
+    assert (3, "上次巡检日期") in bad and (3, "建设日期") in bad  # inspected before installation
+    assert not {c for r, c in bad if r == 2}  # the good row has no problem
