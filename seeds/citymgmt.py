@@ -41,10 +41,12 @@ def _days(d: dt.date) -> int:
 def generate_city_cases(
     *, seed: int = 20221009, scale: float = 1.0, as_of: dt.date | None = None
 ) -> pa.Table:
-    """The case ledger's demo rows as an Arrow table (about 8万 rows at ``scale=1`` by late 2026)."""
+    """The case ledger's demo rows as an Arrow table (about 8万 rows at ``scale=1`` by late 2026); ``as_of`` defaults to today in Beijing."""
     import pyarrow as pa
 
-    as_of = as_of or dt.date.today()
+    from huizhi.cockpit import beijing_today
+
+    as_of = as_of or beijing_today()
     rng = np.random.default_rng(seed + 1)  # not the sensing stream: the ledgers are independent
     start, end = _days(CASES_START), _days(as_of)
     days = np.arange(start, end + 1)

@@ -164,10 +164,12 @@ def _kind_rows(
 def generate_sensing_devices(
     *, seed: int = 20221009, scale: float = 1.0, as_of: dt.date | None = None
 ) -> pa.Table:
-    """The sensing ledger's demo rows as an Arrow table (about 15.4万 rows at ``scale=1``)."""
+    """The sensing ledger's demo rows as an Arrow table (about 15.3万 rows at ``scale=1``); ``as_of`` defaults to today in Beijing."""
     import pyarrow as pa
 
-    as_of = as_of or dt.date.today()
+    from huizhi.cockpit import beijing_today
+
+    as_of = as_of or beijing_today()
     rng = np.random.default_rng(seed)
     owners = sorted({o for kind in DEVICE_KINDS for o, _ in kind.owners})
     # Some owners keep up with inspections better than others (0.4x to 1.8x the district share).

@@ -14,7 +14,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from huizhi import district
-from huizhi.cockpit import format_number, format_percent
+from huizhi.cockpit import beijing_today, format_number, format_percent
 from huizhi_citymgmt import queries
 from huizhi_citymgmt.queries import CaseFilter
 from huizhi_citymgmt.schema import CASES_LEDGER, CATEGORIES, LEDGER_ID, SOURCES, STATUSES
@@ -205,7 +205,7 @@ def render_cases(ctx: PageContext, *, shared: bool = False) -> None:
     if reader is None:
         return
     st.caption(_scope_caption(reader) + f" 数据版本提交于 {queries.as_of(reader):%Y-%m-%d %H:%M}（UTC）。")
-    today = dt.date.today()
+    today = beijing_today()
     key = _key(ctx.page.url_path if ctx.page else "citymgmt-cases", ctx.params)
     flt = filter_widgets(reader, CaseFilter.from_params(ctx.params), key, today=today)
     conds = queries.conditions(reader, flt, today)
@@ -254,7 +254,7 @@ def render_loop(ctx: PageContext) -> None:
     if reader is None:
         return
     st.caption(_scope_caption(reader))
-    today = dt.date.today()
+    today = beijing_today()
     key = _key("citymgmt-loop", ctx.params)
     flt = filter_widgets(reader, CaseFilter.from_params(ctx.params), key, today=today)
     conds = queries.conditions(reader, flt, today)

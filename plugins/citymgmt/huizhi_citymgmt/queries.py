@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from huizhi import district
+from huizhi.cockpit import beijing_today
 from huizhi_citymgmt.schema import CATEGORIES, CLOSED, LEDGER_ID, OPEN_STATUSES, SOURCES, STATUSES
 
 if TYPE_CHECKING:
@@ -127,7 +128,7 @@ def satisfied(reader: LedgerReader) -> sa.ColumnElement[bool]:
 def conditions(
     reader: LedgerReader, flt: CaseFilter, today: dt.date | None = None
 ) -> list[sa.ColumnElement[bool]]:
-    today = today or dt.date.today()
+    today = today or beijing_today()
     c = reader.rows.c
     conds = reader.where(
         {
@@ -186,7 +187,7 @@ def _measures(reader: LedgerReader, today: dt.date) -> list[sa.ColumnElement[Any
 def summary(
     reader: LedgerReader, conds: Iterable[sa.ColumnElement[bool]] = (), today: dt.date | None = None
 ) -> Summary:
-    today = today or dt.date.today()
+    today = today or beijing_today()
     c = reader.rows.c
     days = sa.func.avg(sa.case((closed_case(reader), c.closed_date - c.dispatch_date), else_=None))
     row = reader.execute(sa.select(*_measures(reader, today), days).select_from(reader.rows).where(*conds))[0]
@@ -201,7 +202,7 @@ def breakdown(
     today: dt.date | None = None,
 ) -> pd.DataFrame:
     """Per value of ``column``: the closed-loop measures, most cases first, with ratios."""
-    today = today or dt.date.today()
+    today = today or beijing_today()
     key = reader.rows.c[column]
     stmt = (
         sa.select(key.label(column), *_measures(reader, today))
@@ -227,7 +228,7 @@ def monthly(
 ) -> pd.DataFrame:
     """Cases found per month (the last ``months`` months; None: every month ``conds`` allow),
     with the closed-loop measures; ``month`` is the first day of the month."""
-    today = today or dt.date.today()
+    today = today or beijing_today()
     c = reader.rows.c
     conds = list(conds)
     if months is not None:
@@ -255,7 +256,7 @@ def rows_page(
     order: str = "newest",
 ) -> pd.DataFrame:
     """One page of cases, with 考核 (on time / late / overdue) computed in SQL."""
-    today = today or dt.date.today()
+    today = today or beijing_today()
     c = reader.rows.c
     assessment = sa.case(
         (on_time(reader), sa.literal("按期办结")),

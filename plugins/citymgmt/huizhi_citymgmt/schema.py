@@ -10,7 +10,6 @@ Case id: ``AJ<年月>-<6位序号>``, e.g. ``AJ202403-000127`` (the month the ca
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from huizhi import district
@@ -75,7 +74,9 @@ def _dispatched_complete(df: Any) -> Any:
 def _dates_not_in_future(df: Any) -> Any:
     import pandas as pd
 
-    today = pd.Timestamp(dt.date.today())
+    from huizhi.cockpit import beijing_today
+
+    today = pd.Timestamp(beijing_today())
     ok = None
     for col in ("found_date", "dispatch_date", "closed_date"):
         d = _d(df, col)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from huizhi.cockpit import Breakdown, Series, filter_conditions, format_number, ratio
+from huizhi.cockpit import Breakdown, Series, beijing_today, filter_conditions, format_number, ratio
 from huizhi.specs import Target, Theme, TileSpec, TileValue
 from huizhi_citymgmt import queries
 from huizhi_citymgmt.schema import DEPARTMENT, LEDGER_ID
@@ -48,7 +48,7 @@ def on_time_query(ctx: TileContext) -> TileValue:
     reader, stamp = _open(ctx)
     if stamp is None:
         return TileValue(None, note=EMPTY_NOTE)
-    today = dt.date.today()
+    today = beijing_today()
     conds, window = _window(ctx, reader, today)
     s = queries.summary(reader, conds, today)
     trend = queries.monthly(reader, conds, months=None if ctx.filters.period else 12, today=today)
@@ -66,7 +66,7 @@ def open_cases_query(ctx: TileContext) -> TileValue:
     reader, stamp = _open(ctx)
     if stamp is None:
         return TileValue(None, note=EMPTY_NOTE)
-    today = dt.date.today()
+    today = beijing_today()
     conds = filter_conditions(ctx, reader, street="street", department="dispatch_unit", date="found_date")
     conds.append(queries.open_case(reader))
     s = queries.summary(reader, conds, today)
@@ -80,7 +80,7 @@ def monthly_query(ctx: TileContext) -> TileValue:
     reader, stamp = _open(ctx)
     if stamp is None:
         return TileValue(None, note=EMPTY_NOTE)
-    today = dt.date.today()
+    today = beijing_today()
     conds = filter_conditions(ctx, reader, street="street", department="dispatch_unit", date="found_date")
     trend = queries.monthly(reader, conds, months=None if ctx.filters.period else 24, today=today)
     if trend.empty:
@@ -102,7 +102,7 @@ def satisfaction_query(ctx: TileContext) -> TileValue:
     reader, stamp = _open(ctx)
     if stamp is None:
         return TileValue(None, note=EMPTY_NOTE)
-    today = dt.date.today()
+    today = beijing_today()
     conds, window = _window(ctx, reader, today)
     s = queries.summary(reader, conds, today)
     by_source = queries.breakdown(reader, "source", conds, today)
@@ -118,7 +118,7 @@ def menqian_query(ctx: TileContext) -> TileValue:
     reader, stamp = _open(ctx)
     if stamp is None:
         return TileValue(None, note=EMPTY_NOTE)
-    today = dt.date.today()
+    today = beijing_today()
     conds, window = _window(ctx, reader, today)
     conds.append(reader.rows.c.category == "门前三包")
     s = queries.summary(reader, conds, today)

@@ -15,6 +15,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from huizhi import district
+from huizhi.cockpit import beijing_today
 from huizhi_sensing import queries
 from huizhi_sensing.fmt import fmt_count, fmt_pct
 from huizhi_sensing.queries import DeviceFilter
@@ -260,7 +261,7 @@ def render_ledger(ctx: PageContext, *, shared: bool = False) -> None:
     st.caption(
         _scope_caption(reader, ctx) + f" 数据版本提交于 {queries.as_of(reader):%Y-%m-%d %H:%M}（UTC）。"
     )
-    today = dt.date.today()
+    today = beijing_today()
     key = _key(ctx.page.url_path if ctx.page else "sensing-ledger", ctx.params)
     flt = filter_widgets(reader, DeviceFilter.from_params(ctx.params), key)
     conds = queries.conditions(reader, flt, today)
@@ -378,7 +379,7 @@ def render_map(ctx: PageContext) -> None:
     if reader is None:
         return
     st.caption(_scope_caption(reader, ctx))
-    today = dt.date.today()
+    today = beijing_today()
     key = _key("sensing-map", ctx.params)
     flt = filter_widgets(reader, DeviceFilter.from_params(ctx.params), key, search=False)
     conds = queries.conditions(reader, flt, today)
@@ -433,7 +434,7 @@ def render_inspections(ctx: PageContext) -> None:
     if reader is None:
         return
     st.caption(_scope_caption(reader, ctx))
-    today = dt.date.today()
+    today = beijing_today()
     key = _key("sensing-inspections", ctx.params)
     flt = filter_widgets(reader, DeviceFilter.from_params(ctx.params), key, overdue=False)
     conds = queries.conditions(reader, flt, today)

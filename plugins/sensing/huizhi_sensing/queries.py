@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from huizhi import district
+from huizhi.cockpit import beijing_today
 from huizhi_sensing.schema import (
     CAMERA_TYPES,
     DEPARTMENT,
@@ -145,7 +146,7 @@ def overdue(reader: LedgerReader, today: dt.date) -> sa.ColumnElement[bool]:
 def conditions(
     reader: LedgerReader, flt: DeviceFilter, today: dt.date | None = None
 ) -> list[sa.ColumnElement[bool]]:
-    today = today or dt.date.today()
+    today = today or beijing_today()
     c = reader.rows.c
     conds = reader.where(
         {
@@ -199,7 +200,7 @@ def summary(
     reader: LedgerReader, conds: Iterable[sa.ColumnElement[bool]] = (), today: dt.date | None = None
 ) -> Summary:
     """Counts for a filtered set of devices, in one scan."""
-    today = today or dt.date.today()
+    today = today or beijing_today()
     c = reader.rows.c
     count = sa.func.count
     stmt = (
@@ -229,7 +230,7 @@ def breakdown(
     today: dt.date | None = None,
 ) -> pd.DataFrame:
     """Per value of ``column``: devices, networked, on a cycle, overdue; most devices first."""
-    today = today or dt.date.today()
+    today = today or beijing_today()
     c = reader.rows.c
     key = c[column]
     count = sa.func.count
@@ -264,7 +265,7 @@ def rows_page(
     order: str = "device_id",
 ) -> pd.DataFrame:
     """One page of devices with their next due date and days overdue (computed in SQL)."""
-    today = today or dt.date.today()
+    today = today or beijing_today()
     due = due_date(reader)
     order_by = {
         "device_id": [reader.rows.c.device_id],

@@ -12,7 +12,6 @@ the owner's serial number, e.g. ``110115-SP-00012345`` for a camera.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,9 +77,12 @@ def _dates(df: Any, column: str) -> Any:
 
 
 def _today() -> Any:
+    """Today in Beijing (an upload at 07:00 Beijing time is still 'yesterday' in UTC)."""
     import pandas as pd
 
-    return pd.Timestamp(dt.date.today())
+    from huizhi.cockpit import beijing_today
+
+    return pd.Timestamp(beijing_today())
 
 
 def _inspection_not_before_install(df: Any) -> Any:
