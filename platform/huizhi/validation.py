@@ -71,23 +71,53 @@ def compile_pattern(pattern: str) -> re.Pattern:
     return re.compile(pattern, re.ASCII)
 
 
-def _pattern_check(col: ColumnSpec):
+def re2_pattern(pattern: str) -> str | None:
+    """``pattern`` as an anchored RE2 expression with Python ``re.ASCII`` + fullmatch semantics.
+
+    RE2 (Arrow's regex engine) already treats ``\\d``/``\\w``/``\\s`` as ASCII and ``$`` as
+    end of text; ``\\Z`` is spelled ``\\z``. None when RE2 cannot compile it (lookarounds,
+    backreferences): the check then falls back to Python's ``re`` on the distinct values.
+    """
+    import pyarrow as pa_
+    import pyarrow.compute as pc
+
+    expr = "^(?:" + pattern.replace("\\Z", "\\z") + ")$"
+    try:
+        pc.match_substring_regex(pa_.array(["0"]), expr)
+    except (pa_.ArrowInvalid, pa_.ArrowNotImplementedError):
+        return None
+    return expr
+
+
+def pattern_mask(values, pattern: str):
+    """Boolean numpy array: which of ``values`` (Arrow/pandas strings) fully match ``pattern``.
+
+    Nulls count as matching (emptiness is the ``required`` rule's business).
+    """
     import numpy as np
+    import pyarrow as pa_
+    import pyarrow.compute as pc
+
+    arr = values if isinstance(values, pa_.Array | pa_.ChunkedArray) else pa_.array(values, pa_.string())
+    expr = re2_pattern(pattern)
+    if expr is not None:
+        return np.asarray(
+            pc.fill_null(pc.match_substring_regex(arr, expr), True).to_numpy(zero_copy_only=False), dtype=bool
+        )
+    rx = compile_pattern(pattern)
+    uniques = pc.unique(arr).drop_null().to_pylist()
+    good = pa_.array([u for u in uniques if rx.fullmatch(u) is not None], pa_.string())
+    ok = pc.or_(pc.is_in(arr, value_set=good), pc.is_null(arr))
+    return np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _pattern_check(col: ColumnSpec):
+    import pandas as pd
     import pandera.pandas as pa
 
-    rx = compile_pattern(col.pattern)
-
     def check(series):
-        # unique values only: ids repeat little, codes and categories a lot
-        values = series.dropna()
-        if values.empty:
-            return series.isna() | True
-        uniques = values.unique()
-        ok = {u: rx.fullmatch(str(u)) is not None for u in uniques}
-        result = series.map(ok)
-        return result.fillna(True).astype(bool) if result.hasnans else result.astype(bool)
+        return pd.Series(pattern_mask(series.array, col.pattern), index=series.index)
 
-    del np
     return pa.Check(check, name="pattern", error=f"pattern {col.pattern}")
 
 

@@ -303,6 +303,10 @@ def _build_chunk(rows: list, width: int, pa, pc) -> list[dict]:
             arrays["s"] = pc.if_else(pc.equal(pc.utf8_length(s), 0), empty, s)
         elif types <= {float_t, int_t}:
             arrays["n"] = pa.array(col, pa.float64())
+        elif types == {date_t}:
+            arrays["d"] = pa.array(col, pa.date32()).cast(pa.timestamp("us"))
+        elif str_t in types and len(types) == 2 and (fast := _blanks_as_null(col, pa)) is not None:
+            arrays.update(fast)  # one kind of value plus empty cells: one pass
         else:
             if str_t in types:
                 s = pa.array([v if type(v) is str_t and v != "" else None for v in col], pa.string())
@@ -334,6 +338,24 @@ def _build_chunk(rows: list, width: int, pa, pc) -> list[dict]:
                 arrays["s"] = pc.coalesce(arrays["s"], extra) if "s" in arrays else extra
         out.append(arrays)
     return out
+
+
+def _blanks_as_null(col, pa):
+    """``{kind: array}`` when every text cell in ``col`` is empty and the rest share one type."""
+    try:
+        arr = pa.array([None if v == "" else v for v in col])
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        return None
+    t = arr.type
+    if pa.types.is_null(t):
+        return {}
+    if pa.types.is_floating(t) or pa.types.is_integer(t):
+        return {"n": arr.cast(pa.float64())}
+    if pa.types.is_date(t) or pa.types.is_timestamp(t):
+        return {"d": arr.cast(pa.timestamp("us"))}
+    if pa.types.is_boolean(t):
+        return {"b": arr}
+    return None
 
 
 def _other_text(v) -> str:
@@ -370,7 +392,9 @@ class _Assembler:
                 if arr.null_count == len(arr):
                     continue
                 names.append(f"c{j}.{kind}")
-                arrays.append(arr)
+                arrays.append(arr.combine_chunks())  # one chunk: the reader's slices stay zero-copy
+                for part in self.parts:  # free the chunk copies as we go
+                    part[j].pop(kind, None)
         if not names:
             return pa.table({"_empty": pa.nulls(sum(self.lengths), pa.null())})
         return pa.table(arrays, names=names)
@@ -428,7 +452,7 @@ def _parse_xlsx(job: dict, limits: dict) -> tuple:
         merged = []
     asm = _Assembler(width, pa)
     chunk_rows: list = []
-    chunk_size = 32768
+    chunk_size = 64  # a small first chunk keeps title/header rows out of the big homogeneous chunks
     total_rows = 0
     expected = start[0] + height
     for row in sheet.iter_rows():
@@ -437,6 +461,7 @@ def _parse_xlsx(job: dict, limits: dict) -> tuple:
             asm.add(_build_chunk(chunk_rows, width, pa, pc), len(chunk_rows))
             total_rows += len(chunk_rows)
             chunk_rows = []
+            chunk_size = 16384
             _emit({"event": "progress", "fraction": 0.55 + 0.4 * min(1.0, total_rows / max(expected, 1))})
     if chunk_rows:
         asm.add(_build_chunk(chunk_rows, width, pa, pc), len(chunk_rows))
@@ -518,7 +543,7 @@ def _parse_csv(job: dict, limits: dict) -> tuple:
     _check_area(len(rows), width, limits, "")
     _emit({"event": "progress", "fraction": 0.5})
     asm = _Assembler(width, pa)
-    chunk = 32768
+    chunk = 16384
     for i in range(0, len(rows), chunk):
         part = [r + [""] * (width - len(r)) if len(r) < width else r for r in rows[i : i + chunk]]
         asm.add(_build_chunk(part, width, pa, pc), len(part))

@@ -106,9 +106,9 @@ def diff_frames(
         con.register("new_t", new_t)
         keys = ", ".join(_q(k) for k in key)
         for side in ("cur_t", "new_t"):
-            dup = con.execute(
+            dup = con.sql(
                 f"SELECT count(*) FROM (SELECT {keys} FROM {side} GROUP BY ALL HAVING count(*) > 1)"
-            ).fetchone()[0]
+            ).fetchall()[0][0]
             if dup:
                 raise ValueError(f"{dup} duplicate keys in {'current' if side == 'cur_t' else 'new'} data")
         if on_progress:
@@ -123,16 +123,16 @@ def diff_frames(
         removed_rows = con.sql(f"SELECT c.* FROM cur_t c ANTI JOIN new_t n ON {on}").to_arrow_table()
         if on_progress:
             on_progress("diff", 0.5)
-        matched = con.execute("SELECT count(*) FROM j").fetchone()[0]
+        matched = con.sql("SELECT count(*) FROM j").fetchall()[0][0]
         if compare:
             distinct = [f"{_q('o:' + c)} IS DISTINCT FROM {_q('n:' + c)}" for c in compare]
-            counts = con.execute(
+            counts = con.sql(
                 "SELECT count(*) FILTER (WHERE "
                 + " OR ".join(distinct)
                 + "), "
                 + ", ".join(f"count(*) FILTER (WHERE {d})" for d in distinct)
                 + " FROM j"
-            ).fetchone()
+            ).fetchall()[0]
             changed = int(counts[0])
             by_col = {c: int(n) for c, n in zip(compare, counts[1:], strict=True) if n}
             parts = [

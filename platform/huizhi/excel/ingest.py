@@ -368,12 +368,19 @@ def _parts(raw: pa.Table, j: int) -> dict[str, pa.ChunkedArray]:
     return out
 
 
+def _single(arr):
+    """A ChunkedArray as one Array without copying when it has a single chunk."""
+    if isinstance(arr, pa.ChunkedArray):
+        return arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
+    return arr
+
+
 def _row_texts(raw: pa.Table, start: int, stop: int, n_cols: int) -> list[list[str | None]]:
     length = max(0, stop - start)
     cols = []
     for j in range(n_cols):
         parts = {k: v.slice(start, length) for k, v in _parts(raw, j).items()}
-        cols.append(render_text({k: v.combine_chunks() for k, v in parts.items()}, length).to_pylist())
+        cols.append(render_text({k: _single(v) for k, v in parts.items()}, length).to_pylist())
     return [list(r) for r in zip(*cols, strict=True)] if cols else []
 
 
@@ -476,7 +483,7 @@ def _process(
     sliced: dict[int, dict[str, pa.Array]] = {}
     nonempty = np.zeros(length, dtype=bool)
     for _, j in mapped:
-        parts = {k: v.slice(start, length).combine_chunks() for k, v in _parts(raw, j).items()}
+        parts = {k: _single(v.slice(start, length)) for k, v in _parts(raw, j).items()}
         sliced[j] = parts
         for kind, arr in parts.items():
             present = clean_text(arr).is_valid() if kind == "s" else arr.is_valid()
@@ -520,7 +527,7 @@ def _process(
         return arr.slice(offset, n) if idx is None else arr.take(idx)
 
     columns: dict[str, pa.Array] = {}
-    texts: dict[str, pa.Array] = {}
+    col_parts: dict[str, dict[str, pa.Array]] = {}
     skip: dict[str, np.ndarray] = {}
     chunks: list[pa.Table] = []
     for i, col in enumerate(spec.columns):
@@ -530,7 +537,7 @@ def _process(
             skip[col.name] = np.ones(n, dtype=bool)
             continue
         parts = {k: take(v) for k, v in sliced[j].items()}
-        texts[col.name] = render_text(parts, n)
+        col_parts[col.name] = parts
         conv: Converted = convert_column(parts, col, n)
         columns[col.name] = conv.values
         fail_any = np.zeros(n, dtype=bool)
@@ -606,7 +613,10 @@ def _process(
         name = ch.column("column")[0].as_py()
         pos = ch.column("_pos")
         j = col_src.get(name)
-        value = texts[name].take(pos) if name in texts else pa.nulls(ch.num_rows, pa.string())
+        if name in col_parts:
+            value = render_text({k: v.take(pos) for k, v in col_parts[name].items()}, ch.num_rows)
+        else:
+            value = pa.nulls(ch.num_rows, pa.string())
         rows = pa.array(excel_rows, pa.int64()).take(pos)
         src_rows = pc.add(pa.array(positions, pa.int64()).take(pos), start)
         ch = ch.set_column(ch.schema.get_field_index("row"), "row", rows)
