@@ -251,3 +251,11 @@ def test_shared_page_for_a_handling_department(seeded):
     )
     assert set(at.dataframe[0].value["承办单位"]) == {"区水务局"}
     assert any("区水务局" in c.value for c in at.caption)
+
+
+def test_filters_survive_a_link_between_pages():
+    flt = CaseFilter(
+        streets=("清源街道",), units=("区水务局",), categories=("排水防汛",), start=dt.date(2025, 6, 1),
+        end=dt.date(2025, 8, 31), overdue_only=True, search="积水",
+    )  # fmt: skip
+    assert CaseFilter.from_params(queries.to_params(flt)) == flt

@@ -7,6 +7,7 @@ and charts are drawn from SQL aggregates. Filters start from ``ctx.params`` (coc
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -211,6 +212,11 @@ def render_cases(ctx: PageContext, *, shared: bool = False) -> None:
     conds = queries.conditions(reader, flt, today)
     s = queries.summary(reader, conds, today)
     metrics(s)
+    link_cols = st.columns(3)
+    with link_cols[0]:
+        ctx.link(
+            "citymgmt-loop", "查看闭环考核", ":material/published_with_changes:", **queries.to_params(flt)
+        )
     if s.total == 0:
         st.info("没有符合条件的案件。请放宽筛选条件。")
         return
@@ -260,6 +266,12 @@ def render_loop(ctx: PageContext) -> None:
     conds = queries.conditions(reader, flt, today)
     s = queries.summary(reader, conds, today)
     metrics(s)
+    link_cols = st.columns(3)
+    with link_cols[0]:
+        ctx.link("citymgmt-cases", "查看案件清单", ":material/assignment:", **queries.to_params(flt))
+    with link_cols[1]:
+        overdue = dataclasses.replace(flt, overdue_only=True)
+        ctx.link("citymgmt-cases", "查看超期未结案件", ":material/alarm:", **queries.to_params(overdue))
     if s.total == 0:
         st.info("没有符合条件的案件。请放宽筛选条件。")
         return
@@ -277,7 +289,8 @@ def render_loop(ctx: PageContext) -> None:
         go.Funnel(
             y=[n for n, _ in stages],
             x=[v for _, v in stages],
-            textinfo="value+percent initial",
+            text=[format_number(v) for _, v in stages],
+            textinfo="text+percent initial",
             marker_color=["#1F6FB2", "#3C8DD0", "#178A6E", "#2E9E6B", "#7B4FB0"],
         )
     )
@@ -299,9 +312,10 @@ def render_loop(ctx: PageContext) -> None:
     fig.update_layout(
         height=320,
         margin=dict(l=10, r=10, t=10, b=10),
+        xaxis=dict(tickformat="%-m月<br>%Y", dtick="M3", tickangle=0),
         yaxis=dict(title="件", tickformat=",d"),
         yaxis2=dict(title="按期办结率", overlaying="y", side="right", tickformat=".0%", range=[0.7, 1.0]),
-        legend=dict(orientation="h", y=-0.15),
+        legend=dict(orientation="h", y=-0.22),
     )
     right.plotly_chart(fig, config=CHART_CONFIG, key=f"{key}-trend")
 

@@ -104,6 +104,29 @@ class CaseFilter:
         )
 
 
+def to_params(flt: CaseFilter) -> dict[str, str]:
+    """Query parameters that :meth:`CaseFilter.from_params` reads back (for links between pages)."""
+    params: dict[str, str] = {}
+    for name, values in (
+        ("street", flt.streets),
+        ("dept", flt.units),
+        ("category", flt.categories),
+        ("source", flt.sources),
+        ("status", flt.statuses),
+    ):
+        if values:
+            params[name] = ",".join(values)
+    if flt.start or flt.end:
+        params["period"] = (
+            f"{flt.start.isoformat() if flt.start else ''}..{flt.end.isoformat() if flt.end else ''}"
+        )
+    if flt.overdue_only:
+        params["overdue"] = "1"
+    if flt.search:
+        params["q"] = flt.search
+    return params
+
+
 def open_case(reader: LedgerReader) -> sa.ColumnElement[bool]:
     return reader.rows.c.status.in_(OPEN_STATUSES)
 

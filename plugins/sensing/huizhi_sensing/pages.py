@@ -243,6 +243,17 @@ def _bar(
     return fig
 
 
+def related_links(ctx: PageContext, flt: DeviceFilter, *targets: tuple[str, str, str]) -> None:
+    """Links to the plugin's other pages carrying the current filters (drawn only where the
+    person may open the page)."""
+    import streamlit as st
+
+    cols = st.columns(len(targets) + 1)
+    for col, (url_path, label, icon) in zip(cols, targets, strict=False):
+        with col:
+            ctx.link(url_path, label, icon, **flt.to_params())
+
+
 # -- pages ------------------------------------------------------------------------------------------
 
 
@@ -267,6 +278,12 @@ def render_ledger(ctx: PageContext, *, shared: bool = False) -> None:
     conds = queries.conditions(reader, flt, today)
     summary = queries.summary(reader, conds, today)
     summary_metrics(summary)
+    related_links(
+        ctx,
+        flt,
+        ("sensing-map", "在时空一张图上查看", ":material/map:"),
+        ("sensing-inspections", "查看巡检情况", ":material/fact_check:"),
+    )
     order = st.radio(
         "排序", ("device_id", "overdue", "install_date"), horizontal=True, key=f"{key}-order",
         format_func={"device_id": "按城市码", "overdue": "按巡检截止日（最逾期在前）", "install_date": "按安装日期（最新在前）"}.get,
@@ -385,6 +402,7 @@ def render_map(ctx: PageContext) -> None:
     conds = queries.conditions(reader, flt, today)
     summary = queries.summary(reader, conds, today)
     summary_metrics(summary)
+    related_links(ctx, flt, ("sensing-ledger", "查看设备清单", ":material/sensors:"))
     if summary.total == 0:
         st.info("没有符合条件的设备。请放宽筛选条件。")
         return
@@ -464,5 +482,11 @@ def render_inspections(ctx: PageContext) -> None:
     )
     st.subheader("逾期设备清单（最逾期在前）")
     overdue_flt = dataclasses.replace(flt, overdue_only=True)
+    related_links(
+        ctx,
+        overdue_flt,
+        ("sensing-ledger", "在台账中查看逾期设备", ":material/sensors:"),
+        ("sensing-map", "在时空一张图上查看逾期设备", ":material/map:"),
+    )
     overdue_conds = queries.conditions(reader, overdue_flt, today)
     paged_table(reader, overdue_conds, summary.overdue, f"{key}-list", order="overdue", today=today)
