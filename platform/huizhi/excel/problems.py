@@ -106,7 +106,8 @@ class Problem:
         where = self.cell or (f"第 {self.row} 行" if self.row else "")
         col = f"「{self.header}」" if self.header else ""
         val = f"（{self.value}）" if self.value not in (None, "") else ""
-        return f"{where} {col}: {self.message}{val}。{self.hint}".strip()
+        prefix = f"{where} {col}".strip()
+        return (f"{prefix}: " if prefix else "") + f"{self.message}{val}。{self.hint}"
 
 
 PROBLEM_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Problem))

@@ -93,7 +93,7 @@ def sniff(path: str, file_name: str, limits: Limits) -> Sniffed:
         if head.startswith(magic):
             raise _reject(
                 "not_spreadsheet",
-                f"这是{what}，不是表格文件" + (f"（扩展名是 {ext}，但内容不符）" if ext else ""),
+                f"这是 {what}，不是表格文件" + (f"（扩展名是 {ext}，但内容不符）" if ext else ""),
                 "请上传 Excel 工作簿（.xlsx）或 CSV 文件。",
             )
     return _sniff_text(head, ext, size)
