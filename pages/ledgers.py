@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 
 import pandas as pd
+import pyarrow as pa
 import streamlit as st
 
 from huizhi import district
+from huizhi.access import RowScope
 from huizhi.context import PageContext
-from huizhi.ledger_store import StaleVersion, Unchanged, fetch_arrow
+from huizhi.ledger_store import KeyConflict, OutOfScope, StaleVersion, Unchanged, fetch_arrow
 from huizhi.specs import LedgerSpec, Perm
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -27,7 +29,7 @@ def _readable_ledgers(ctx: PageContext) -> list[LedgerSpec]:
         spec for spec, _ in ctx.host.registry.ledgers.values()
         if identity.allows(Perm.LEDGER_READ) and not identity.row_scope(spec).empty
     ]
-    return sorted(readable, key=lambda s: (not identity.allows(Perm.LEDGER_UPLOAD, s.department),
+    return sorted(readable, key=lambda s: (identity.upload_scope(s).empty,
                                            s.department not in identity.departments, s.title))
 
 
@@ -48,7 +50,7 @@ def render(ctx: PageContext) -> None:
         + (f" 填报周期：{'每月' if spec.period == 'monthly' else '每季度'}。" if spec.period else "")
     )
 
-    can_upload = ctx.identity.allows(Perm.LEDGER_UPLOAD, spec.department)
+    can_upload = not ctx.identity.upload_scope(spec).empty
     tabs = st.tabs(["上传新版本", "版本历史", "模板与导出"] if can_upload else ["版本历史", "模板与导出"])
     if can_upload:
         with tabs[0]:
@@ -65,10 +67,16 @@ def render(ctx: PageContext) -> None:
 def upload_tab(ctx: PageContext, spec: LedgerSpec) -> None:
     from huizhi.excel import PHASE_LABELS, ingest
 
+    scope = ctx.identity.upload_scope(spec)
     st.write(
         "上传填写好的台账（.xlsx，或 UTF-8 / GBK 编码的 .csv）。系统逐格检查，"
         "有错误时不会提交，并给出每个错误的位置和修改方法。"
     )
+    if not scope.all_rows:
+        st.info(
+            f"您提交的是本单位（{'、'.join(sorted(scope.department_names))}）在这本全区台账中的部分："
+            "上传的表格只应包含本单位的行，提交后替换本单位原有的行，其他单位的行保持不变。"
+        )
     uploaded = st.file_uploader("选择文件", type=["xlsx", "csv"], key=f"upload-{spec.id}")
     if uploaded is None:
         return
@@ -113,7 +121,7 @@ def upload_tab(ctx: PageContext, spec: LedgerSpec) -> None:
     if result.problems_table.num_rows:
         problems_section(spec, result)
     if result.ok:
-        preview_and_commit(ctx, spec, result)
+        preview_and_commit(ctx, spec, result, scope)
     elif result.stats.rows == 0 and not result.stats.errors:
         st.warning("文件中没有数据行。请在表头下方填写数据后再上传。")
 
@@ -168,16 +176,30 @@ def _labelled(spec: LedgerSpec, table) -> pd.DataFrame:
     return df.rename(columns={**labels, "column": "列", "old": "旧值", "new": "新值"})
 
 
-def preview_and_commit(ctx: PageContext, spec: LedgerSpec, result) -> None:
+def preview_and_commit(ctx: PageContext, spec: LedgerSpec, result, scope: RowScope) -> None:
     from huizhi.excel import diff_frames
 
     store = ctx.host.store
     head = store.head(spec.id)
     st.subheader("变更预览")
+    if not scope.all_rows:
+        import pyarrow.compute as pc
+
+        owners = result.table.column(spec.department_column)
+        foreign = pc.invert(pc.is_in(owners, value_set=pa.array(sorted(scope.department_names))))
+        foreign = pc.fill_null(foreign, True)
+        if pc.any(foreign).as_py():
+            rows = pc.filter(result.row_numbers, foreign).to_pylist()[:20]
+            st.error(
+                f"表格中有 {pc.sum(foreign).as_py():,} 行不属于本单位（{spec.column(spec.department_column).label}"
+                f"不是{'、'.join(sorted(scope.department_names))}），例如第 {'、'.join(map(str, rows))} 行。"
+                "本单位只能提交本单位的行，请删除这些行后重新上传。"
+            )
+            return
     if head is not None:
         with st.spinner("正在与当前版本比对…"):
             # The comparison is against the whole current version: uploads replace the ledger.
-            current = store.scoped_select(spec.id, ctx.identity.row_scope(spec))
+            current = store.scoped_select(spec.id, scope)  # exactly the rows this upload replaces
             diff = diff_frames(fetch_arrow(ctx.host.engine, current, spec), result.table, spec.key,
                                detail_limit=PREVIEW_ROWS)
         c1, c2, c3, c4 = st.columns(4)
@@ -206,7 +228,12 @@ def preview_and_commit(ctx: PageContext, spec: LedgerSpec, result) -> None:
                 version = store.commit(
                     spec.id, result.table, created_by=ctx.identity.name or ctx.identity.subject,
                     expected_version_id=previewed, file_name=result.file_name, file_sha256=result.file_sha256,
+                    replace_scope=scope,
                 )
+        except (OutOfScope, KeyConflict) as exc:
+            ctx.audit("ledger.commit", f"ledger:{spec.id}", "rejected", reason=str(exc))
+            st.error(exc.user_message)
+            return
         except StaleVersion as exc:
             ctx.audit("ledger.commit", f"ledger:{spec.id}", "rejected", reason="stale preview")
             st.error(exc.user_message)

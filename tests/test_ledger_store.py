@@ -134,3 +134,36 @@ def test_new_plugin_column_is_added_to_existing_table(make_host):
     data = V1.assign(checked=[dt.date(2024, 1, 1)] * 3)
     version = host.store.commit("assets", data, created_by="u", expected_version_id=None)
     assert version.row_count == 3
+
+
+def test_department_upload_replaces_only_its_own_rows(host):
+    from huizhi.access import RowScope
+    from huizhi.ledger_store import KeyConflict, OutOfScope
+
+    v1 = host.store.commit("assets", V1, created_by="steward", expected_version_id=None)
+    admin = Identity("gaj-admin", "公安台账员", frozenset({Grant(Role.LEDGER_ADMIN, "gaj")}))
+    scope = admin.upload_scope(ASSETS)
+    assert scope == RowScope(department_names=frozenset({"区公安分局"}))
+    mine = pd.DataFrame({"code": ["A1", "A5"], "owner": ["区公安分局", "区公安分局"], "street": ["兴丰街道", "榆垡镇"],
+                         "count": [10, 5]})
+    v2 = host.store.commit("assets", mine, created_by="gaj", expected_version_id=v1.id, replace_scope=scope)
+    # A1 changed, A5 added, A3 (gaj's, not re-uploaded) removed; 区水务局's A2 untouched
+    assert (v2.added, v2.changed, v2.removed, v2.row_count) == (1, 1, 1, 3)
+    reader = PageContext(host=host, identity=staff("jxj"), plugin="t").ledger("assets")
+    rows = {r.code: (r.owner, r.count) for r in reader.frame().itertuples()}
+    assert rows == {"A1": ("区公安分局", 10), "A2": ("区水务局", 2), "A5": ("区公安分局", 5)}
+
+    with pytest.raises(OutOfScope) as out:
+        host.store.commit("assets", V1, created_by="gaj", expected_version_id=v2.id, replace_scope=scope)
+    assert "区水务局" in out.value.user_message
+    stolen = pd.DataFrame({"code": ["A2"], "owner": ["区公安分局"], "street": ["瀛海镇"], "count": [1]})
+    with pytest.raises(KeyConflict) as clash:
+        host.store.commit("assets", stolen, created_by="gaj", expected_version_id=v2.id, replace_scope=scope)
+    assert "A2" in clash.value.user_message
+    assert host.store.head("assets").version_id == v2.id  # neither failure left anything behind
+
+
+def test_upload_scope_by_role():
+    assert Identity("a", "a", frozenset({Grant(Role.LEDGER_ADMIN, "jxj")})).upload_scope(ASSETS).all_rows
+    assert Identity("s", "s", frozenset({Grant(Role.STAFF, "gaj")})).upload_scope(ASSETS).empty
+    assert Identity("l", "l", frozenset({Grant(Role.LEADER)})).upload_scope(ASSETS).empty

@@ -52,7 +52,9 @@ class AccessDenied(PermissionError):
         super().__init__(f"access denied: {perm} on {target}")
         self.perm = perm
         self.target = target
-        self.user_message = user_message or f"您没有访问“{target}”的权限。如需开通，请联系本部门负责人或平台管理员。"
+        self.user_message = (
+            user_message or f"您没有访问“{target}”的权限。如需开通，请联系本部门负责人或平台管理员。"
+        )
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,21 @@ class Identity:
         return RowScope(department_names=frozenset(district.department_name(g.department) for g in readers))
 
 
+    def upload_scope(self, ledger: LedgerSpec) -> RowScope:
+        """Rows of ``ledger`` this identity may replace by uploading.
+
+        The owning department's ledger admins replace the whole ledger. On a ledger with a
+        ``department_column``, another department's ledger admins replace only their own rows
+        (each department keeps its part of a district-wide ledger, 分级分权).
+        """
+        uploaders = [g for g in self.grants if Perm.LEDGER_UPLOAD in ROLE_PERMISSIONS[g.role]]
+        if any(g.department is None or g.department == ledger.department for g in uploaders):
+            return RowScope(all_rows=True)
+        if ledger.department_column is None:
+            return RowScope()
+        return RowScope(department_names=frozenset(district.department_name(g.department) for g in uploaders))
+
+
 def _claim_values(claims: Mapping[str, Any], claim: str) -> set[str]:
     value: Any = claims
     for part in claim.split("."):  # "realm_access.roles" reaches into nested claims (Keycloak)
@@ -197,5 +214,7 @@ def identity_from_claims(claims: Mapping[str, Any], access: Mapping[str, Any]) -
     )
 
 
-SYSTEM = Identity(subject="system", name="系统", grants=frozenset({Grant(Role.LEADER), Grant(Role.PLATFORM_ADMIN)}))
+SYSTEM = Identity(
+    subject="system", name="系统", grants=frozenset({Grant(Role.LEADER), Grant(Role.PLATFORM_ADMIN)})
+)
 """The host itself (seeding, CLI maintenance). Never produced by sign-in."""

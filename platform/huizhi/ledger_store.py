@@ -57,6 +57,25 @@ class Unchanged(RuntimeError):
     user_message = "上传内容与当前版本完全相同，未创建新版本。"
 
 
+class KeyConflict(ValueError):
+    """A department's upload uses keys that another department's rows already have."""
+
+    def __init__(self, keys: list[tuple]):
+        super().__init__(f"keys already used by other departments' rows: {keys}")
+        shown = "、".join("/".join(map(str, k)) for k in keys)
+        self.user_message = f"以下编号已被其他单位的台账行使用，本次提交未生效：{shown}。请核对编号后重新上传。"
+
+
+class OutOfScope(ValueError):
+    """A department's upload contains rows of other departments."""
+
+    def __init__(self, names: list[str]):
+        super().__init__(f"rows of other departments in a department upload: {names}")
+        self.user_message = (
+            f"上传的表格中有其他单位的行（{'、'.join(names)}）。本单位只能提交本单位的行，请删除这些行后重新上传。"
+        )
+
+
 @dataclass(frozen=True)
 class DiffCounts:
     added: int
@@ -113,7 +132,11 @@ class LedgerStore:
                 for col in self.specs[ledger_id].columns:
                     if col.name not in have:
                         log.info("ledger %s: adding column %s", ledger_id, col.name)
-                        conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {_sql_column(col, self.engine.dialect)}"))
+                        conn.execute(
+                            sa.text(
+                                f"ALTER TABLE {table.name} ADD COLUMN {_sql_column(col, self.engine.dialect)}"
+                            )
+                        )
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -128,12 +151,18 @@ class LedgerStore:
             return {h.ledger_id: h for h in session.scalars(select(LedgerHead))}
 
     def versions(self, ledger_id: str) -> list[LedgerVersion]:
-        stmt = select(LedgerVersion).where(LedgerVersion.ledger_id == ledger_id).order_by(LedgerVersion.number.desc())
+        stmt = (
+            select(LedgerVersion)
+            .where(LedgerVersion.ledger_id == ledger_id)
+            .order_by(LedgerVersion.number.desc())
+        )
         with sa.orm.Session(self.engine) as session:
             return list(session.scalars(stmt))
 
     def version(self, ledger_id: str, number: int) -> LedgerVersion:
-        stmt = select(LedgerVersion).where(LedgerVersion.ledger_id == ledger_id, LedgerVersion.number == number)
+        stmt = select(LedgerVersion).where(
+            LedgerVersion.ledger_id == ledger_id, LedgerVersion.number == number
+        )
         with sa.orm.Session(self.engine) as session:
             found = session.scalars(stmt).first()
         if found is None:
@@ -150,9 +179,7 @@ class LedgerStore:
         table = self.tables[ledger_id]
         cols = [table.c[c.name] for c in spec.columns]
         if version_id is None:
-            head_id = (
-                select(LedgerHead.version_id).where(LedgerHead.ledger_id == ledger_id).scalar_subquery()
-            )
+            head_id = select(LedgerHead.version_id).where(LedgerHead.ledger_id == ledger_id).scalar_subquery()
             stmt = select(*cols).where(table.c[VERSION_COLUMN] == head_id)
         else:
             stmt = select(*cols).where(table.c[VERSION_COLUMN] == version_id)
@@ -175,40 +202,70 @@ class LedgerStore:
         file_sha256: str | None = None,
         kind: str = "upload",
         note: str = "",
+        replace_scope: RowScope | None = None,
     ) -> LedgerVersion:
         """Store ``data`` as the ledger's next version, atomically.
 
         ``expected_version_id`` is the head the caller previewed against (None: no version yet);
         if another commit moved the head since, :class:`StaleVersion` is raised and nothing is
         stored. An upload identical to the current version raises :class:`Unchanged`.
+
+        ``replace_scope`` (departments, not all rows) makes this a department's own upload to a
+        district-wide ledger (分级分权): ``data`` replaces only the rows of those departments and
+        every other department's rows are carried over from the current version.
         """
         spec = self.specs[ledger_id]
         arrow = _to_arrow(data, spec)
+        partial = replace_scope is not None and not replace_scope.all_rows
+        if partial:
+            _check_rows_in_scope(spec, arrow, replace_scope)
         try:
             with self.engine.begin() as conn:
                 head = self.head(ledger_id, conn)
                 current_id = head.version_id if head else None
                 if current_id != expected_version_id:
-                    raise StaleVersion(f"ledger {ledger_id}: head is {current_id}, caller expected {expected_version_id}")
+                    raise StaleVersion(
+                        f"ledger {ledger_id}: head is {current_id}, caller expected {expected_version_id}"
+                    )
                 if head and file_sha256:
-                    current = conn.execute(select(LedgerVersion.file_sha256).where(LedgerVersion.id == current_id)).scalar()
+                    current = conn.execute(
+                        select(LedgerVersion.file_sha256).where(LedgerVersion.id == current_id)
+                    ).scalar()
                     if current == file_sha256:
                         raise Unchanged(f"ledger {ledger_id}: file identical to version {head.number}")
                 new_id = int(conn.execute(select(ledger_version_seq.next_value())).scalar_one())
                 self._bulk_insert(conn, ledger_id, arrow, new_id)
+                row_count = arrow.num_rows
+                if partial and current_id is not None:
+                    self._carry_over(conn, ledger_id, current_id, new_id, replace_scope)
+                    self._check_unique_keys(conn, ledger_id, new_id)
+                    row_count = self._count(conn, ledger_id, new_id)
                 counts = self._diff_counts(conn, ledger_id, current_id, new_id)
                 if head and counts.added == counts.changed == counts.removed == 0:
                     raise Unchanged(f"ledger {ledger_id}: content identical to version {head.number}")
                 return self._finish(
-                    conn, ledger_id, head, new_id, counts, arrow.num_rows,
-                    created_by=created_by, file_name=file_name, file_sha256=file_sha256, kind=kind, note=note,
+                    conn,
+                    ledger_id,
+                    head,
+                    new_id,
+                    counts,
+                    row_count,
+                    created_by=created_by,
+                    file_name=file_name,
+                    file_sha256=file_sha256,
+                    kind=kind,
+                    note=note,
                 )
         except (IntegrityError, DBAPIError) as exc:
             if _is_conflict(exc):  # two commits raced for the same head
-                raise StaleVersion(f"ledger {ledger_id}: concurrent commit ({exc.__class__.__name__})") from exc
+                raise StaleVersion(
+                    f"ledger {ledger_id}: concurrent commit ({exc.__class__.__name__})"
+                ) from exc
             raise
 
-    def rollback(self, ledger_id: str, to_number: int, *, created_by: str, expected_version_id: int | None) -> LedgerVersion:
+    def rollback(
+        self, ledger_id: str, to_number: int, *, created_by: str, expected_version_id: int | None
+    ) -> LedgerVersion:
         """Make version ``to_number``'s rows current again, as a new version (history is kept)."""
         target = self.version(ledger_id, to_number)
         table = self.tables[ledger_id]
@@ -228,9 +285,18 @@ class LedgerStore:
                 conn.execute(sa.insert(table).from_select([VERSION_COLUMN, *cols], source))
                 counts = self._diff_counts(conn, ledger_id, current_id, new_id)
                 return self._finish(
-                    conn, ledger_id, head, new_id, counts, target.row_count,
-                    created_by=created_by, file_name=target.file_name, file_sha256=target.file_sha256,
-                    kind="rollback", note=f"回滚到第{to_number}版", restored_from=to_number,
+                    conn,
+                    ledger_id,
+                    head,
+                    new_id,
+                    counts,
+                    target.row_count,
+                    created_by=created_by,
+                    file_name=target.file_name,
+                    file_sha256=target.file_sha256,
+                    kind="rollback",
+                    note=f"回滚到第{to_number}版",
+                    restored_from=to_number,
                 )
         except (IntegrityError, DBAPIError) as exc:
             if _is_conflict(exc):
@@ -238,20 +304,46 @@ class LedgerStore:
             raise
 
     def _finish(
-        self, conn: Connection, ledger_id: str, head: LedgerHead | None, new_id: int, counts: DiffCounts,
-        row_count: int, *, created_by: str, file_name: str | None, file_sha256: str | None, kind: str,
-        note: str, restored_from: int | None = None,
+        self,
+        conn: Connection,
+        ledger_id: str,
+        head: LedgerHead | None,
+        new_id: int,
+        counts: DiffCounts,
+        row_count: int,
+        *,
+        created_by: str,
+        file_name: str | None,
+        file_sha256: str | None,
+        kind: str,
+        note: str,
+        restored_from: int | None = None,
     ) -> LedgerVersion:
         number = (head.number if head else 0) + 1
         now = utcnow()
         fields = dict(
-            id=new_id, ledger_id=ledger_id, number=number, created_by=created_by, created_at=now,
-            file_name=file_name, file_sha256=file_sha256, row_count=row_count, added=counts.added,
-            changed=counts.changed, removed=counts.removed, kind=kind, restored_from=restored_from, note=note,
+            id=new_id,
+            ledger_id=ledger_id,
+            number=number,
+            created_by=created_by,
+            created_at=now,
+            file_name=file_name,
+            file_sha256=file_sha256,
+            row_count=row_count,
+            added=counts.added,
+            changed=counts.changed,
+            removed=counts.removed,
+            kind=kind,
+            restored_from=restored_from,
+            note=note,
         )
         conn.execute(sa.insert(LedgerVersion).values(**fields))
         if head is None:
-            conn.execute(sa.insert(LedgerHead).values(ledger_id=ledger_id, version_id=new_id, number=number, updated_at=now))
+            conn.execute(
+                sa.insert(LedgerHead).values(
+                    ledger_id=ledger_id, version_id=new_id, number=number, updated_at=now
+                )
+            )
         else:
             moved = conn.execute(
                 sa.update(LedgerHead)
@@ -261,6 +353,34 @@ class LedgerStore:
             if moved.rowcount != 1:
                 raise StaleVersion(f"ledger {ledger_id}: head moved while committing")
         return LedgerVersion(**fields)
+
+    def _count(self, conn: Connection, ledger_id: str, version_id: int) -> int:
+        table = self.tables[ledger_id]
+        stmt = select(func.count()).select_from(table).where(table.c[VERSION_COLUMN] == version_id)
+        return int(conn.execute(stmt).scalar_one())
+
+    def _carry_over(self, conn: Connection, ledger_id: str, from_id: int, to_id: int, scope: RowScope) -> None:
+        """Copy the rows outside ``scope`` from version ``from_id`` into ``to_id``."""
+        spec = self.specs[ledger_id]
+        table = self.tables[ledger_id]
+        cols = [c.name for c in spec.columns]
+        dept = table.c[spec.department_column]
+        source = select(sa.literal(to_id).label(VERSION_COLUMN), *(table.c[c] for c in cols)).where(
+            table.c[VERSION_COLUMN] == from_id,
+            sa.or_(dept.is_(None), dept.not_in(sorted(scope.department_names))),
+        )
+        conn.execute(sa.insert(table).from_select([VERSION_COLUMN, *cols], source))
+
+    def _check_unique_keys(self, conn: Connection, ledger_id: str, version_id: int) -> None:
+        spec = self.specs[ledger_id]
+        table = self.tables[ledger_id]
+        keys = [table.c[k] for k in spec.key]
+        dupes = conn.execute(
+            select(*keys).where(table.c[VERSION_COLUMN] == version_id).group_by(*keys)
+            .having(func.count() > 1).limit(5)
+        ).fetchall()
+        if dupes:
+            raise KeyConflict([tuple(d) for d in dupes])
 
     def _diff_counts(self, conn: Connection, ledger_id: str, old_id: int | None, new_id: int) -> DiffCounts:
         """Added / changed / removed rows between two versions, by key, computed in the database."""
@@ -279,7 +399,12 @@ class LedgerStore:
         ).one()
         matched, changed = int(both[0]), int(both[1])
         total_old = conn.execute(select(func.count()).select_from(old)).scalar_one()
-        return DiffCounts(added=total_new - matched, changed=changed, removed=total_old - matched, unchanged=matched - changed)
+        return DiffCounts(
+            added=total_new - matched,
+            changed=changed,
+            removed=total_old - matched,
+            unchanged=matched - changed,
+        )
 
     def _bulk_insert(self, conn: Connection, ledger_id: str, arrow: pa.Table, version_id: int) -> None:
         table = self.tables[ledger_id]
@@ -301,7 +426,9 @@ class LedgerStore:
             import pyarrow.csv as pacsv
 
             buf = io.BytesIO()
-            pacsv.write_csv(arrow.select(cols), buf, pacsv.WriteOptions(include_header=False, quoting_style="all_valid"))
+            pacsv.write_csv(
+                arrow.select(cols), buf, pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
+            )
             raw = conn.connection.dbapi_connection
             with raw.cursor() as cur:
                 cur.execute(
@@ -320,11 +447,35 @@ class LedgerStore:
                 conn.execute(sa.insert(table), rows)
 
 
+def _check_rows_in_scope(spec: LedgerSpec, arrow: pa.Table, scope: RowScope) -> None:
+    import pyarrow.compute as pc
+
+    if spec.department_column is None:
+        raise OutOfScope(["（该台账不分单位，只能由牵头部门整表提交）"])
+    values = arrow.column(spec.department_column)
+    outside = pc.unique(pc.filter(values, pc.invert(pc.is_in(values, value_set=_string_array(scope.department_names)))))
+    names = sorted(str(v) for v in outside.to_pylist() if v is not None)
+    if names or values.null_count:
+        raise OutOfScope(names or ["（权属单位为空）"])
+
+
+def _string_array(values: frozenset[str]):
+    import pyarrow as pa
+
+    return pa.array(sorted(values), pa.string())
+
+
 def _to_arrow(data: Any, spec: LedgerSpec) -> pa.Table:
     """Arrow table with exactly the spec's columns, in order, typed as the spec says."""
     import pyarrow as pa
 
-    types = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "date": pa.date32(), "bool": pa.bool_()}
+    types = {
+        "str": pa.string(),
+        "int": pa.int64(),
+        "float": pa.float64(),
+        "date": pa.date32(),
+        "bool": pa.bool_(),
+    }
     if not isinstance(data, pa.Table):
         data = pa.Table.from_pandas(data, preserve_index=False)
     missing = [c.name for c in spec.columns if c.name not in data.column_names]
