@@ -441,18 +441,31 @@ class Portal:
 
 
 def streamlit_command(
-    app_path: Path, *, port: int, secrets_files: Sequence[Path], extra_args: Sequence[str] = ()
+    app_path: Path,
+    *,
+    port: int,
+    secrets_files: Sequence[Path],
+    extra_args: Sequence[str] = (),
+    address: str = LOOPBACK,
+    browser_address: str | None = LOOPBACK,
 ) -> list[str]:
+    """``python -m streamlit run app_path`` with the portal's options.
+
+    ``address`` is where the server listens. ``browser_address`` is the host people type (used
+    for the printed URL and origin checks): keep it equal to the host in ``redirect_uri``; None
+    leaves Streamlit's default. ``secrets_files`` empty keeps Streamlit's usual secrets search.
+    """
     cmd = [
         sys.executable, "-m", "streamlit", "run", str(app_path),
-        "--server.address", LOOPBACK,
+        "--server.address", address,
         "--server.port", str(port),
         "--server.headless", "true",
-        # the URL Streamlit prints and checks origins against: the same host as redirect_uri
-        "--browser.serverAddress", LOOPBACK,
-        "--browser.serverPort", str(port),
         "--browser.gatherUsageStats", "false",
+        # no "Deploy" button or developer menu, even though people connect from loopback
+        "--client.toolbarMode", "viewer",
     ]  # fmt: skip
+    if browser_address is not None:
+        cmd += ["--browser.serverAddress", browser_address, "--browser.serverPort", str(port)]
     for path in secrets_files:
         # replaces Streamlit's default search (~/.streamlit and ./.streamlit): only these files
         cmd += ["--secrets.files", str(path)]

@@ -33,12 +33,15 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+
 from huizhi import demo
 
 CHROMIUM = os.environ.get("HUIZHI_CHROMIUM", "/usr/bin/chromium")
@@ -83,9 +86,35 @@ def browser_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("signin")
 
 
+# (name, process, log file) of every process the session started, checked before each test and
+# reported with its log when a test fails: a dead portal otherwise looks like a 20 s timeout.
+_CHILDREN: list[tuple[str, Any, Path | None]] = []
+
+
+def _dead_children() -> list[str]:
+    dead = []
+    for name, process, log_file in _CHILDREN:
+        code = process.poll()
+        if code is not None:
+            how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+            dead.append(f"{name} (pid {process.pid}) is gone: {how}\n{demo._tail(log_file)}")
+    return dead
+
+
+def _save_logs() -> None:
+    logs = ARTIFACTS / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    for name, _, log_file in _CHILDREN:
+        if log_file is not None and log_file.exists():
+            safe = re.sub(r"[^\w.-]+", "_", name)
+            shutil.copyfile(log_file, logs / f"{safe}.log")
+
+
 @pytest.fixture(scope="session")
 def oidc(browser_state_dir: Path) -> Iterator[demo.Provider]:
-    with demo.oidc_provider(demo.free_port(), log_file=browser_state_dir / "oidc-provider.log") as provider:
+    log_file = browser_state_dir / "oidc-provider.log"
+    with demo.oidc_provider(demo.free_port(), log_file=log_file) as provider:
+        _CHILDREN.append((f"oidc-provider-mock :{provider.port}", provider.process, log_file))
         yield provider
 
 
@@ -148,6 +177,13 @@ def start_portal(oidc: demo.Provider, browser_state_dir: Path) -> Iterator[Calla
                         extra_args=["--server.fileWatcherType", "none", "--server.runOnSave", "false"],
                     )
                 )
+                _CHILDREN.append(
+                    (
+                        f"streamlit {Path(app_path).name} :{port}",
+                        running[key].process,
+                        state / "streamlit.log",
+                    )
+                )
             return running[key]
 
         yield start
@@ -183,6 +219,10 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    dead = _dead_children()
+    if dead:
+        _save_logs()
+        pytest.fail("\n\n".join(dead), pytrace=False)
     context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai")
     context.set_default_timeout(20_000)
     page = context.new_page()
@@ -196,6 +236,9 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
                 ARTIFACTS.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
                 (ARTIFACTS / f"{name}.html").write_text(page.content(), encoding="utf-8")
+            _save_logs()
+            for message in _dead_children():
+                print(f"\n[browser harness] {message}", file=sys.stderr)
         context.close()
 
 

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from huizhi import demo
 
 # Nothing here touches the database: run it in the DuckDB pass only.
