@@ -41,18 +41,20 @@ def _auth_secrets() -> dict:
         return {}
 
 
-def signin_page() -> None:
+def signin_page(host: Host) -> None:
     _, mid, _ = st.columns([1, 2, 1])
     with mid, st.container(border=True):
         st.title("慧治 · 大兴区智慧城市平台")
         st.write("区级台账、部门应用与领导驾驶舱的统一入口。请使用统一身份认证账号登录。")
-        providers = configured_providers(_auth_secrets())
+        providers = configured_providers(_auth_secrets(), host.settings.signin_labels)
         if not providers:
             st.error("平台尚未配置统一身份认证，暂时无法登录。请联系平台管理员。")
             log.error("no [auth] provider configured in Streamlit secrets")
             return
         for provider in providers:
-            if st.button(f"使用{provider.label}登录", type="primary", key=f"login-{provider.name}", width="stretch"):
+            if st.button(
+                f"使用{provider.label}登录", type="primary", key=f"login-{provider.name}", width="stretch"
+            ):
                 if provider_reachable(provider):
                     st.login(provider.name) if provider.name else st.login()
                 else:
@@ -122,8 +124,7 @@ def _page_runner(host: Host, identity: Identity, spec: PageSpec, plugin: str, na
                 raise
             log.exception("page %s of plugin %s failed", spec.url_path, plugin)
             st.error(
-                f"页面“{spec.title}”运行出错，已记录日志。其他页面不受影响。"
-                f"请联系插件“{plugin}”的维护人员。"
+                f"页面“{spec.title}”运行出错，已记录日志。其他页面不受影响。请联系插件“{plugin}”的维护人员。"
             )
             with st.expander("技术细节（供开发人员）"):
                 st.code("".join(traceback.format_exception(exc)), language=None)
@@ -163,7 +164,9 @@ def sidebar(host: Host, identity: Identity) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="慧治 · 大兴区智慧城市平台", page_icon=":material/account_balance:", layout="wide")
+    st.set_page_config(
+        page_title="慧治 · 大兴区智慧城市平台", page_icon=":material/account_balance:", layout="wide"
+    )
     try:
         host = _host()
     except StoreUnavailable as exc:
@@ -177,7 +180,9 @@ def main() -> None:
         st.stop()
 
     if not st.user.is_logged_in:
-        st.navigation([st.Page(signin_page, title="登录", url_path="signin", default=True)], position="hidden").run()
+        st.navigation(
+            [st.Page(lambda: signin_page(host), title="登录", url_path="signin", default=True)], position="hidden"
+        ).run()
         return
 
     identity = identity_from_claims(st.user.to_dict(), host.settings.access)
@@ -188,8 +193,17 @@ def main() -> None:
         return
     _record_signin(host, identity)
     if not identity.has_access:
-        st.navigation([st.Page(lambda: no_access_page(host, identity), title="暂无权限", url_path="no-access", default=True)],
-                      position="hidden").run()
+        st.navigation(
+            [
+                st.Page(
+                    lambda: no_access_page(host, identity),
+                    title="暂无权限",
+                    url_path="no-access",
+                    default=True,
+                )
+            ],
+            position="hidden",
+        ).run()
         return
 
     sidebar(host, identity)

@@ -1,13 +1,13 @@
 """The ``huizhi`` command: operate a deployment and develop plugins.
 
-    huizhi plugins            list plugins with status and reason (exit 1 if any is broken)
-    huizhi check              load everything in strict mode; for plugin authors and CI
-    huizhi migrate            create or upgrade the host's tables
-    huizhi seed               load the demo data from the action plan (skips ledgers with data)
-    huizhi docs [--check]     write (or verify) docs/plugins.md from the hookspecs
-    huizhi run                start the portal (Streamlit) with the current settings
-    huizhi demo               start the local sign-in provider, seed, and run the portal
-    huizhi new-plugin NAME    scaffold a department plugin in plugins/NAME
+huizhi plugins            list plugins with status and reason (exit 1 if any is broken)
+huizhi check              load everything in strict mode; for plugin authors and CI
+huizhi migrate            create or upgrade the host's tables
+huizhi seed               load the demo data from the action plan (skips ledgers with data)
+huizhi docs [--check]     write (or verify) docs/plugins.md from the hookspecs
+huizhi run                start the portal (Streamlit) with the current settings
+huizhi demo               start the local sign-in provider, seed, and run the portal
+huizhi new-plugin NAME    scaffold a department plugin in plugins/NAME
 """
 
 from __future__ import annotations
@@ -37,13 +37,26 @@ def _host(strict: bool | None = None):
 def cmd_plugins(args: argparse.Namespace) -> int:
     host = _host(strict=False)
     rows = [
-        (r.name, r.version or "-", district.department_name(r.department) if r.info else "-", r.status, r.reason)
+        (
+            r.name,
+            r.version or "-",
+            district.department_name(r.department) if r.info else "-",
+            r.status,
+            r.reason,
+        )
         for r in host.registry.plugins.values()
     ]
-    widths = [max(len(str(row[i])) for row in rows + [("name", "version", "department", "status", "")]) for i in range(4)]
-    print(f"{'name':<{widths[0]}}  {'version':<{widths[1]}}  {'department':<{widths[2]}}  {'status':<{widths[3]}}  reason")
+    widths = [
+        max(len(str(row[i])) for row in rows + [("name", "version", "department", "status", "")])
+        for i in range(4)
+    ]
+    print(
+        f"{'name':<{widths[0]}}  {'version':<{widths[1]}}  {'department':<{widths[2]}}  {'status':<{widths[3]}}  reason"
+    )
     for row in rows:
-        print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]:<{widths[3]}}  {row[4]}")
+        print(
+            f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]:<{widths[3]}}  {row[4]}"
+        )
     print(f"\nstore: {host.settings.store_kind} ({host.engine.url.render_as_string(hide_password=True)})")
     return 1 if host.registry.problems() else 0
 
@@ -57,8 +70,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 1
     reg = host.registry
-    print(f"ok: {len(reg.enabled())} plugins, {len(reg.pages)} pages, {len(reg.ledgers)} ledgers, "
-          f"{len(reg.tiles)} tiles, {len(reg.connectors)} connectors")
+    print(
+        f"ok: {len(reg.enabled())} plugins, {len(reg.pages)} pages, {len(reg.ledgers)} ledgers, "
+        f"{len(reg.tiles)} tiles, {len(reg.connectors)} connectors"
+    )
     return 0
 
 
@@ -121,8 +136,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     finally:
         host.dispose()  # the DuckDB file admits one process: release it before the portal opens it
     if loaded:
-        print(f"[huizhi] 演示数据已载入（{sum(loaded.values())} 行，{time.monotonic() - started:.1f} 秒）: "
-              + ", ".join(f"{k} {v}" for k, v in loaded.items()))
+        print(
+            f"[huizhi] 演示数据已载入（{sum(loaded.values())} 行，{time.monotonic() - started:.1f} 秒）: "
+            + ", ".join(f"{k} {v}" for k, v in loaded.items())
+        )
     return run_demo(portal_port=args.port, oidc_port=args.oidc_port) or 0
 
 

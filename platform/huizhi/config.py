@@ -32,7 +32,22 @@ DEFAULT_ACCESS: dict[str, Any] = {
         {"value": "huizhi-platform-admins", "role": "platform_admin"},
         *(
             rule
-            for dept in ("jxj", "gaj", "zfw", "cgw", "cgzx", "sthj", "swj", "zwfw", "wjw", "jw", "jtj", "yjj", "mzj", "xf")
+            for dept in (
+                "jxj",
+                "gaj",
+                "zfw",
+                "cgw",
+                "cgzx",
+                "sthj",
+                "swj",
+                "zwfw",
+                "wjw",
+                "jw",
+                "jtj",
+                "yjj",
+                "mzj",
+                "xf",
+            )
             for rule in (
                 {"value": f"dept-{dept}-staff", "role": "staff", "department": dept},
                 {"value": f"dept-{dept}-ledger-admin", "role": "ledger_admin", "department": dept},
@@ -50,6 +65,7 @@ class Settings:
     strict: bool = False
     access: Mapping[str, Any] = field(default_factory=lambda: DEFAULT_ACCESS)
     connectors: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    signin_labels: Mapping[str, str] = field(default_factory=dict)  # [signin.labels]: provider → button text
     config_file: Path | None = None
 
     @property
@@ -88,7 +104,11 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         load_plugins = tuple(plugins_cfg["load"])
     else:
         load_plugins = None
-    strict = _truthy(env.get("HUIZHI_STRICT")) if "HUIZHI_STRICT" in env else bool(plugins_cfg.get("strict", False))
+    strict = (
+        _truthy(env.get("HUIZHI_STRICT"))
+        if "HUIZHI_STRICT" in env
+        else bool(plugins_cfg.get("strict", False))
+    )
     values: dict[str, Any] = {
         "database_url": database_url,
         "data_dir": data_dir,
@@ -96,6 +116,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         "strict": strict,
         "access": config.get("access", DEFAULT_ACCESS),
         "connectors": config.get("connectors", {}),
+        "signin_labels": config.get("signin", {}).get("labels", {}),
         "config_file": config_path if config_path.is_file() else None,
     }
     values.update(overrides)

@@ -58,7 +58,10 @@ class LedgerReader:
         return self.rows.c[name]
 
     def where(
-        self, equals: Mapping[str, Any] | None = None, search: str | None = None, search_columns: Sequence[str] = ()
+        self,
+        equals: Mapping[str, Any] | None = None,
+        search: str | None = None,
+        search_columns: Sequence[str] = (),
     ) -> list[sa.ColumnElement[bool]]:
         """Conditions for equality/IN filters and a free-text search over some columns."""
         conds: list[sa.ColumnElement[bool]] = []
@@ -66,7 +69,9 @@ class LedgerReader:
             if value is None or value == [] or value == ():
                 continue
             column = self.rows.c[col]
-            conds.append(column.in_(list(value)) if isinstance(value, list | tuple | set) else column == value)
+            conds.append(
+                column.in_(list(value)) if isinstance(value, list | tuple | set) else column == value
+            )
         if search:
             like = f"%{search.strip()}%"
             cols = search_columns or [c.name for c in self.spec.columns if c.dtype == "str"]
@@ -120,7 +125,9 @@ class _BaseContext:
         spec = self.host.registry.ledger(ledger_id)
         reader = LedgerReader(self.host, spec, self.identity)
         if not self.identity.allows(Perm.LEDGER_READ) or reader.scope.empty:
-            self.host.audit.record(self.identity, "access.denied", f"ledger:{ledger_id}", "denied", plugin=self.plugin)
+            self.host.audit.record(
+                self.identity, "access.denied", f"ledger:{ledger_id}", "denied", plugin=self.plugin
+            )
             raise AccessDenied(Perm.LEDGER_READ, spec.title)
         return reader
 
@@ -139,9 +146,12 @@ class PageContext(_BaseContext):
 
     page: PageSpec | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
-    nav: Mapping[str, Any] = field(default_factory=dict)  # url path -> st.Page, only pages this identity may open
+    # url path -> st.Page, for the pages this identity may open (see :meth:`link`)
+    nav: Mapping[str, Any] = field(default_factory=dict)
 
-    def link(self, url_path: str, label: str | None = None, icon: str | None = None, **query_params: Any) -> bool:
+    def link(
+        self, url_path: str, label: str | None = None, icon: str | None = None, **query_params: Any
+    ) -> bool:
         """Draw a link to another portal page (with query parameters, e.g. drill-down filters).
 
         Returns False and draws nothing when the identity may not open that page.
@@ -151,7 +161,11 @@ class PageContext(_BaseContext):
         page = self.nav.get(url_path)
         if page is None:
             return False
-        params = {k: ",".join(map(str, v)) if isinstance(v, list | tuple) else str(v) for k, v in query_params.items() if v}
+        params = {
+            k: ",".join(map(str, v)) if isinstance(v, list | tuple) else str(v)
+            for k, v in query_params.items()
+            if v
+        }
         st.page_link(page, label=label, icon=icon, query_params=params or None)
         return True
 

@@ -45,10 +45,16 @@ class Host:
         return self._connections[connector_id]
 
     def page_context(
-        self, identity: Identity, url_path: str, params: dict[str, Any] | None = None, nav: dict[str, Any] | None = None
+        self,
+        identity: Identity,
+        url_path: str,
+        params: dict[str, Any] | None = None,
+        nav: dict[str, Any] | None = None,
     ) -> PageContext:
         spec, plugin = self.registry.pages[url_path]
-        return PageContext(host=self, identity=identity, plugin=plugin, page=spec, params=params or {}, nav=nav or {})
+        return PageContext(
+            host=self, identity=identity, plugin=plugin, page=spec, params=params or {}, nav=nav or {}
+        )
 
     def tile_context(self, identity: Identity, tile_id: str, **kw: Any) -> TileContext:
         spec, plugin = self.registry.tiles[tile_id]
@@ -56,11 +62,19 @@ class Host:
 
     def visible_pages(self, identity: Identity) -> list:
         """Pages this identity may open, in menu order."""
-        pages = [spec for spec, _ in self.registry.pages.values() if identity.allows(spec.permission, spec.department)]
+        pages = [
+            spec
+            for spec, _ in self.registry.pages.values()
+            if identity.allows(spec.permission, spec.department)
+        ]
         return sorted(pages, key=lambda p: (p.order, p.title))
 
     def visible_tiles(self, identity: Identity) -> list:
-        tiles = [spec for spec, _ in self.registry.tiles.values() if identity.allows(spec.permission, spec.department)]
+        tiles = [
+            spec
+            for spec, _ in self.registry.tiles.values()
+            if identity.allows(spec.permission, spec.department)
+        ]
         return sorted(tiles, key=lambda t: (list(type(t.theme)).index(t.theme), t.order, t.id))
 
     def set_plugin_enabled(self, identity: Identity, name: str, enabled: bool) -> None:

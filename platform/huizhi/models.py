@@ -31,7 +31,9 @@ class LedgerVersion(Base):
 
     __tablename__ = "ledger_versions"
 
-    id: Mapped[int] = mapped_column(BigInteger, ledger_version_seq, server_default=ledger_version_seq.next_value(), primary_key=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger, ledger_version_seq, server_default=ledger_version_seq.next_value(), primary_key=True
+    )
     ledger_id: Mapped[str] = mapped_column(String(64), index=True)
     number: Mapped[int] = mapped_column(Integer)  # 1, 2, 3 … per ledger, as people say "第3版"
     created_by: Mapped[str] = mapped_column(String(200))
@@ -63,7 +65,9 @@ class AuditEvent(Base):
 
     __tablename__ = "audit_log"
 
-    id: Mapped[int] = mapped_column(BigInteger, audit_seq, server_default=audit_seq.next_value(), primary_key=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger, audit_seq, server_default=audit_seq.next_value(), primary_key=True
+    )
     occurred_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
     actor: Mapped[str] = mapped_column(String(200))  # subject (issuer-qualified) or "system"
     actor_name: Mapped[str] = mapped_column(String(200), default="")

@@ -26,7 +26,9 @@ SPEC_TYPES = (
 
 
 def hook_names() -> list[str]:
-    return [name for name, _ in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("huizhi_")]
+    return [
+        name for name, _ in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("huizhi_")
+    ]
 
 
 def _signature(func) -> str:
@@ -55,11 +57,31 @@ def render() -> str:
     out += ["### Permissions (`Perm`)", "", "| value | meaning |", "| --- | --- |"]
     source = inspect.getsource(specs.Perm)
     for perm in specs.Perm:
-        comment = next((line.split("#", 1)[1].strip() for line in source.splitlines() if f'"{perm.value}"' in line and "#" in line), "")
+        comment = next(
+            (
+                line.split("#", 1)[1].strip()
+                for line in source.splitlines()
+                if f'"{perm.value}"' in line and "#" in line
+            ),
+            "",
+        )
         out.append(f"| `Perm.{perm.name}` | {comment} |")
-    out += ["", "### Themes (`Theme`)", "", ", ".join(f"`Theme.{t.name}` ({t.value})" for t in specs.Theme), ""]
+    out += [
+        "",
+        "### Themes (`Theme`)",
+        "",
+        ", ".join(f"`Theme.{t.name}` ({t.value})" for t in specs.Theme),
+        "",
+    ]
     for cls in SPEC_TYPES:
-        out += [f"### `{cls.__name__}`", "", inspect.cleandoc(cls.__doc__ or ""), "", "| field | type | default |", "| --- | --- | --- |"]
+        out += [
+            f"### `{cls.__name__}`",
+            "",
+            inspect.cleandoc(cls.__doc__ or ""),
+            "",
+            "| field | type | default |",
+            "| --- | --- | --- |",
+        ]
         for field in dataclasses.fields(cls):
             if isinstance(field.default, enum.Enum):
                 default = f"`{type(field.default).__name__}.{field.default.name}`"

@@ -7,7 +7,7 @@ from pathlib import Path
 from huizhi import HOST_API_VERSION, district
 from huizhi.specs import ID_PATTERN
 
-PYPROJECT = '''[build-system]
+PYPROJECT = """[build-system]
 requires = ["setuptools>=69"]
 build-backend = "setuptools.build_meta"
 
@@ -23,7 +23,7 @@ dependencies = ["huizhi>={host_major}.0"]
 
 [tool.setuptools]
 packages = ["huizhi_{name}"]
-'''
+"""
 
 PLUGIN = '''"""{title}: a huizhi department plugin. Reference: docs/plugins.md in the huizhi repository."""
 
@@ -84,8 +84,13 @@ def create_plugin(directory: Path, name: str, department: str, title: str | None
         raise FileExistsError(f"{root} already exists")
     major = int(HOST_API_VERSION.split(".")[0])
     values = {
-        "name": name, "title": title or f"{dept.name}应用", "department": dept.id, "department_name": dept.name,
-        "host_major": major, "next_major": major + 1, "url": name.replace("_", "-"),
+        "name": name,
+        "title": title or f"{dept.name}应用",
+        "department": dept.id,
+        "department_name": dept.name,
+        "host_major": major,
+        "next_major": major + 1,
+        "url": name.replace("_", "-"),
     }
     package = root / f"huizhi_{name}"
     package.mkdir(parents=True)

@@ -27,14 +27,20 @@ class Provider:
 def configured_providers(auth: Mapping[str, Any]) -> list[Provider]:
     """Providers from an ``[auth]`` secrets section, in the order they are written."""
     named = [
-        Provider(name=key, label=str(value.get("label") or key), metadata_url=str(value.get("server_metadata_url", "")))
+        Provider(
+            name=key,
+            label=str(value.get("label") or key),
+            metadata_url=str(value.get("server_metadata_url", "")),
+        )
         for key, value in auth.items()
         if isinstance(value, Mapping)
     ]
     if named:
         return named
     if "client_id" in auth:
-        return [Provider(None, str(auth.get("label") or "统一身份认证"), str(auth.get("server_metadata_url", "")))]
+        return [
+            Provider(None, str(auth.get("label") or "统一身份认证"), str(auth.get("server_metadata_url", "")))
+        ]
     return []
 
 

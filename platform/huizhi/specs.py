@@ -262,7 +262,9 @@ def validate(spec: object) -> None:
             try:
                 SpecifierSet(spec.host_api)
             except InvalidSpecifier as exc:
-                raise SpecError(f"plugin {spec.name!r}: host_api {spec.host_api!r} is not a version range") from exc
+                raise SpecError(
+                    f"plugin {spec.name!r}: host_api {spec.host_api!r} is not a version range"
+                ) from exc
         case LedgerSpec():
             _check_id("ledger", spec.id)
             if not spec.columns:
@@ -276,7 +278,9 @@ def validate(spec: object) -> None:
                     try:
                         re.compile(col.pattern)
                     except re.error as exc:
-                        raise SpecError(f"ledger {spec.id!r} column {col.name!r}: bad pattern: {exc}") from exc
+                        raise SpecError(
+                            f"ledger {spec.id!r} column {col.name!r}: bad pattern: {exc}"
+                        ) from exc
             if len(set(names)) != len(names):
                 raise SpecError(f"ledger {spec.id!r} has duplicate column names")
             labels = [c.label for c in spec.columns]
@@ -285,7 +289,9 @@ def validate(spec: object) -> None:
             if not spec.key or any(k not in names for k in spec.key):
                 raise SpecError(f"ledger {spec.id!r}: key {spec.key!r} must name its columns")
             if spec.department_column is not None and spec.department_column not in names:
-                raise SpecError(f"ledger {spec.id!r}: department_column {spec.department_column!r} is not a column")
+                raise SpecError(
+                    f"ledger {spec.id!r}: department_column {spec.department_column!r} is not a column"
+                )
         case PageSpec():
             if not isinstance(spec.url_path, str) or not URL_PATH_PATTERN.match(spec.url_path):
                 raise SpecError(f"page url_path {spec.url_path!r} must match {URL_PATH_PATTERN.pattern}")
