@@ -121,9 +121,15 @@ def _pattern_check(col: ColumnSpec):
     return pa.Check(check, name="pattern", error=f"pattern {col.pattern}")
 
 
+def _finite(series):
+    import numpy as np
+    import pandas as pd
+
+    return pd.Series(np.isfinite(series.to_numpy(dtype="float64", na_value=0.0)), index=series.index)
+
+
 def _column_checks(col: ColumnSpec) -> list[tuple[str, Any]]:
     """``(kind, pandera.Check)`` pairs, in the order pandera numbers them (``check_number``)."""
-    import numpy as np
     import pandera.pandas as pa
 
     checks: list[tuple[str, Any]] = []
@@ -131,7 +137,7 @@ def _column_checks(col: ColumnSpec) -> list[tuple[str, Any]]:
         checks.append((ProblemKind.CHOICE, pa.Check.isin(list(col.choices), name="choices")))
     if col.dtype in ("int", "float"):
         if col.dtype == "float":
-            finite = pa.Check(lambda s: np.isfinite(s.to_numpy(dtype="float64", na_value=0.0)), name="finite")
+            finite = pa.Check(_finite, name="finite")
             checks.append((ProblemKind.TYPE, finite))
         if col.min is not None:
             checks.append((ProblemKind.MIN, pa.Check.ge(col.min, name="min")))
@@ -254,6 +260,22 @@ def validate_typed(
     except pa.errors.SchemaErrors as err:
         failures = err.failure_cases
     if failures is not None and len(failures):
+        broken = failures[failures["index"].isna()]
+        for (column, check), _ in broken.groupby(["column", "check"], sort=False):
+            # a check that raised (not a failing cell): never pass silently
+            log.error("ledger %s: check %s on column %s could not run", spec.id, check, column)
+            name = str(column) if str(column) in bad else spec.columns[0].name
+            issues.append(
+                CellIssues(
+                    name,
+                    ProblemKind.RULE_ERROR,
+                    Severity.ERROR,
+                    np.array([], dtype=np.int64),
+                    f"「{spec.column(name).label}」列的检查「{check}」无法执行",
+                    "这是台账定义或平台的问题，不是您的数据问题：请联系平台管理员",
+                    str(check),
+                )
+            )
         failures = failures[failures["index"].notna()]
         kinds = {c.name: [kind for kind, _ in _column_checks(c)] for c in spec.columns}
         number = failures["check_number"].astype("float64").fillna(-1).astype("int64")

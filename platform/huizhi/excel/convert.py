@@ -151,7 +151,9 @@ def _to_int(parts: dict, length: int) -> Converted:
         value = pc.cast(pc.if_else(fits, digits, "0"), pa.int64())
         out = pc.if_else(fits, value, out)
         r: dict[str, pa.Array] = {}
-        _text_reasons(t, ok, r, present)
+        decimal = pc.and_(_mask(pc.match_substring_regex(t, _FLOAT_RE)), pc.invert(ok))
+        _text_reasons(t, pc.or_(ok, decimal), r, present)
+        fails["not_integer"] = pc.or_(fails.get("not_integer", _false(length)), decimal)
         fails["not_number"] = pc.or_(
             fails.get("not_number", pa.nulls(length, pa.bool_()).fill_null(False)), r["not_number"]
         )
