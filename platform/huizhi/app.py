@@ -53,7 +53,7 @@ def signin_page(host: Host) -> None:
             return
         for provider in providers:
             if st.button(
-                f"使用{provider.label}登录", type="primary", key=f"login-{provider.name}", width="stretch"
+                f"使用{provider.label}登录", type="primary", key=f"login-{provider.name or 'default'}", width="stretch"
             ):
                 if provider_reachable(provider):
                     st.login(provider.name) if provider.name else st.login()

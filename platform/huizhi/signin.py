@@ -24,23 +24,22 @@ class Provider:
     metadata_url: str
 
 
-def configured_providers(auth: Mapping[str, Any]) -> list[Provider]:
-    """Providers from an ``[auth]`` secrets section, in the order they are written."""
+def configured_providers(auth: Mapping[str, Any], labels: Mapping[str, str] | None = None) -> list[Provider]:
+    """Providers from an ``[auth]`` secrets section, in the order they are written.
+
+    Button labels come from huizhi's own ``[signin.labels]`` (``<name> = "…"``, ``default`` for
+    the unnamed provider), not from ``[auth]``, whose keys Streamlit hands to the OAuth client.
+    """
+    labels = labels or {}
     named = [
-        Provider(
-            name=key,
-            label=str(value.get("label") or key),
-            metadata_url=str(value.get("server_metadata_url", "")),
-        )
+        Provider(name=key, label=labels.get(key, key), metadata_url=str(value.get("server_metadata_url", "")))
         for key, value in auth.items()
         if isinstance(value, Mapping)
     ]
     if named:
         return named
     if "client_id" in auth:
-        return [
-            Provider(None, str(auth.get("label") or "统一身份认证"), str(auth.get("server_metadata_url", "")))
-        ]
+        return [Provider(None, labels.get("default", "统一身份认证"), str(auth.get("server_metadata_url", "")))]
     return []
 
 
