@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+
 from huizhi.config import load_settings
 from huizhi.host import Host, create_host
 
@@ -77,3 +78,26 @@ def make_host(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Host]
     yield build
     for host in hosts:
         host.dispose()
+
+
+@pytest.fixture(scope="session")
+def session_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database for the whole session, seeded with the full demo data (the browser portal's).
+
+    The seeding host is disposed before anyone else opens it: a DuckDB file admits one process,
+    and the portal runs in another.
+    """
+    from huizhi_seeds.loader import load_demo
+
+    if test_store() == "postgres":
+        url = create_pg_database()
+    else:
+        url = f"duckdb:///{tmp_path_factory.mktemp('session-db') / 'huizhi.duckdb'}"
+    host = create_host(load_settings({}, database_url=url, data_dir=tmp_path_factory.mktemp("session-data")))
+    try:
+        load_demo(host)
+    finally:
+        host.dispose()
+    yield url
+    if test_store() == "postgres":
+        drop_pg_database(url)

@@ -9,6 +9,7 @@ import threading
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+
 from huizhi import cockpit, hookimpl
 from huizhi.access import Grant, Identity, Role
 from huizhi.cockpit import (
@@ -134,6 +135,7 @@ def test_chinese_number_formatting():
     assert format_percent(0.9, fraction=True) == "90%"
     assert format_value(80, "%") == "80%"
     assert format_value(130_000, "台") == "13万台"
+    assert format_value(24_484_900, "万元") == "2448.49亿元" and format_value(5_000, "万元") == "5,000万元"
     assert cockpit.scale_for([1, 2_000_000]) == (1e4, "万")
 
 

@@ -190,11 +190,18 @@ def start_portal(oidc: demo.Provider, browser_state_dir: Path) -> Iterator[Calla
 
 
 @pytest.fixture(scope="session")
-def portal(start_portal: Callable[..., demo.Portal], portal_database_url: str) -> demo.Portal:
+def portal(
+    start_portal: Callable[..., demo.Portal], portal_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> demo.Portal:
+    """The huizhi portal on the session's seeded database, with one deliberately broken plugin
+    installed beside the real ones (it must show up as disabled while everything else works)."""
+    from plugin_fixtures import BROKEN_IMPORT, install_distribution
+
+    site = tmp_path_factory.mktemp("portal-site")
+    install_distribution(site, "huizhi-broken", "huizhi_broken_plugin", BROKEN_IMPORT, entry_name="broken")
+    sys.path.remove(str(site))  # installed for the portal process only, not for this one
     app = demo.default_app_path()
-    if not app.exists():
-        pytest.skip(f"{app} does not exist yet")
-    return start_portal(app, env={"HUIZHI_DATABASE_URL": portal_database_url})
+    return start_portal(app, env={"HUIZHI_DATABASE_URL": portal_database_url, "PYTHONPATH": str(site)})
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,0 +1,96 @@
+"""What each demo identity sees in the real portal, signed in through the local provider.
+
+Also writes the README/docs screenshots: to test-artifacts/browser/ always, and to
+docs/screenshots/ when HUIZHI_UPDATE_SCREENSHOTS=1.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+DOCS = ROOT / "docs" / "screenshots"
+
+
+def _nav(page) -> str:
+    return page.locator('[data-testid="stSidebarNav"]').inner_text()
+
+
+def _main(page) -> str:
+    return page.locator('[data-testid="stMain"]').inner_text()
+
+
+def _open(page, portal, url_path: str, wait_rendered) -> None:
+    page.goto(f"{portal.url}/{url_path}")
+    wait_rendered(page, timeout=60)
+
+
+def _shot(page, screenshot, name: str) -> None:
+    path = screenshot(page, ARTIFACTS / f"{name}.png")
+    if os.environ.get("HUIZHI_UPDATE_SCREENSHOTS") == "1":
+        DOCS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, DOCS / f"{name}.png")
+
+
+@pytest.fixture
+def wide(page):
+    page.set_viewport_size({"width": 1600, "height": 1000})
+    return page
+
+
+def test_leader_sees_every_department_and_the_cockpit(wide, portal, sign_in, wait_rendered, screenshot):
+    page = wide
+    sign_in(page, "leader")
+    nav = _nav(page)
+    for section in ("总览", "领导驾驶舱", "区经济和信息化局", "区城市管理委", "感知前端台账"):
+        assert section in nav
+    assert "插件状态" not in nav  # leaders are not platform admins
+    _shot(page, screenshot, "home")
+
+    _open(page, portal, "cockpit", wait_rendered)
+    text = _main(page)
+    assert "感知前端建账数" in text and "按期办结率" in text  # tiles of both departments
+    _shot(page, screenshot, "cockpit")
+
+    _open(page, portal, "sensing-ledger", wait_rendered)
+    text = _main(page)
+    assert "感知前端管理台账" in text and "110115-" in text
+    _shot(page, screenshot, "sensing-ledger")
+
+
+def test_department_staff_sees_only_its_department(page, portal, sign_in, wait_rendered):
+    sign_in(page, "staff-cgw")
+    nav = _nav(page)
+    assert "区城市管理委" in nav
+    assert "区经济和信息化局" not in nav and "感知前端台账" not in nav
+    # a crafted URL to another department's page does not render it
+    _open(page, portal, "sensing-ledger", wait_rendered)
+    assert "110115-" not in _main(page)
+    # the cockpit shows this department's tiles only
+    _open(page, portal, "cockpit", wait_rendered)
+    text = _main(page)
+    assert "按期办结率" in text
+    assert "感知前端建账数" not in text
+
+
+def test_platform_admin_sees_the_broken_plugin_disabled_and_no_department_data(
+    wide, portal, sign_in, wait_rendered, screenshot
+):
+    page = wide
+    sign_in(page, "platform-admin")
+    nav = _nav(page)
+    assert "插件状态" in nav and "审计日志" in nav
+    assert "区经济和信息化局" not in nav and "领导驾驶舱" not in nav
+    _open(page, portal, "admin-plugins", wait_rendered)
+    text = _main(page)
+    assert "broken" in text and "huizhi-gis-tools" in text  # disabled with its reason
+    assert "sensing" in text and "citymgmt" in text
+    _shot(page, screenshot, "admin-plugins")
+
+    _open(page, portal, "admin-audit", wait_rendered)
+    assert "登录" in _main(page)  # the sign-ins of this session are in the audit log

@@ -1,0 +1,216 @@
+"""The cockpit page (AppTest), its exports, and rollup maintenance after commits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import time
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from huizhi import cockpit, cockpit_export, hookimpl
+from huizhi.access import Grant, Identity, Role
+from huizhi.cockpit import Breakdown, Measure, RollupSpec, Series, Status, TopItems, compute_tiles
+from huizhi.context import Filters
+from huizhi.specs import ColumnSpec, LedgerSpec, PluginInfo, Target, Theme, TileSpec, TileValue
+
+LEADER = Identity("t|leader", "区领导", frozenset({Grant(Role.LEADER)}))
+
+CASES = LedgerSpec(
+    id="cases", title="案件台账", department="cgw", department_column="department", key=("case_id",),
+    columns=(
+        ColumnSpec("case_id", "编号", "int"),
+        ColumnSpec("street", "镇街"),
+        ColumnSpec("department", "部门"),
+        ColumnSpec("opened", "日期", "date"),
+        ColumnSpec("title", "标题"),
+    ),
+)
+BY_STREET = RollupSpec("cases", dimensions=("street",), date="opened", grain="month", measures=(Measure("n"),))
+
+
+def _cases(n: int) -> pd.DataFrame:
+    streets = ["兴丰街道", "清源街道", "瀛海镇"]
+    return pd.DataFrame({
+        "case_id": range(n),
+        "street": [streets[i % 3] for i in range(n)],
+        "department": ["区城市管理委" if i % 2 else "区公安分局" for i in range(n)],
+        "opened": [dt.date(2025, 1 + i % 12, 1) for i in range(n)],
+        "title": ["=HYPERLINK(\"http://evil\")" if i == 0 else f"案件{i}" for i in range(n)],
+    })
+
+
+def q_count(ctx):
+    frame = cockpit.rollup(ctx, BY_STREET)
+    return TileValue(float(frame["n"].sum()), detail=cockpit.breakdown(frame, "street", "n", label="镇街"))
+
+
+def q_trend(ctx):
+    frame = cockpit.rollup(ctx, BY_STREET)
+    return TileValue(float(frame["n"].sum()), detail=cockpit.trend(frame, "n", unit="件"))
+
+
+def q_top(ctx):
+    reader = ctx.ledger("cases")
+    rows = reader.page(limit=3)
+    return TileValue(float(len(rows)), detail=TopItems(("编号", "标题"), tuple(zip(rows.case_id, rows.title, strict=True))))
+
+
+def q_fail(ctx):
+    raise ZeroDivisionError("division by zero in plugin code")
+
+
+class CasesPlugin:
+    @hookimpl
+    def huizhi_plugin_info(self):
+        return PluginInfo(name="casesplug", title="案件插件", department="cgw", version="1", host_api=">=1.0")
+
+    @hookimpl
+    def huizhi_ledgers(self):
+        return [CASES]
+
+    @hookimpl
+    def huizhi_tiles(self):
+        common = dict(department="cgw", ledgers=("cases",))
+        return [
+            TileSpec("cases_total", "案件总量", theme=Theme.GOVERNANCE, query=q_count, unit="件", drilldown="cases",
+                     target=Target(1000, dt.date(2030, 12, 31), baseline=0, start=dt.date(2025, 1, 1)), **common),
+            TileSpec("cases_trend", "案件趋势", theme=Theme.GOVERNANCE, query=q_trend, unit="件", **common),
+            TileSpec("cases_top", "最新案件", theme=Theme.PUBLIC_SERVICE, query=q_top, unit="件", **common),
+            TileSpec("cases_fail", "故障指标", theme=Theme.ECONOMY, query=q_fail, **common),
+        ]
+
+
+@pytest.fixture
+def host(make_host):
+    h = make_host(extra_plugins=[("casesplug", CasesPlugin())])
+    h.store.commit("cases", _cases(30), created_by="t", expected_version_id=None)
+    yield h
+    import gc
+
+    import streamlit as st
+
+    st.cache_resource.clear()  # hosts the page scripts built: their commit watchers stop with them
+    gc.collect()
+
+
+def _page_script(database_url: str, params: dict) -> None:
+    import streamlit as st
+    from test_cockpit_page import CasesPlugin
+
+    from huizhi.access import Grant, Identity, Role
+    from huizhi.config import load_settings
+    from huizhi.context import PageContext
+    from huizhi.host import create_host
+    from huizhi_pages import cockpit as page
+
+    @st.cache_resource
+    def host(url: str):  # one per test database
+        return create_host(load_settings({}, database_url=url), extra_plugins=[("casesplug", CasesPlugin())],
+                           use_entry_points=False)
+
+    leader = Identity("t|leader", "区领导", frozenset({Grant(Role.LEADER)}))
+    page.render(PageContext(host=host(database_url), identity=leader, plugin="builtin_pages", params=params))
+
+
+def test_cockpit_page_renders_tiles_errors_and_filters(host, database_url):
+    host.dispose()  # the page builds its own host on the same database
+    at = AppTest.from_function(_page_script, args=(database_url, {"street": "清源街道"}), default_timeout=60).run()
+    assert not at.exception, at.exception
+    html = " ".join(m.value for m in at.markdown)
+    for title in ("案件总量", "案件趋势", "最新案件", "故障指标"):
+        assert title in html
+    assert "10件" in html  # 30 cases, a third of them in 清源街道 (the filter came from the URL)
+    assert [e.value for e in at.error if "casesplug" in e.value], "the failing tile names its plugin"
+    assert at.multiselect(key="hz-streets").value == ["清源街道"]
+    # changing the street filter recomputes every tile
+    at.multiselect(key="hz-streets").set_value(["瀛海镇", "兴丰街道"]).run()
+    assert "20件" in " ".join(m.value for m in at.markdown)
+
+
+def test_pin_button_keeps_the_tile_on_top(host, database_url):
+    host.dispose()
+    at = AppTest.from_function(_page_script, args=(database_url, {}), default_timeout=60).run()
+    at.button(key="hz-pin-cases_trend").click().run()
+    assert not at.exception
+    assert "我的置顶（1）" in " ".join(m.value for m in at.markdown)
+    assert at.button(key="hz-pin-p-cases_trend").label == "取消置顶"
+
+
+def test_excel_export_neutralises_formula_text(host):
+    from openpyxl import load_workbook
+
+    results = compute_tiles(host, LEADER)
+    data = cockpit_export.excel_bytes(results, Filters(streets=("兴丰街道",)), exported_by="=cmd|' /C calc'!A0")
+    wb = load_workbook(io.BytesIO(data))
+    assert {"驾驶舱指标", "分项与趋势", "导出说明"} <= set(wb.sheetnames)
+    top = next(ws for ws in wb.worksheets if ws.title.startswith("最新案件"))
+    cells = [c for row in top.iter_rows() for c in row]
+    evil = [c for c in cells if str(c.value).startswith("=HYPERLINK")]
+    assert evil and all(c.data_type == "s" for c in evil)  # text, not a formula
+    about = wb["导出说明"]
+    assert any(c.value == "=cmd|' /C calc'!A0" and c.data_type == "s" for row in about.iter_rows() for c in row)
+    summary = wb["驾驶舱指标"]
+    headers = [c.value for c in summary[1]]
+    assert {"指标", "数值", "目标值", "截止日期", "状态", "数据截至(北京时间)"} <= set(headers)
+
+
+def test_snapshot_html_escapes_and_lays_out_every_tile(host):
+    results = compute_tiles(host, LEADER)
+    doc, height = cockpit_export.snapshot_html(results, Filters(), exported_by="<script>alert(1)</script>")
+    assert "<script>alert(1)</script>" not in doc and "&lt;script&gt;" in doc
+    for r in results:
+        assert cockpit_export._e(r.tile.title) in doc
+    assert doc.count("Plotly.newPlot(") == 2  # the breakdown and the trend
+    assert height > 400
+
+
+@pytest.mark.skipif(cockpit_export.chromium_path() is None, reason="needs chromium")
+def test_snapshot_png_and_pdf(host):
+    results = compute_tiles(host, LEADER)
+    doc, height = cockpit_export.snapshot_html(results, Filters())
+    assert cockpit_export.snapshot(doc, height, "png").startswith(b"\x89PNG")
+    assert cockpit_export.snapshot(doc, height, "pdf").startswith(b"%PDF")
+
+
+def test_rollups_are_maintained_after_a_commit(host):
+    state = cockpit.reset_cockpit(host)
+    compute_tiles(host, LEADER)
+    assert state.rollups.builds == 1
+    head = host.store.head("cases")
+    host.store.commit("cases", _cases(33), created_by="t", expected_version_id=head.version_id)
+    assert cockpit.refresh_after_commit(host, ["cases"]) == {"cases": 1}
+    results = {r.tile.id: r for r in compute_tiles(host, LEADER)}
+    assert state.rollups.builds == 1 + 1  # the view found the rollup already built
+    assert results["cases_total"].value.value == 33 and not results["cases_total"].cached
+
+
+def test_commit_watcher_refreshes_rollups_in_the_background(host):
+    state = cockpit.reset_cockpit(host)
+    compute_tiles(host, LEADER)
+    cockpit.watch_commits(host, interval=0.05)
+    cockpit.watch_commits(host, interval=0.05)  # idempotent
+    head = host.store.head("cases")
+    host.store.commit("cases", _cases(36), created_by="t", expected_version_id=head.version_id)
+    deadline = time.monotonic() + 10
+    while state.rollups.builds < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert state.rollups.builds == 2
+    cockpit.reset_cockpit(host)  # stops the watcher
+    assert state._stop.is_set()
+
+
+def test_default_charts_for_standard_details():
+    from huizhi.cockpit_charts import figure_for
+
+    assert figure_for(Breakdown((("兴丰街道", 120_000.0), ("清源街道", 3.0)))) is not None
+    fig = figure_for(Series(((dt.date(2025, 1, 1), 1.0), (dt.date(2025, 2, 1), 2.0)), unit="%", target=3.0))
+    assert fig is not None and fig.layout.yaxis.ticksuffix == "%"
+    assert figure_for(TopItems(("a",), ((1,),))) is None and figure_for(None) is None
+
+
+def test_error_results_are_counted_separately(host):
+    counts = cockpit.status_counts(compute_tiles(host, LEADER))
+    assert counts[Status.ERROR] == 1 and sum(counts.values()) == 4
