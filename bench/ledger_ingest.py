@@ -22,9 +22,10 @@ run's own; modules are imported before the clock starts (the portal imports them
   ingest it, then time the marked workbook (every cell written back, bad ones coloured and
   noted, plus 错误清单) and the bad-rows-only workbook.
 
-Medians of ``--repeat`` runs (default 3). ``peak_rss_mb`` is, over the ``ours`` runs, the largest
-sum of the process's own peak and its parser worker's peak (an upper bound: the two peaks are
-not simultaneous). The last line printed is one JSON object.
+Medians of ``--repeat`` runs (default 3). ``peak_rss_mb`` is the largest resident size of the
+``ours`` process tree (the process plus its parser worker, sampled together every 10 ms);
+``peak_rss_upper_bound_mb`` adds the two processes' separate maxima (their peaks are not
+simultaneous, so this overstates). The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -369,6 +370,68 @@ def _pg_read(conn):
 # --------------------------------------------------------------------------- measured runs (children)
 
 
+class TreeSampler:
+    """Samples this process's RSS plus its children's (the parser worker) every few ms.
+
+    ``peak_mb`` is the largest simultaneous total: the process tree's real peak, which the
+    ``getrusage`` maxima (one per process, at different moments) can only bound from above.
+    """
+
+    def __init__(self, interval: float = 0.01):
+        import threading
+
+        self.interval = interval
+        self.peak_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
+        self._me = os.getpid()
+
+    def _rss_kb(self, pid) -> int:
+        try:
+            with open(f"/proc/{pid}/statm") as fh:
+                return int(fh.read().split()[1]) * self._page_kb
+        except (OSError, ValueError, IndexError):
+            return 0
+
+    def _children(self) -> list[int]:
+        kids = []
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{name}/stat") as fh:
+                    stat = fh.read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == self._me:
+                kids.append(int(name))
+        return kids
+
+    def _run(self) -> None:
+        tick = 0
+        kids: list[int] = []
+        while not self._stop.is_set():
+            if tick % 5 == 0:
+                kids = self._children()
+            total = self._rss_kb("self") + sum(self._rss_kb(k) for k in kids)
+            self.peak_kb = max(self.peak_kb, total)
+            tick += 1
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def peak_mb(self) -> float:
+        return round(self.peak_kb / 1024, 1)
+
+
 def _rss_mb() -> tuple[float, float]:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -384,6 +447,7 @@ def child_ours(file: str, store: str, target: str) -> dict:
     from huizhi.excel.bulk import copy_arrow_postgres, insert_arrow_duckdb
 
     phases: dict[str, float] = {}
+    sampler = TreeSampler().__enter__()
     t0 = time.perf_counter()
     res = ingest(file, os.path.basename(file), SPEC)
     phases["ingest"] = time.perf_counter() - t0
@@ -432,6 +496,7 @@ def child_ours(file: str, store: str, target: str) -> dict:
             ).fetchone()[0]
     phases["commit"] = time.perf_counter() - t
     seconds = time.perf_counter() - t0
+    sampler.__exit__(None, None, None)
     own, kids = _rss_mb()
     return {
         "seconds": seconds,
@@ -440,6 +505,7 @@ def child_ours(file: str, store: str, target: str) -> dict:
         "rows": res.stats.rows,
         "committed": committed,
         "diff": diff.summary() | {"changed_by_column": None},
+        "rss_tree_mb": sampler.peak_mb,
         "rss_self_mb": own,
         "rss_worker_mb": kids,
     }
@@ -639,7 +705,8 @@ def main() -> None:
             r = run_child("ours", clean, args.store, target)
             ours.append(r)
             log(
-                f"ours #{i + 1}: {r['seconds']:.2f}s {r['phases']} ingest={r['ingest_phases']} rss={r['rss_self_mb']}+{r['rss_worker_mb']} MB"
+                f"ours #{i + 1}: {r['seconds']:.2f}s {r['phases']} ingest={r['ingest_phases']} "
+                f"rss tree={r['rss_tree_mb']} (self {r['rss_self_mb']}, worker {r['rss_worker_mb']}) MB"
             )
             b = run_child("bare", clean)
             bare.append(b)
@@ -678,7 +745,8 @@ def main() -> None:
         },
         "bare_parse_seconds": round(bare_s, 3),
         "vs_bare_parse": round(seconds / bare_s, 2),
-        "peak_rss_mb": max(round(r["rss_self_mb"] + r["rss_worker_mb"], 1) for r in ours),
+        "peak_rss_mb": max(r["rss_tree_mb"] for r in ours),
+        "peak_rss_upper_bound_mb": max(round(r["rss_self_mb"] + r["rss_worker_mb"], 1) for r in ours),
         "peak_rss_self_mb": max(r["rss_self_mb"] for r in ours),
         "peak_rss_worker_mb": max(r["rss_worker_mb"] for r in ours),
         "diff": ours[0]["diff"],

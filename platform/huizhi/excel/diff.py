@@ -67,6 +67,10 @@ def _as_arrow(data) -> pa.Table:
     raise TypeError(f"expected a pyarrow Table or pandas DataFrame, not {type(data).__name__}")
 
 
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _text(expr: str, typ: pa.DataType) -> str:
     if pa.types.is_boolean(typ):
         return f"CASE WHEN {expr} THEN '是' WHEN NOT {expr} THEN '否' END"
@@ -114,43 +118,42 @@ def diff_frames(
         if on_progress:
             on_progress("diff", 0.2)
         on = " AND ".join(f"c.{_q(k)} = n.{_q(k)}" for k in key)
-        select_cols = ", ".join(
-            [f"n.{_q(k)} AS {_q(k)}" for k in key]
-            + [f"c.{_q(c)} AS {_q('o:' + c)}, n.{_q(c)} AS {_q('n:' + c)}" for c in compare]
-        )
-        con.execute(f"CREATE TEMP TABLE j AS SELECT {select_cols} FROM cur_t c JOIN new_t n ON {on}")
+        joined = f"cur_t c JOIN new_t n ON {on}"
         added_rows = con.sql(f"SELECT n.* FROM new_t n ANTI JOIN cur_t c ON {on}").to_arrow_table()
         removed_rows = con.sql(f"SELECT c.* FROM cur_t c ANTI JOIN new_t n ON {on}").to_arrow_table()
         if on_progress:
             on_progress("diff", 0.5)
-        matched = con.sql("SELECT count(*) FROM j").fetchall()[0][0]
-        if compare:
-            distinct = [f"{_q('o:' + c)} IS DISTINCT FROM {_q('n:' + c)}" for c in compare]
-            counts = con.sql(
-                "SELECT count(*) FILTER (WHERE "
-                + " OR ".join(distinct)
-                + "), "
-                + ", ".join(f"count(*) FILTER (WHERE {d})" for d in distinct)
-                + " FROM j"
-            ).fetchall()[0]
-            changed = int(counts[0])
-            by_col = {c: int(n) for c, n in zip(compare, counts[1:], strict=True) if n}
-            parts = [
-                f"SELECT {keys}, '{c.replace(chr(39), chr(39) * 2)}' AS \"column\", "
-                f"{_text(_q('o:' + c), types[c])} AS old, {_text(_q('n:' + c), types[c])} AS new "
-                f"FROM j WHERE {_q('o:' + c)} IS DISTINCT FROM {_q('n:' + c)}"
+        # streaming aggregates over the join: nothing row-sized is materialised
+        distinct = [f"c.{_q(c)} IS DISTINCT FROM n.{_q(c)}" for c in compare]
+        any_change = " OR ".join(distinct) if distinct else "false"
+        aggregates = ", ".join(
+            ["count(*)", f"count(*) FILTER (WHERE {any_change})"]
+            + [f"count(*) FILTER (WHERE {d})" for d in distinct]
+        )
+        counts = con.sql(f"SELECT {aggregates} FROM {joined}").fetchall()[0]
+        matched, changed = int(counts[0]), int(counts[1])
+        by_col = {c: int(n) for c, n in zip(compare, counts[2:], strict=True) if n}
+        if by_col:
+            cells = ", ".join(
+                "{'column': "
+                + _literal(c)
+                + ", 'old': "
+                + _text(f"c.{_q(c)}", types[c])
+                + ", 'new': "
+                + _text(f"n.{_q(c)}", types[c])
+                + f", 'd': c.{_q(c)} IS DISTINCT FROM n.{_q(c)}}}"
                 for c in compare
                 if c in by_col
-            ]
-            if parts:
-                limit = f" LIMIT {int(detail_limit)}" if detail_limit is not None else ""
-                changed_cells = con.sql(
-                    " UNION ALL ".join(parts) + f" ORDER BY {keys}{limit}"
-                ).to_arrow_table()
-            else:
-                changed_cells = _empty_cells(new_t, key)
+            )
+            keys_n = ", ".join(f"n.{_q(k)} AS {_q(k)}" for k in key)
+            limit = f" LIMIT {int(detail_limit)}" if detail_limit is not None else ""
+            changed_cells = con.sql(
+                f"SELECT {keys}, cell['column'] AS \"column\", cell['old'] AS old, cell['new'] AS new FROM ("
+                f"SELECT {keys_n}, unnest(list_filter([{cells}], lambda x: x.d)) AS cell "
+                f"FROM {joined} WHERE {any_change}) ORDER BY {keys}{limit}"
+            ).to_arrow_table()
         else:
-            changed, by_col, changed_cells = 0, {}, _empty_cells(new_t, key)
+            changed_cells = _empty_cells(new_t, key)
     finally:
         con.close()
     if on_progress:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from huizhi.excel.problems import KIND_LABELS, SEVERITY_LABELS, column_letter
+from huizhi.excel.problems import column_letter
 
 if TYPE_CHECKING:
     from huizhi.excel.ingest import IngestResult
@@ -138,13 +138,13 @@ def _writer(ws, fmts: _Formats):
     return write
 
 
-def _new_workbook(buf):
+def _new_workbook(buf, constant_memory: bool = True):
     import xlsxwriter
 
     return xlsxwriter.Workbook(
         buf,
         {
-            "constant_memory": True,
+            "constant_memory": constant_memory,
             "strings_to_formulas": False,
             "strings_to_urls": False,
             "strings_to_numbers": False,
@@ -165,50 +165,32 @@ def _problem_sheet(wb, fmts: _Formats, result: IngestResult, link_for) -> None:
         "改好后请重新上传整个文件。",
         fmts.title,
     )
-    headers = ["序号", "级别", "单元格", "行号", "列", "列名", "填写的值", "问题", "修改建议", "问题类型"]
-    widths = [6, 6, 9, 7, 5, 16, 22, 34, 50, 12]
+    headers = ["级别", "单元格", "列名", "填写的值", "问题", "修改建议"]
+    widths = [6, 9, 16, 22, 34, 56]
     for c, (h, w) in enumerate(zip(headers, widths, strict=True)):
         ws.write_string(1, c, h, fmts.header)
         ws.set_column(c, c, w)
-    cols = {
-        name: t.column(name).to_pylist()
-        for name in (
-            "severity",
-            "kind",
-            "row",
-            "column_letter",
-            "header",
-            "value",
-            "message",
-            "hint",
-            "_src_row",
-            "_src_col",
-        )
-    }
+    names = ("severity", "row", "column_letter", "header", "value", "message", "hint", "_src_row", "_src_col")
+    cols = {name: t.column(name).to_pylist() for name in names}
     links = 0
+    write_string, write_url = ws.write_string, ws.write_url
+    labels = {"error": ("错误", fmts.error_text), "warning": ("提醒", fmts.warn_text)}
     for i in range(t.num_rows):
         r = i + 2
-        sev = cols["severity"][i]
-        sev_fmt = fmts.error_text if sev == "error" else fmts.warn_text
-        ws.write_number(r, 0, i + 1)
-        ws.write_string(r, 1, SEVERITY_LABELS.get(sev, sev), sev_fmt)
+        label, sev_fmt = labels.get(cols["severity"][i], (cols["severity"][i], None))
+        write_string(r, 0, label, sev_fmt)
         row, letter = cols["row"][i], cols["column_letter"][i]
         target = link_for(cols["_src_row"][i], cols["_src_col"][i], row, letter)
         if target and links < MAX_LINKS:
             sheet_name, cell = target
-            ws.write_url(r, 2, _internal_link(sheet_name, cell), fmts.link, string=cell)
+            write_url(r, 1, _internal_link(sheet_name, cell), fmts.link, string=f"{letter}{row}")
             links += 1
-        elif row is not None and letter:
-            ws.write_string(r, 2, f"{letter}{row}")
-        if row is not None:
-            ws.write_number(r, 3, row)
-        if letter:
-            ws.write_string(r, 4, letter)
-        for c, key in ((5, "header"), (6, "value"), (7, "message"), (8, "hint")):
+        elif row is not None:
+            write_string(r, 1, f"{letter}{row}" if letter else f"第 {row} 行")
+        for c, key in ((2, "header"), (3, "value"), (4, "message"), (5, "hint")):
             v = cols[key][i]
             if v is not None:
-                ws.write_string(r, c, str(v))
-        ws.write_string(r, 9, KIND_LABELS.get(cols["kind"][i], cols["kind"][i]))
+                write_string(r, c, v)
     ws.freeze_panes(2, 0)
     if t.num_rows:
         ws.autofilter(1, 0, t.num_rows + 1, len(headers) - 1)
@@ -299,7 +281,7 @@ def build_bad_rows_workbook(
         if r != header_idx and (include_warnings or any(state == "error" for state, _ in row.values()))
     )
     buf = io.BytesIO()
-    wb = _new_workbook(buf)
+    wb = _new_workbook(buf, constant_memory=len(wanted) > 50_000)  # small: shared strings are faster
     fmts = _Formats(wb)
     name = "问题行"
     ws = wb.add_worksheet(name)
@@ -332,7 +314,7 @@ def build_bad_rows_workbook(
     def link_for(src_row, src_col, row, letter):
         if src_row is None or src_row not in position or src_col is None or src_col < 0:
             return None
-        return name, f"{column_letter(src_col + 1)}{position[src_row] + 1}"
+        return name, f"{column_letter(src_col + 1)}{position[src_row] + 1}"  # shown as the original cell
 
     del c0
     _problem_sheet(wb, fmts, result, link_for)
