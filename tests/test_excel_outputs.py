@@ -135,9 +135,9 @@ def test_marked_workbook_highlights_and_notes_every_bad_cell():
     errors = wb["错误清单"]
     assert "共 6 个错误" in errors["A1"].value
     rows = [[c.value for c in r] for r in errors.iter_rows(min_row=3)]
-    assert [r[2] for r in rows] == ["A4", "C4", "E4", "G4", "B6", "H6"]
-    assert errors["C3"].hyperlink.location == "'Sheet1'!A4"
-    assert rows[2][6:8] == ["2023-02-30", "日期不存在"]
+    assert [r[1] for r in rows] == ["A4", "C4", "E4", "G4", "B6", "H6"]
+    assert errors["B3"].hyperlink.location == "'Sheet1'!A4"
+    assert rows[2] == ["错误", "E4", "开始日期", "2023-02-30", "日期不存在", rows[2][5]] and "30 日" in rows[2][5]
 
 
 def test_bad_rows_workbook_lists_only_rows_with_errors():
@@ -151,7 +151,8 @@ def test_bad_rows_workbook_lists_only_rows_with_errors():
     assert [r[0] for r in values[1:]] == [3, 5]
     assert values[1][1] == "JD０002" and values[1][10] == '=HYPERLINK("http://x")'
     assert ws["D2"].comment is not None and "不是整数" in ws["D2"].comment.text
-    assert wb["错误清单"]["C3"].hyperlink.location == "'问题行'!B2"
+    assert wb["错误清单"]["B3"].value == "A3"  # the original cell, linked to its copy here
+    assert wb["错误清单"]["B3"].hyperlink.location == "'问题行'!B2"
 
 
 def test_marked_workbook_refused_for_a_rejected_file():
