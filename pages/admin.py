@@ -15,7 +15,7 @@ from huizhi.context import PageContext
 from huizhi.db import current_revision
 from huizhi.exports import csv_bytes, xlsx_bytes
 
-STATUS_LABELS = {"enabled": "✅ 已启用", "disabled": "⛔ 已停用", "not loaded": "⏸ 未加载"}
+STATUS_LABELS = {"enabled": "已启用", "disabled": "已停用", "not loaded": "未加载"}
 
 
 def plugins_page(ctx: PageContext) -> None:
