@@ -401,3 +401,12 @@ def test_path_and_file_object_sources(tmp_path):
 
     assert ingest(str(path), path.name, C.SPEC).ok
     assert ingest(io.BytesIO(data), path.name, C.SPEC).ok
+
+
+def test_csv_blank_lines_keep_row_numbers_and_headerless_data_is_reported():
+    rows = [["标题"], [], C.HEADERS, C.csv_row(1), [], C.csv_row(2), [""] * 11 + ["没有列名的数据"]]
+    res = ingest(C.csv_bytes(rows), "a.csv", C.SPEC)
+    assert res.ok, [p.text() for p in res.problems]
+    assert res.header_row == 3 and res.row_numbers.to_pylist() == [4, 6]
+    (w,) = res.warnings
+    assert (w.kind, w.cell) == ("unknown_column", "L3") and "没有列名" in w.message

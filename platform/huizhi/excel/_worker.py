@@ -382,10 +382,10 @@ class _Assembler:
         names, arrays = [], []
         for j in range(self.width):
             for kind, typ in types.items():
-                if not any(kind in part[j] for part in self.parts):
+                if not any(j < len(part) and kind in part[j] for part in self.parts):
                     continue
                 chunks = [
-                    part[j].get(kind, None) if part[j].get(kind, None) is not None else pa.nulls(length, typ)
+                    part[j][kind] if j < len(part) and kind in part[j] else pa.nulls(length, typ)
                     for part, length in zip(self.parts, self.lengths, strict=True)
                 ]
                 arr = pa.chunked_array(chunks, typ)
@@ -394,7 +394,8 @@ class _Assembler:
                 names.append(f"c{j}.{kind}")
                 arrays.append(arr.combine_chunks())  # one chunk: the reader's slices stay zero-copy
                 for part in self.parts:  # free the chunk copies as we go
-                    part[j].pop(kind, None)
+                    if j < len(part):
+                        part[j].pop(kind, None)
         if not names:
             return pa.table({"_empty": pa.nulls(sum(self.lengths), pa.null())})
         return pa.table(arrays, names=names)
@@ -523,36 +524,52 @@ def _parse_csv(job: dict, limits: dict) -> tuple:
     delimiter = max(counts, key=lambda d: (counts[d], d == ","))
     if counts[delimiter] == 0:
         delimiter = ","
-    rows: list[list[str]] = []
-    width = 0
+    asm = _Assembler(0, pa)
+    chunk: list[list[str]] = []
+    chunk_width = 0
+    n_rows = 0  # rows up to the last non-empty one
+    pending_empty = 0
+
+    def flush() -> None:
+        nonlocal chunk, chunk_width
+        if chunk:
+            part = [r + [""] * (chunk_width - len(r)) if len(r) < chunk_width else r for r in chunk]
+            asm.add(_build_chunk(part, chunk_width, pa, pc), len(part))
+            asm.width = max(asm.width, chunk_width)
+        chunk, chunk_width = [], 0
+
     for row in csv.reader(io.StringIO(text), delimiter=delimiter):
         while row and row[-1] == "":
             row.pop()
-        rows.append(row)
-        if len(row) > width:
-            width = len(row)
-            if width > limits["max_columns"]:
-                _check_area(len(rows), width, limits, "")
-        if len(rows) > limits["max_rows"]:
-            _check_area(len(rows), width, limits, "")
+        if not row:
+            pending_empty += 1
+            continue
+        for _ in range(pending_empty):  # keep empty rows inside the data so row numbers stay right
+            chunk.append([])
+        n_rows += pending_empty + 1
+        pending_empty = 0
+        chunk.append(row)
+        if len(row) > chunk_width:
+            chunk_width = len(row)
+            if chunk_width > limits["max_columns"]:
+                _check_area(n_rows, chunk_width, limits, "")
+        if n_rows > limits["max_rows"]:
+            _check_area(n_rows, max(chunk_width, asm.width), limits, "")
+        if len(chunk) >= 16384:
+            flush()
+    flush()
     del text
-    while rows and not rows[-1]:
-        rows.pop()
-    if not rows or width == 0:
+    width = asm.width
+    if n_rows == 0 or width == 0:
         raise Rejected("empty", "文件中没有任何数据", "请确认选择了正确的文件。")
-    _check_area(len(rows), width, limits, "")
-    _emit({"event": "progress", "fraction": 0.5})
-    asm = _Assembler(width, pa)
-    chunk = 16384
-    for i in range(0, len(rows), chunk):
-        part = [r + [""] * (width - len(r)) if len(r) < width else r for r in rows[i : i + chunk]]
-        asm.add(_build_chunk(part, width, pa, pc), len(part))
+    _check_area(n_rows, width, limits, "")
+    _emit({"event": "progress", "fraction": 0.9})
     meta = {
         "sheet": "CSV",
         "sheets": ["CSV"],
         "origin_row": 0,
         "origin_col": 0,
-        "n_rows": len(rows),
+        "n_rows": n_rows,
         "n_cols": width,
         "merged": [],
         "encoding": encoding,

@@ -490,6 +490,27 @@ def _process(
             nonempty |= np.asarray(present.to_numpy(zero_copy_only=False), dtype=bool)
     positions = np.nonzero(nonempty)[0]
     result.stats.empty_rows_skipped = int(length - len(positions))
+    for j in range(n_cols):  # data under no header at all: say so once per column
+        if j in match.headers:
+            continue
+        parts = _parts(raw, j)
+        has_data = any(
+            (clean_text(_single(v.slice(start, length))) if k == "s" else v.slice(start, length)).null_count
+            < length
+            for k, v in parts.items()
+        )
+        if has_data:
+            file_problems.append(
+                Problem(
+                    severity=Severity.WARNING,
+                    kind=ProblemKind.UNKNOWN_COLUMN,
+                    message=f"第 {letter(j)} 列有数据但没有列名，这一列将被忽略",
+                    hint="如果这些数据需要保存，请在表头行填上与模板一致的列名；否则请删除这一列",
+                    sheet=sheet,
+                    row=header_excel_row,
+                    column_letter=letter(j),
+                )
+            )
     trailing = 0
     dropped_total = False
     while len(positions) and trailing < 5:
