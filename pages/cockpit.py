@@ -51,8 +51,9 @@ log = logging.getLogger(__name__)
 
 HEADER_STATUSES = (Status.OVERDUE, Status.AT_RISK, Status.ON_TRACK, Status.MET, Status.STALE, Status.NO_DATA)
 ALL_TIME = "全部时间"
-# Static charts: on a 2-core server with 30+ charts, plotly's interactive layers cost about a
-# fifth of the browser's drawing time; values are printed on the bars and trend ends instead.
+# Charts a tile's own render() returns: static on the overview (plotly's interactive layers cost
+# about a fifth of the browser's drawing time); standard details are HTML/SVG mini charts, and
+# the interactive plotly figure opens in the "图表" dialog.
 CHART_CONFIG = {"displayModeBar": False, "staticPlot": True}
 
 _CSS = """
@@ -72,6 +73,8 @@ div[data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
 .hz-value { font-size: 2rem; font-weight: 700; line-height: 1.15; margin-top: 2px; }
 .hz-value small { font-size: 0.95rem; font-weight: 500; opacity: 0.75; margin-left: 4px; }
 .hz-meta { font-size: 0.8rem; opacity: 0.78; line-height: 1.45; }
+.hz-top { font-size: 0.78rem; border-collapse: collapse; width: 100%; margin: 4px 0; }
+.hz-top td, .hz-top th { border-bottom: 1px solid rgba(128,134,139,0.2); padding: 1px 4px; text-align: left; }
 .hz-theme { font-size: 1.25rem; font-weight: 700; border-left: 6px solid; padding-left: 10px; margin: 10px 0 2px; }
 </style>
 """
@@ -154,18 +157,52 @@ def header(results: Sequence[TileResult]) -> None:
     st.markdown(f'<div class="hz-counts">{boxes}</div>', unsafe_allow_html=True)
 
 
-def _figure(ctx: PageContext, result: TileResult) -> Any:
-    """The default chart for a tile's detail, built once per cached value."""
-    from huizhi.cockpit_charts import figure_for
+def _mini(ctx: PageContext, result: TileResult) -> str | None:
+    """The HTML mini chart (or top-items table) for a tile's detail, built once per cached value."""
+    from huizhi.cockpit_charts import mini_chart
 
     value = result.value
     if value is None or value.detail is None:
         return None
-    _, fig = cockpit_state(ctx.host).remember(
-        ("fig", result.tile.id, id(value)),
-        lambda: (value, figure_for(value.detail, color=THEME_COLORS.get(result.tile.theme))),
-    )
-    return fig
+
+    def build() -> tuple[Any, str | None]:
+        detail = value.detail
+        if isinstance(detail, TopItems) and detail.rows:
+            head = "".join(f"<th>{_e(c)}</th>" for c in detail.columns)
+            body = "".join("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>" for row in detail.rows[:8])
+            return value, f'<table class="hz-top"><tr>{head}</tr>{body}</table>'
+        return value, mini_chart(detail, color=THEME_COLORS.get(result.tile.theme))
+
+    return cockpit_state(ctx.host).remember(("mini", result.tile.id, id(value)), build)[1]
+
+
+def _has_figure(result: TileResult) -> bool:
+    from huizhi.cockpit import Breakdown, Series
+
+    return result.value is not None and isinstance(result.value.detail, Series | Breakdown)
+
+
+@st.dialog("指标详情", width="large")
+def _detail_dialog(ctx: PageContext, result: TileResult) -> None:
+    from huizhi.cockpit_charts import figure_for
+
+    tile, a = result.tile, result.assessment
+    st.markdown(f"#### {_e(tile.title)}")
+    st.caption(f"{_department(result)} · {a.status} · {a.reason}")
+    detail = result.value.detail if result.value is not None else None
+    fig = figure_for(detail, color=THEME_COLORS.get(tile.theme), height=420)
+    if fig is not None:  # interactive here: hover shows every value
+        st.plotly_chart(fig, config={"displayModeBar": False}, theme=None, key=f"hz-dialog-{tile.id}")
+        import pandas as pd
+
+        from huizhi.cockpit import Breakdown
+
+        rows = detail.items if isinstance(detail, Breakdown) else detail.points
+        label = f"按{detail.by}" if isinstance(detail, Breakdown) else "时间"
+        st.dataframe(pd.DataFrame([(str(k), format_value(v, tile.unit)) for k, v in rows], columns=[label, "数值"]),
+                     hide_index=True, width="stretch", height=min(400, 36 * (len(rows) + 1)))
+    if tile.description:
+        st.caption(tile.description)
 
 
 def _chart(ctx: PageContext, result: TileResult, filters: Filters, figures: dict[str, Any]) -> None:
@@ -185,14 +222,9 @@ def _chart(ctx: PageContext, result: TileResult, filters: Filters, figures: dict
             figures[tile.id] = drawn
             st.plotly_chart(style(drawn), config=CHART_CONFIG, theme=None, key=f"hz-chart-{tile.id}")
         return
-    fig = _figure(ctx, result)
-    if fig is not None:
-        st.plotly_chart(fig, config=CHART_CONFIG, theme=None, key=f"hz-chart-{tile.id}")
-    elif isinstance(value.detail, TopItems) and value.detail.rows:
-        import pandas as pd
-
-        st.dataframe(pd.DataFrame(list(value.detail.rows), columns=list(value.detail.columns)), hide_index=True,
-                     height=min(250, 36 * (len(value.detail.rows) + 1)), width="stretch")
+    mini = _mini(ctx, result)
+    if mini:
+        st.markdown(mini, unsafe_allow_html=True)
 
 
 def tile_card(ctx: PageContext, result: TileResult, filters: Filters, pins: list[str], figures: dict[str, Any],
@@ -237,6 +269,10 @@ def tile_card(ctx: PageContext, result: TileResult, filters: Filters, pins: list
         with st.container(horizontal=True, vertical_alignment="center", gap="small"):
             if tile.drilldown:
                 ctx.link(tile.drilldown, label="查看明细", icon=":material/open_in_new:", **filters_to_params(filters))
+            zoom = result.ok and _has_figure(result) and tile.render is None
+            if zoom and st.button("图表", key=f"hz-zoom-{'p-' if pinned_section else ''}{tile.id}",
+                                  icon=":material/zoom_in:", type="tertiary", help="放大查看交互图表和全部数值"):
+                _detail_dialog(ctx, result)
             pinned = tile.id in pins
             st.button(
                 "取消置顶" if pinned else "置顶", key=f"hz-pin-{'p-' if pinned_section else ''}{tile.id}",
@@ -320,7 +356,9 @@ def exports(ctx: PageContext, results: Sequence[TileResult], filters: Filters, f
 
 
 def render(ctx: PageContext) -> None:
-    st.markdown(_CSS, unsafe_allow_html=True)
+    from huizhi.cockpit_charts import MINI_CSS
+
+    st.markdown(_CSS.replace("</style>", MINI_CSS + "</style>"), unsafe_allow_html=True)
     today = beijing_today()
     title_col, export_col = st.columns([6, 1], vertical_alignment="bottom")
     title_col.markdown("## 领导驾驶舱")

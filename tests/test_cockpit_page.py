@@ -211,6 +211,25 @@ def test_default_charts_for_standard_details():
     assert figure_for(TopItems(("a",), ((1,),))) is None and figure_for(None) is None
 
 
+def test_mini_charts_are_plain_html_in_our_palette():
+    from huizhi.cockpit_charts import mini_chart
+
+    bars = mini_chart(Breakdown(tuple((f"<街道{i}>", float(i)) for i in range(10)), by="镇街"), color="#123456")
+    assert bars.count('class="hz-bar"') == 8 and "另有 2 项" in bars and "#123456" in bars
+    assert "&lt;街道0&gt;" in bars and "<街道" not in bars  # labels are escaped
+    trend = mini_chart(Series(((dt.date(2025, 1, 1), 10_000.0), (dt.date(2025, 2, 1), 250_000.0)), target=300_000))
+    assert "<svg" in trend and "25万" in trend and "目标 30万" in trend and "2025年1月" in trend
+    assert mini_chart(TopItems(("a",), ((1,),))) is None
+
+
+def test_chart_dialog_opens_the_interactive_figure(host, database_url):
+    host.dispose()
+    at = AppTest.from_function(_page_script, args=(database_url, {}), default_timeout=60).run()
+    at.button(key="hz-zoom-cases_total").click().run()
+    assert not at.exception
+    assert any("按镇街" in str(df.value.columns[0]) for df in at.dataframe)
+
+
 def test_error_results_are_counted_separately(host):
     counts = cockpit.status_counts(compute_tiles(host, LEADER))
     assert counts[Status.ERROR] == 1 and sum(counts.values()) == 4
