@@ -543,8 +543,8 @@ def child_baseline(file: str, store: str, target: str) -> dict:
         else "postgresql+psycopg://postgres@127.0.0.1:5432/" + target
     )
     engine = sa.create_engine(url)
-    with engine.connect():
-        pass
+    with engine.begin() as conn:  # a fresh table each run (reflection of an old one fails on duckdb-engine)
+        conn.exec_driver_sql("DROP TABLE IF EXISTS ledger_baseline")
     t0 = time.perf_counter()
     df = pd.read_excel(
         file, engine="openpyxl", header=1, dtype={c.label: str for c in SPEC.columns if c.dtype == "str"}
@@ -558,7 +558,7 @@ def child_baseline(file: str, store: str, target: str) -> dict:
         errors = len(exc.failure_cases)
         df = exc.data
     t_validate = time.perf_counter() - t0 - t_read
-    df.to_sql("ledger_baseline", engine, if_exists="replace", index=False)
+    df.to_sql("ledger_baseline", engine, if_exists="fail", index=False)
     seconds = time.perf_counter() - t0
     own, kids = _rss_mb()
     return {
