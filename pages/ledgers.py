@@ -65,7 +65,8 @@ def render(ctx: PageContext) -> None:
 
 
 def upload_tab(ctx: PageContext, spec: LedgerSpec) -> None:
-    from huizhi.excel import PHASE_LABELS, ingest
+    # from the submodule: the package attribute `ingest` is the submodule once it is imported
+    from huizhi.excel.ingest import PHASE_LABELS, ingest
 
     scope = ctx.identity.upload_scope(spec)
     st.write(
@@ -106,11 +107,12 @@ def upload_tab(ctx: PageContext, spec: LedgerSpec) -> None:
         st.info(f"怎么办：{result.rejection.hint}")
         return
 
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3 = st.columns(3)
     c1.metric("数据行", f"{result.stats.rows:,}")
     c2.metric("错误", f"{result.stats.errors:,}")
     c3.metric("提醒", f"{result.stats.warnings:,}")
-    c4.metric("工作表 / 表头行", f"{result.sheet or '—'} / 第{result.header_row or '—'}行")
+    if result.sheet:
+        st.caption(f"读取的工作表：“{result.sheet}”，表头在第 {result.header_row} 行。")
     if result.stats.errors:
         st.error(f"发现 {result.stats.errors:,} 处错误，修改后重新上传。以下列出每个错误的位置（Excel 行号、列）和修改方法。")
     elif result.stats.warnings:
@@ -219,6 +221,15 @@ def preview_and_commit(ctx: PageContext, spec: LedgerSpec, result, scope: RowSco
         if diff.added == diff.changed == diff.removed == 0:
             st.info("上传内容与当前版本相同，无需提交。")
             return
+        current_rows = diff.removed + diff.changed + diff.unchanged
+        if current_rows and diff.removed / current_rows > 0.5:
+            st.warning(
+                f"本次提交将删除当前版本中 {diff.removed:,} 行（{diff.removed / current_rows:.0%}）。"
+                "上传的表格会整体替换当前数据：如果您只想补充或修改部分行，请先在“模板与导出”中导出"
+                "当前数据，在导出的表格上修改后再上传。删除的行可通过回滚恢复。"
+            )
+            if not st.checkbox(f"我确认删除这 {diff.removed:,} 行", key=f"confirm-removal-{spec.id}"):
+                return
     else:
         st.metric("新增", f"{result.stats.rows:,}")
     previewed = head.version_id if head else None

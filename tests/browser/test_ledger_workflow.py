@@ -1,0 +1,117 @@
+"""A ledger admin's month, in the real portal: template → mistakes → every error explained →
+marked workbook → fix → preview → commit → history → rollback (issues 3 and 5).
+
+The test ends by rolling back, which restores the session's demo data for the tests after it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import openpyxl
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+
+
+def _main(page) -> str:
+    return page.locator('[data-testid="stMain"]').inner_text()
+
+
+def _download(page, label: str, folder: Path) -> Path:
+    with page.expect_download() as info:
+        page.get_by_role("button", name=label).click()
+    target = folder / info.value.suggested_filename
+    info.value.save_as(target)
+    return target
+
+
+def _upload(page, path: Path, wait_rendered) -> None:
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+    page.wait_for_timeout(500)
+    wait_rendered(page, timeout=90)
+
+
+def _fill(template: Path, out: Path, *, mistakes: bool) -> Path:
+    """The downloaded template with its two example rows kept and one more row typed in the
+    ways people do: a date as 2023年5月1日, 否 for a boolean, a number as text."""
+    wb = openpyxl.load_workbook(template)
+    ws = wb.worksheets[0]
+    headers = [c.value for c in ws[1]]
+    row = {
+        "城市码": "110115-XX-123" if mistakes else "110115-SP-00099001",
+        "设备名称": "黄村西大街路口视频监控1号",
+        "设备类型": "视频监控",
+        "权属单位": "区公安分局",
+        "所属镇街": "不存在镇" if mistakes else "黄村镇",
+        "安装地点": "黄村西大街路口",
+        "经度": 200 if mistakes else "116.3120",
+        "纬度": 39.7215,
+        "安装日期": "2023年5月1日",
+        "是否联网": "否",
+        "运行状态": "在用",
+        "末次巡检日期": dt.date(2026, 10, 8),
+        "巡检周期（天）": "90",
+        "所属建设项目": "雪亮工程",
+    }
+    ws.append([row.get(h) for h in headers])
+    wb.save(out)
+    return out
+
+
+def test_ledger_admin_workflow(page, portal, sign_in, wait_rendered, tmp_path, screenshot):
+    page.set_viewport_size({"width": 1500, "height": 1000})
+    sign_in(page, "admin-jxj")
+    page.goto(f"{portal.url}/ledgers")
+    wait_rendered(page)
+    # the ledger this admin uploads comes first in the selector
+    assert page.get_by_role("combobox", name="台账").input_value() == "感知前端管理台账（区经济和信息化局）"
+    assert "当前为第 1 版" in _main(page)
+
+    page.get_by_role("tab", name="模板与导出").click()
+    wait_rendered(page)
+    template = _download(page, "下载填报模板", tmp_path)
+    assert openpyxl.load_workbook(template).sheetnames == ["感知前端管理台账", "填写说明"]
+
+    # 1. an upload with mistakes: nothing can be committed, every bad cell is explained
+    page.get_by_role("tab", name="上传新版本").click()
+    _upload(page, _fill(template, tmp_path / "感知设备-有错.xlsx", mistakes=True), wait_rendered)
+    text = _main(page)
+    errors = int(re.search(r"发现 (\d+) 处错误", text).group(1))
+    assert errors == 3, text  # 城市码 format, 所属镇街 not a choice, 经度 out of range
+    assert "提交为新版本" not in text
+    screenshot(page, ARTIFACTS / "ledger-upload-errors.png")
+
+    marked = openpyxl.load_workbook(_download(page, "下载标注错误的工作簿", tmp_path))
+    sheet = marked.worksheets[0]
+    headers = [c.value for c in sheet[1]]
+    noted = {headers[c.column - 1] for c in sheet[4] if c.comment}  # row 4: header + 2 examples + ours
+    assert noted == {"城市码", "所属镇街", "经度"}
+    assert "错误清单" in marked.sheetnames
+
+    # 2. fixed: a preview against the current version, then an atomic commit
+    _upload(page, _fill(template, tmp_path / "感知设备-已改.xlsx", mistakes=False), wait_rendered)
+    text = _main(page)
+    assert "处错误" not in text
+    assert "变更预览" in text and "新增" in text and "删除" in text
+    # three rows replacing the whole district ledger: the page asks before deleting the rest
+    assert "本次提交将删除当前版本中" in text and "提交为新版本" not in text
+    page.get_by_text(re.compile(r"我确认删除这 [\d,]+ 行")).click()
+    wait_rendered(page)
+    page.get_by_role("button", name="提交为新版本").click()
+    wait_rendered(page, timeout=90)
+    assert re.search(r"已提交为第 2 版：新增 3，修改 0，删除 [\d,]+，共 3 行", _main(page)), _main(page)
+
+    # 3. history and rollback: one action, a new version, nothing lost
+    page.reload()
+    wait_rendered(page)
+    page.get_by_role("tab", name="版本历史").click()
+    wait_rendered(page)
+    page.get_by_text("我确认将“感知前端管理台账”恢复到第1版").click()
+    wait_rendered(page)
+    page.get_by_role("button", name="回滚").click()
+    wait_rendered(page, timeout=90)
+    page.get_by_role("tab", name="版本历史").click()
+    assert "当前为第 3 版" in _main(page)
+    screenshot(page, ARTIFACTS / "ledger-history.png")
