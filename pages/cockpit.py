@@ -261,6 +261,8 @@ def tile_card(ctx: PageContext, result: TileResult, filters: Filters, pins: list
                 st.progress(min(1.0, max(0.0, a.progress)), text=done)
             if result.value is not None:
                 _chart(ctx, result, filters, figures)
+                if result.value.note:
+                    st.caption(result.value.note[:160])
             ignored = _ignored_filters(result, filters)
             st.caption(
                 f"{_department(result)} · 数据截至 {format_as_of(result.as_of)}"

@@ -381,3 +381,14 @@ def test_pins_are_kept_per_person(host):
     assert cockpit.toggle_pin(host, LEADER, "total") == ["by_rollup"]
     assert cockpit.load_pins(host, GAJ_STAFF) == []
     assert host.audit.search(action="cockpit.pins", limit=10)
+
+
+def test_a_refresh_reads_the_versions_its_cache_key_names(host):
+    heads = host.store.heads()
+    head = heads["events"]
+    host.store.commit("events", _frame(ROWS[:2]), created_by="t", expected_version_id=head.version_id)
+    ctx = cockpit.CockpitTileContext(host=host, identity=LEADER, plugin="testplug", heads=heads)
+    assert ctx.ledger("events").count() == 5  # the version current when the refresh started
+    assert cockpit.CockpitTileContext(host=host, identity=LEADER, plugin="testplug").ledger("events").count() == 2
+    with pytest.raises(cockpit.AccessDenied):
+        cockpit.CockpitTileContext(host=host, identity=CGW_STAFF, plugin="testplug", heads=heads).ledger("notes")

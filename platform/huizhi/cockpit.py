@@ -41,7 +41,7 @@ import sqlalchemy as sa
 
 from huizhi.access import AccessDenied, Identity, RowScope
 from huizhi.context import Filters, LedgerReader, TileContext
-from huizhi.specs import Target, Theme, TileSpec, TileValue
+from huizhi.specs import Perm, Target, Theme, TileSpec, TileValue
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -843,7 +843,20 @@ class CockpitTileContext(TileContext):
     filters_applied: set[str] = field(default_factory=set)
 
     def ledger(self, ledger_id: str) -> LedgerReader:
-        reader = super().ledger(ledger_id)
+        """As :meth:`TileContext.ledger`, but pinned to the head version the cockpit read when
+        this run started: every tile of one refresh sees the same versions (the ones its cache
+        key names), and the version is a literal in the SQL, so DuckDB skips the row groups of
+        older versions instead of scanning every version of a large ledger."""
+        head = (self.heads or {}).get(ledger_id)
+        if head is None:
+            reader = super().ledger(ledger_id)
+        else:
+            spec = self.host.registry.ledger(ledger_id)
+            reader = LedgerReader(self.host, spec, self.identity, head.version_id)
+            if not self.identity.allows(Perm.LEDGER_READ) or reader.scope.empty:
+                self.host.audit.record(self.identity, "access.denied", f"ledger:{ledger_id}", "denied",
+                                       plugin=self.plugin)
+                raise AccessDenied(Perm.LEDGER_READ, spec.title)
         self.ledgers_read.add(ledger_id)
         return reader
 

@@ -190,9 +190,9 @@ def mini_series(series: Series, *, color: str | None = None, height: int = 88) -
     return (
         f'<div class="hz-mini"><svg viewBox="0 0 {w:.0f} {h:.0f}" preserveAspectRatio="none" width="100%" '
         f'height="{height}" role="img" aria-label="{_e(series.name or "趋势")}">{shapes}</svg>'
-        f'<div class="hz-mini-axis"><span>{_e(_label(first))}</span>'
-        f'<span>最高 {_e(_fmt(max(ys), series.unit))} · 最新 <b style="color:{color}">{_e(_fmt(ys[-1], series.unit))}</b>{target}</span>'
-        f'<span>{_e(_label(last))}</span></div></div>'
+        f'<div class="hz-mini-axis"><span>{_e(_short(first))}</span>'
+        f'<span>最新 <b style="color:{color}">{_e(_fmt(ys[-1], series.unit))}</b>{target}</span>'
+        f'<span>{_e(_short(last))}</span></div></div>'
     )
 
 
@@ -239,6 +239,12 @@ MINI_CSS = """
 def _label(x: Any) -> str:
     if isinstance(x, dt.datetime | dt.date):
         return f"{x.year}年{x.month}月"
+    return str(x)
+
+
+def _short(x: Any) -> str:
+    if isinstance(x, dt.datetime | dt.date):
+        return f"{x.year}.{x.month}"
     return str(x)
 
 

@@ -96,6 +96,7 @@ def summary_frame(results: Sequence[TileResult]) -> pd.DataFrame:
                 "完成进度(%)": round(a.progress * 100, 1) if a.progress is not None else None,
                 "数据截至(北京时间)": format_as_of(r.as_of),
                 "说明": a.reason if r.ok else (r.error or ""),
+            "备注": r.value.note if r.value is not None else "",
                 "计划出处": t.target.source if t.target else "",
                 "插件": r.plugin,
                 "指标编号": t.id,
