@@ -39,6 +39,7 @@ from huizhi.cockpit import (
     format_value,
     load_pins,
     move_pin,
+    normalize_filters,
     status_counts,
     toggle_pin,
     utcnow,
@@ -127,7 +128,20 @@ def filter_bar(ctx: PageContext, today: dt.date) -> Filters:
     streets = c1.multiselect("镇街", district.street_names(), key="hz-streets", placeholder="全区 22 个镇街")
     depts = c2.multiselect("部门", district.department_names(), key="hz-depts", placeholder="全部部门")
     label = c3.selectbox("时间", list(options), key="hz-period")
-    return Filters(streets=tuple(streets), departments=tuple(depts), period=options.get(label))
+    filters = Filters(streets=tuple(streets), departments=tuple(depts), period=options.get(label))
+    _sync_url(filters)
+    return filters
+
+
+def _sync_url(filters: Filters) -> None:
+    """Keep the filters in the address bar, so a reload or a shared link shows the same view."""
+    wanted = filters_to_params(normalize_filters(filters))
+    for key in ("street", "dept", "period"):
+        if key in wanted:
+            if st.query_params.get(key) != wanted[key]:
+                st.query_params[key] = wanted[key]
+        elif key in st.query_params:
+            del st.query_params[key]
 
 
 # ----------------------------------------------------------------------------------------------
