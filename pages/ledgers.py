@@ -51,14 +51,13 @@ def render(ctx: PageContext) -> None:
     )
 
     can_upload = not ctx.identity.upload_scope(spec).empty
-    tabs = st.tabs(["上传新版本", "版本历史", "模板与导出"] if can_upload else ["版本历史", "模板与导出"])
-    if can_upload:
-        with tabs[0]:
-            upload_tab(ctx, spec)
-    with tabs[-2]:
-        history_tab(ctx, spec)
-    with tabs[-1]:
-        template_tab(ctx, spec)
+    sections = {"上传新版本": upload_tab} if can_upload else {}
+    sections |= {"版本历史": history_tab, "模板与导出": template_tab}
+    if "version" in ctx.params:  # a link to one version (e.g. from an audit entry) opens history
+        sections = {"版本历史": history_tab} | sections
+    for tab, draw in zip(st.tabs(list(sections)), sections.values(), strict=True):
+        with tab:
+            draw(ctx, spec)
 
 
 # -- upload -------------------------------------------------------------------------------------
@@ -178,6 +177,24 @@ def _labelled(spec: LedgerSpec, table) -> pd.DataFrame:
     return df.rename(columns={**labels, "column": "列", "old": "旧值", "new": "新值"})
 
 
+def show_diff(spec: LedgerSpec, diff) -> None:
+    """Counts by kind, then the first rows of each kind (changed cells as old → new)."""
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("新增", f"{diff.added:,}")
+    c2.metric("修改", f"{diff.changed:,}")
+    c3.metric("删除", f"{diff.removed:,}")
+    c4.metric("未变", f"{diff.unchanged:,}")
+    if diff.added:
+        with st.expander(f"新增的行（前 {PREVIEW_ROWS} 行）"):
+            st.dataframe(_labelled(spec, diff.added_rows), hide_index=True, width="stretch")
+    if diff.changed:
+        with st.expander(f"修改的单元格：旧值 → 新值（前 {PREVIEW_ROWS} 处）"):
+            st.dataframe(_labelled(spec, diff.changed_cells), hide_index=True, width="stretch")
+    if diff.removed:
+        with st.expander(f"删除的行（前 {PREVIEW_ROWS} 行）"):
+            st.dataframe(_labelled(spec, diff.removed_rows), hide_index=True, width="stretch")
+
+
 def preview_and_commit(ctx: PageContext, spec: LedgerSpec, result, scope: RowScope) -> None:
     from huizhi.excel import diff_frames
 
@@ -200,24 +217,10 @@ def preview_and_commit(ctx: PageContext, spec: LedgerSpec, result, scope: RowSco
             return
     if head is not None:
         with st.spinner("正在与当前版本比对…"):
-            # The comparison is against the whole current version: uploads replace the ledger.
             current = store.scoped_select(spec.id, scope)  # exactly the rows this upload replaces
             diff = diff_frames(fetch_arrow(ctx.host.engine, current, spec), result.table, spec.key,
                                detail_limit=PREVIEW_ROWS)
-        c1, c2, c3, c4 = st.columns(4)
-        c1.metric("新增", f"{diff.added:,}")
-        c2.metric("修改", f"{diff.changed:,}")
-        c3.metric("删除", f"{diff.removed:,}")
-        c4.metric("未变", f"{diff.unchanged:,}")
-        if diff.added:
-            with st.expander(f"新增的行（前 {PREVIEW_ROWS} 行）"):
-                st.dataframe(_labelled(spec, diff.added_rows), hide_index=True, width="stretch")
-        if diff.changed:
-            with st.expander(f"修改的单元格：旧值 → 新值（前 {PREVIEW_ROWS} 处）"):
-                st.dataframe(_labelled(spec, diff.changed_cells), hide_index=True, width="stretch")
-        if diff.removed:
-            with st.expander(f"将删除的行（前 {PREVIEW_ROWS} 行）"):
-                st.dataframe(_labelled(spec, diff.removed_rows), hide_index=True, width="stretch")
+        show_diff(spec, diff)
         if diff.added == diff.changed == diff.removed == 0:
             st.info("上传内容与当前版本相同，无需提交。")
             return
@@ -290,6 +293,7 @@ def history_tab(ctx: PageContext, spec: LedgerSpec) -> None:
         for v in versions
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    version_changes(ctx, spec, versions)
     if not ctx.identity.allows(Perm.LEDGER_ROLLBACK, spec.department):
         return
     older = [v for v in versions if head is None or v.id != head.version_id]
@@ -314,6 +318,32 @@ def history_tab(ctx: PageContext, spec: LedgerSpec) -> None:
                   added=version.added, changed=version.changed, removed=version.removed)
         st.success(f"已恢复第{number}版的数据，作为第{version.number}版。")
         st.rerun()
+
+
+def version_changes(ctx: PageContext, spec: LedgerSpec, versions) -> None:
+    """What one version changed against the one before it, within what this person may read.
+
+    Every version keeps its rows, so the change behind an audit entry (commit or rollback, which
+    records the version number) can always be recomputed exactly.
+    """
+    from huizhi.excel import diff_frames
+
+    later = [v for v in versions if v.number > 1]
+    if not later:
+        return
+    st.subheader("版本变更明细")
+    names = [f"第{v.number}版" for v in later]
+    wanted = f"第{ctx.params.get('version')}版"
+    pick = st.selectbox("查看该版相对上一版的变更", names, index=names.index(wanted) if wanted in names else 0,
+                        key=f"changes-{spec.id}")
+    version = later[names.index(pick)]
+    previous = ctx.host.store.version(spec.id, version.number - 1)
+    scope = ctx.identity.row_scope(spec)
+    store, engine = ctx.host.store, ctx.host.engine
+    with st.spinner("正在比对…"):
+        old = fetch_arrow(engine, store.scoped_select(spec.id, scope, previous.id), spec)
+        new = fetch_arrow(engine, store.scoped_select(spec.id, scope, version.id), spec)
+        show_diff(spec, diff_frames(old, new, spec.key, detail_limit=PREVIEW_ROWS))
 
 
 # -- template and export --------------------------------------------------------------------------

@@ -7,46 +7,14 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
+from databases import create_pg_database, drop_pg_database, test_store
 
 from huizhi.config import load_settings
 from huizhi.host import Host, create_host
-
-PG_SERVER = os.environ.get("HUIZHI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-
-
-def test_store() -> str:
-    return os.environ.get("HUIZHI_TEST_DB", "duckdb")
-
-
-test_store.__test__ = False  # a helper, not a test
-
-
-def _pg_admin() -> sa.Engine:
-    return sa.create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
-
-
-def create_pg_database() -> str:
-    name = f"huizhi_test_{uuid.uuid4().hex[:12]}"
-    engine = _pg_admin()
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return sa.engine.make_url(PG_SERVER).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_pg_database(url: str) -> None:
-    name = sa.engine.make_url(url).database
-    engine = _pg_admin()
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
 
 
 @pytest.fixture

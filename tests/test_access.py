@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from plugin_fixtures import ASSETS
+
 from huizhi.access import Grant, Identity, Role, check_access_config, identity_from_claims, map_claims
 from huizhi.config import DEFAULT_ACCESS
 from huizhi.specs import Perm
-from plugin_fixtures import ASSETS
 
 
 def ident(*grants: Grant) -> Identity:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
-from conftest import create_pg_database, drop_pg_database, test_store
+from databases import create_pg_database, drop_pg_database, test_store
 
 from huizhi import district
 from huizhi.access import AccessDenied, Identity, identity_from_claims

@@ -8,11 +8,12 @@ import threading
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from plugin_fixtures import ASSETS, make_plugin
+
 from huizhi.access import SYSTEM, AccessDenied, Grant, Identity, Role
 from huizhi.context import PageContext
 from huizhi.db import current_revision
 from huizhi.ledger_store import StaleVersion, Unchanged
-from plugin_fixtures import ASSETS, make_plugin
 
 V1 = pd.DataFrame({
     "code": ["A1", "A2", "A3"],

@@ -5,9 +5,6 @@ from __future__ import annotations
 import sys
 
 import pytest
-from huizhi import HOST_API_VERSION
-from huizhi.plugins import PluginError, load_registry
-from huizhi.specs import PageSpec
 from plugin_fixtures import (
     ASSETS,
     BROKEN_IMPORT,
@@ -17,6 +14,10 @@ from plugin_fixtures import (
     page,
     tile,
 )
+
+from huizhi import HOST_API_VERSION
+from huizhi.plugins import PluginError, load_registry
+from huizhi.specs import PageSpec
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ registered on the DuckDB connection, ``COPY FROM STDIN`` on PostgreSQL.
 from __future__ import annotations
 
 import io
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -255,6 +256,7 @@ class LedgerStore:
                     file_sha256=file_sha256,
                     kind=kind,
                     note=note,
+                    scope=sorted(replace_scope.department_names) if partial else None,
                 )
         except (IntegrityError, DBAPIError) as exc:
             if _is_conflict(exc):  # two commits raced for the same head
@@ -318,6 +320,7 @@ class LedgerStore:
         kind: str,
         note: str,
         restored_from: int | None = None,
+        scope: list[str] | None = None,
     ) -> LedgerVersion:
         number = (head.number if head else 0) + 1
         now = utcnow()
@@ -336,6 +339,7 @@ class LedgerStore:
             kind=kind,
             restored_from=restored_from,
             note=note,
+            scope=json.dumps(scope, ensure_ascii=False) if scope is not None else None,
         )
         conn.execute(sa.insert(LedgerVersion).values(**fields))
         if head is None:

@@ -46,6 +46,8 @@ class LedgerVersion(Base):
     removed: Mapped[int] = mapped_column(BigInteger, default=0)
     kind: Mapped[str] = mapped_column(String(20), default="upload")  # upload | seed | rollback
     restored_from: Mapped[int | None] = mapped_column(Integer)  # version number a rollback restored
+    # JSON list of the department names a department upload replaced; None: the whole ledger
+    scope: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str] = mapped_column(Text, default="")
 
 

@@ -108,6 +108,7 @@ def test_ledger_admin_workflow(page, portal, sign_in, wait_rendered, tmp_path, s
     wait_rendered(page)
     page.get_by_role("tab", name="版本历史").click()
     wait_rendered(page)
+    assert "版本变更明细" in _main(page)  # what version 2 changed, recomputed from the kept rows
     page.get_by_text("我确认将“感知前端管理台账”恢复到第1版").click()
     wait_rendered(page)
     page.get_by_role("button", name="回滚").click()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness import sign_in as sign_in_with
+
 from huizhi import demo
 
 EXPIRES_AFTER = 8  # seconds: the provider's ID token lifetime in the expiry test
@@ -22,8 +24,6 @@ def _portal(tmp_path: Path, provider_port: int, env: dict[str, str]):
 
 
 def test_expired_id_token_means_signing_in_again(page, tmp_path, wait_rendered):
-    from conftest import sign_in as sign_in_with
-
     with demo.oidc_provider(demo.free_port(), token_max_age=EXPIRES_AFTER, log_file=tmp_path / "idp.log") as idp, \
             _portal(tmp_path, idp.port, {"HUIZHI_DATABASE_URL": f"duckdb:///{tmp_path / 'p.duckdb'}"}) as portal:
         sign_in_with(page, "staff-jxj", portal, idp)
