@@ -143,6 +143,8 @@ def test_marked_workbook_highlights_and_notes_every_bad_cell():
 def test_bad_rows_workbook_lists_only_rows_with_errors():
     res = ingest(C.typed_xlsx(BAD_ROWS), "a.xlsx", C.SPEC)
     data = build_bad_rows_workbook(res)
+    assert _load(data).sheetnames == ["问题行"]  # notes only, by default: the quick download
+    data = build_bad_rows_workbook(res, error_sheet=True)
     _no_formulas(data)
     wb = _load(data)
     ws = wb["问题行"]

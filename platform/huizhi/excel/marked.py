@@ -4,7 +4,8 @@
 positions (so row numbers and letters match what the page says), fills error cells red and warning
 cells yellow, attaches every message and hint as a cell note, freezes the header, and adds a sheet
 错误清单 listing every problem with a link to its cell. ``build_bad_rows_workbook(result)`` does
-the same for only the rows that have errors, with their original row numbers in the first column.
+the same for only the rows that have errors, with their original row numbers in the first column
+(notes on the cells; the 错误清单 sheet only on request).
 
 Both use xlsxwriter in ``constant_memory`` mode (rows are streamed to disk, memory stays flat) and
 write text only with ``write_string``: a cell holding ``=HYPERLINK(...)`` comes back as text, never
@@ -217,7 +218,8 @@ def build_marked_workbook(result: IngestResult, *, max_notes: int = 50_000, chun
         ws.freeze_panes(r0 + header_idx + 1, 0)
     write = _writer(ws, fmts)
     notes = 0
-    write_comment = ws.write_comment
+    write_comment, write_string, write_number = ws.write_comment, ws.write_string, ws.write_number
+    targets = [c0 + j for j in range(n_cols)]
     for start in range(0, n_rows, chunk_rows):
         length = min(chunk_rows, n_rows - start)
         columns = [_column_values(raw, j, (start, length)) for j in range(n_cols)]
@@ -238,11 +240,18 @@ def build_marked_workbook(result: IngestResult, *, max_notes: int = 50_000, chun
                         write_comment(r, c0 + j, "\n".join(m[1]), _NOTE_OPTIONS)
                         notes += 1
                 continue
-            if row_marks is None:
+            if row_marks is None:  # the common case, dispatched inline (2M cells at 100k rows)
                 for j in range(n_cols):
                     v = columns[j][i]
-                    if v is not None:
-                        write(r, c0 + j, v, None)
+                    if v is None:
+                        continue
+                    t = type(v)
+                    if t is str:
+                        write_string(r, targets[j], v)
+                    elif t is float:
+                        write_number(r, targets[j], v)
+                    else:
+                        write(r, targets[j], v, None)
                 continue
             for j in range(n_cols):
                 m = row_marks.get(j)
@@ -262,9 +271,17 @@ def build_marked_workbook(result: IngestResult, *, max_notes: int = 50_000, chun
 
 
 def build_bad_rows_workbook(
-    result: IngestResult, *, include_warnings: bool = False, max_notes: int = 50_000
+    result: IngestResult,
+    *,
+    include_warnings: bool = False,
+    error_sheet: bool = False,
+    max_notes: int = 50_000,
 ) -> bytes:
-    """Only the rows with errors (and warnings if asked), original row numbers first, noted."""
+    """Only the rows with errors (and warnings if asked), original row numbers first, noted.
+
+    ``error_sheet=True`` adds 错误清单 (the marked workbook always has it); off by default to keep
+    this the small, quick download.
+    """
     import numpy as np
 
     raw = result.raw
@@ -317,6 +334,7 @@ def build_bad_rows_workbook(
         return name, f"{column_letter(src_col + 1)}{position[src_row] + 1}"  # shown as the original cell
 
     del c0
-    _problem_sheet(wb, fmts, result, link_for)
+    if error_sheet:
+        _problem_sheet(wb, fmts, result, link_for)
     wb.close()
     return buf.getvalue()
