@@ -52,7 +52,7 @@ LEADER = person(("leader", None))
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory):
     """One host with the case ledger seeded at 3% scale (about 2,400 cases)."""
-    from conftest import create_pg_database, drop_pg_database, test_store
+    from databases import create_pg_database, drop_pg_database, test_store
 
     tmp = tmp_path_factory.mktemp("citymgmt")
     url = create_pg_database() if test_store() == "postgres" else f"duckdb:///{tmp / 'cases.duckdb'}"

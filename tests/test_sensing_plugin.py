@@ -55,7 +55,7 @@ ADMIN = person(("platform_admin", None))
 def seeded(tmp_path_factory):
     """One host with the sensing ledger seeded at 2% scale (about 3,000 devices), shared by the
     read-only tests of this module; on the store the suite runs against."""
-    from conftest import create_pg_database, drop_pg_database, test_store
+    from databases import create_pg_database, drop_pg_database, test_store
 
     tmp = tmp_path_factory.mktemp("sensing")
     url = create_pg_database() if test_store() == "postgres" else f"duckdb:///{tmp / 'sensing.duckdb'}"
