@@ -91,7 +91,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
     from huizhi_seeds.loader import load_demo
 
     host = _host()
-    loaded = load_demo(host, seed=args.seed, only_if_empty=not args.force)
+    loaded = load_demo(host, seed=args.seed, only_if_empty=not args.force, scale=args.scale)
     for ledger_id, rows in loaded.items():
         print(f"{ledger_id}: {rows} rows")
     if not loaded:
@@ -146,7 +146,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_new_plugin(args: argparse.Namespace) -> int:
     from huizhi.scaffold import create_plugin
 
-    path = create_plugin(Path(args.directory), args.name, args.department, args.title)
+    try:
+        path = create_plugin(Path(args.directory), args.name, args.department, args.title)
+    except (ValueError, KeyError, FileExistsError) as exc:
+        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
     print(f"created {path}\nnext: pip install -e {path} && huizhi check")
     return 0
 
@@ -161,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("seed", help="load demo data from the action plan")
     p.add_argument("--seed", type=int, default=20221009)
     p.add_argument("--force", action="store_true", help="seed even ledgers that already have data")
+    p.add_argument("--scale", type=float, default=1.0, help="fraction of the plan's baseline scale (default 1)")
     p.set_defaults(func=cmd_seed)
     p = sub.add_parser("docs", help="render docs/plugins.md")
     p.add_argument("--output", default="docs/plugins.md")
