@@ -701,7 +701,7 @@ def serve() -> None:
 
     @st.cache_resource
     def host_resource():
-        return build_host(Path(os.environ["HUIZHI_BENCH_DATA_DIR"]), migrate=False)
+        return build_host(Path(os.environ["HUIZHI_BENCH_DATA_DIR"]))
 
     host = host_resource()
     if st.query_params.get("bench") == "commit":
@@ -760,4 +760,6 @@ if __name__ == "__main__":
     if _under_streamlit():
         serve()
     else:
+        # SIGTERM ends the run through SystemExit, so the Streamlit child is stopped too
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         main()

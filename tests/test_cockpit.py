@@ -392,3 +392,12 @@ def test_a_refresh_reads_the_versions_its_cache_key_names(host):
     assert cockpit.CockpitTileContext(host=host, identity=LEADER, plugin="testplug").ledger("events").count() == 2
     with pytest.raises(cockpit.AccessDenied):
         cockpit.CockpitTileContext(host=host, identity=CGW_STAFF, plugin="testplug", heads=heads).ledger("notes")
+
+
+def test_warm_up_prepares_the_first_leader_view(host):
+    state = cockpit.reset_cockpit(host)
+    results = cockpit.warm(host).result(timeout=60)
+    assert state.rollups.builds == 1 and any(r.tile.id == "by_rollup" for r in results)
+    first = _by_id(compute_tiles(host, LEADER))
+    assert first["total"].cached and state.rollups.builds == 1  # same row scope as the host's SYSTEM
+    cockpit.reset_cockpit(host)  # stops the commit watcher warm() started

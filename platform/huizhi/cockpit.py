@@ -1215,10 +1215,12 @@ def warm(
 ) -> cf.Future | list[TileResult]:
     """Compute every tile once (default identity: the host's own district-wide ``SYSTEM``), so
     the shared rollups exist and are known to :func:`refresh_after_commit` before the first
-    leader opens the cockpit. In the background by default (returns a Future)."""
+    leader opens the cockpit, and start :func:`watch_commits`. Call it once when the portal
+    process builds its host. In the background by default (returns a Future)."""
     from huizhi.access import SYSTEM
 
     who = identity or SYSTEM
+    watch_commits(host)
     if not background:
         return compute_tiles(host, who)
     runner = threading.Thread  # not the tile pool: compute_tiles submits to it and waits
