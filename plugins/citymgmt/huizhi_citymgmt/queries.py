@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from huizhi import district
+from huizhi import params as P
 from huizhi.cockpit import beijing_today
 from huizhi_citymgmt.schema import CATEGORIES, CLOSED, LEDGER_ID, OPEN_STATUSES, SOURCES, STATUSES
 
@@ -25,28 +26,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from huizhi.context import LedgerReader
-
-
-def _values(raw: Any) -> list[str]:
-    if raw is None:
-        return []
-    items = raw if isinstance(raw, list | tuple | set) else [raw]
-    out: list[str] = []
-    for item in items:
-        out += [part.strip() for part in str(item).replace("，", ",").split(",") if part.strip()]
-    return out
-
-
-def _known(values: Iterable[str], allowed: Iterable[str]) -> tuple[str, ...]:
-    allowed = tuple(allowed)
-    return tuple(v for v in dict.fromkeys(values) if v in allowed)
-
-
-def _first(params: Mapping[str, Any], *names: str) -> Any:
-    for name in names:
-        if name in params and params[name] not in (None, "", []):
-            return params[name]
-    return None
 
 
 def _date(text: str) -> dt.date | None:
@@ -77,30 +56,21 @@ class CaseFilter:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> CaseFilter:
-        units = []
-        for value in _values(_first(params, "dept", "department", "departments", "unit")):
-            dept = district.department_by_name(value)
-            if dept is None:
-                try:
-                    dept = district.department(value)
-                except KeyError:
-                    continue
-            units.append(dept.name)
         start = end = None
-        period = str(_first(params, "period") or "")
+        period = P.text(params, "period")
         if ".." in period:
             a, b = period.split("..", 1)
             start, end = _date(a), _date(b)
         return cls(
-            streets=_known(_values(_first(params, "street", "streets")), district.street_names()),
-            units=_known(units, district.department_names()),
-            categories=_known(_values(_first(params, "category", "categories")), CATEGORIES),
-            sources=_known(_values(_first(params, "source", "sources")), SOURCES),
-            statuses=_known(_values(_first(params, "status", "statuses")), STATUSES),
+            streets=P.values(params, "street", "streets", allowed=district.street_names()),
+            units=P.departments(params, "dept", "department", "departments", "unit"),
+            categories=P.values(params, "category", "categories", allowed=CATEGORIES),
+            sources=P.values(params, "source", "sources", allowed=SOURCES),
+            statuses=P.values(params, "status", "statuses", allowed=STATUSES),
             start=start,
             end=end,
-            overdue_only=str(_first(params, "overdue") or "").strip().lower() in {"1", "true", "yes", "是"},
-            search=str(_first(params, "q", "search") or "").strip()[:100],
+            overdue_only=P.flag(params, "overdue") is True,
+            search=P.text(params, "q", "search"),
         )
 
 

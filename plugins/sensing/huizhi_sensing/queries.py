@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from huizhi import district
+from huizhi import params as P
 from huizhi.cockpit import beijing_today
 from huizhi_sensing.schema import (
     CAMERA_TYPES,
@@ -32,31 +33,6 @@ if TYPE_CHECKING:
 
 MAP_POINT_LIMIT = 5_000  # above this many devices the map shows grid cells instead of points
 
-_TRUE = {"1", "true", "yes", "y", "是", "已联网", "联网", "on"}
-_FALSE = {"0", "false", "no", "n", "否", "未联网", "off"}
-
-
-def _values(raw: Any) -> list[str]:
-    """Query-parameter values: ``"a,b"``, ``["a", "b"]`` or ``"a"`` → ``["a", "b"]``."""
-    if raw is None:
-        return []
-    items = raw if isinstance(raw, list | tuple | set) else [raw]
-    out: list[str] = []
-    for item in items:
-        out += [part.strip() for part in str(item).replace("，", ",").split(",") if part.strip()]
-    return out
-
-
-def _known(values: Iterable[str], allowed: Iterable[str]) -> tuple[str, ...]:
-    allowed = tuple(allowed)
-    return tuple(v for v in dict.fromkeys(values) if v in allowed)
-
-
-def _first(params: Mapping[str, Any], *names: str) -> Any:
-    for name in names:
-        if name in params and params[name] not in (None, "", []):
-            return params[name]
-    return None
 
 
 @dataclass(frozen=True)
@@ -80,25 +56,14 @@ class DeviceFilter:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> DeviceFilter:
-        depts = []
-        for value in _values(_first(params, "department", "departments", "dept", "owner_dept")):
-            dept = district.department_by_name(value)
-            if dept is None:
-                try:
-                    dept = district.department(value)
-                except KeyError:
-                    continue
-            depts.append(dept.name)
-        networked_raw = str(_first(params, "networked") or "").strip().lower()
-        overdue_raw = str(_first(params, "overdue") or "").strip().lower()
         return cls(
-            streets=_known(_values(_first(params, "street", "streets")), district.street_names()),
-            types=_known(_values(_first(params, "type", "types", "device_type")), TYPE_NAMES),
-            departments=_known(depts, district.department_names()),
-            statuses=_known(_values(_first(params, "status", "statuses")), STATUSES),
-            networked=True if networked_raw in _TRUE else False if networked_raw in _FALSE else None,
-            overdue_only=overdue_raw in _TRUE,
-            search=str(_first(params, "q", "search") or "").strip()[:100],
+            streets=P.values(params, "street", "streets", allowed=district.street_names()),
+            types=P.values(params, "type", "types", "device_type", allowed=TYPE_NAMES),
+            departments=P.departments(params, "department", "departments", "dept", "owner_dept"),
+            statuses=P.values(params, "status", "statuses", allowed=STATUSES),
+            networked=P.flag(params, "networked"),
+            overdue_only=P.flag(params, "overdue") is True,
+            search=P.text(params, "q", "search"),
         )
 
     def to_params(self) -> dict[str, str]:
