@@ -91,7 +91,8 @@ def _month_start(day: dt.date, months_back: int) -> dt.date:
 
 
 def period_options(today: dt.date) -> dict[str, tuple[dt.date, dt.date] | None]:
-    """Whole months, quarters and years, so shared rollups stay exact and reusable."""
+    """The plan's years, this year and quarter, and the last 12 months: few distinct periods, so
+    viewers share cached results and rollups (any period is exact: filters apply to raw dates)."""
     options: dict[str, tuple[dt.date, dt.date] | None] = {ALL_TIME: None}
     options["近12个月"] = (_month_start(today, 11), today)
     options["本年度"] = (dt.date(today.year, 1, 1), dt.date(today.year, 12, 31))
