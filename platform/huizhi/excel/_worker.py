@@ -76,6 +76,31 @@ def _letter(index: int) -> str:
     return out
 
 
+class _Background:
+    """Run ``fn(*args)`` in a thread; ``result()`` joins and re-raises its exception."""
+
+    def __init__(self, fn, *args):
+        import threading
+
+        self._value = None
+        self._error: BaseException | None = None
+
+        def run():
+            try:
+                self._value = fn(*args)
+            except BaseException as exc:  # re-raised in result()
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 class _Extent:
     """Bounding box of cells that carry a value (formatted-only ``<c .../>`` cells are skipped)."""
 
@@ -176,8 +201,37 @@ def _workbook_sheets(zf) -> list[tuple[str, bool, str]]:
     return out
 
 
-def _verify_zip(path: str, sheet_member: str | None, limits: dict) -> dict:
-    """Stream every member once: actual sizes, no DTDs, and the sheet's value extent if needed."""
+def _parse_dimension(head: bytes) -> tuple[int, int, int, int] | None:
+    m = _DIM.search(head[:65536])
+    if not m:
+        return None
+    c1, r1 = _col_index(m.group(1)), int(m.group(2)) - 1
+    c2 = _col_index(m.group(3)) if m.group(3) else c1
+    r2 = int(m.group(4)) - 1 if m.group(4) else r1
+    return (r1, c1, r2, c2)
+
+
+def _dimension_is_suspicious(path: str, member: str | None, limits: dict) -> bool:
+    """True when the sheet's <dimension> is missing or beyond the limits (read from its first bytes)."""
+    import zipfile
+
+    if member is None:
+        return True
+    with zipfile.ZipFile(path) as zf:
+        try:
+            with zf.open(member) as fh:
+                head = fh.read(65536)
+        except KeyError:
+            return True
+    dim = _parse_dimension(head)
+    if dim is None:
+        return True
+    rows, cols = dim[2] - dim[0] + 1, dim[3] - dim[1] + 1
+    return rows > limits["max_rows"] or cols > limits["max_columns"] or rows * cols > limits["max_cells"]
+
+
+def _verify_zip(path: str, sheet_member: str | None, limits: dict, scan_extent: bool = True) -> dict:
+    """Stream every member once: actual sizes, no DTDs, and (``scan_extent``) the sheet's value extent."""
     import zipfile
 
     info: dict = {"dimension": None, "extent": None}
@@ -217,21 +271,8 @@ def _verify_zip(path: str, sheet_member: str | None, limits: dict) -> dict:
                             )
                     if is_sheet:
                         if first:
-                            m = _DIM.search(chunk[:65536])
-                            if m:
-                                c1, r1 = _col_index(m.group(1)), int(m.group(2)) - 1
-                                c2 = _col_index(m.group(3)) if m.group(3) else c1
-                                r2 = int(m.group(4)) - 1 if m.group(4) else r1
-                                info["dimension"] = (r1, c1, r2, c2)
-                                rows, cols = r2 - r1 + 1, c2 - c1 + 1
-                                suspicious = (
-                                    rows > limits["max_rows"]
-                                    or cols > limits["max_columns"]
-                                    or rows * cols > limits["max_cells"]
-                                )
-                            else:
-                                suspicious = True
-                            if suspicious:
+                            info["dimension"] = _parse_dimension(chunk)
+                            if scan_extent:
                                 extent = _Extent()
                         if extent is not None:
                             data = carry + chunk
@@ -286,6 +327,8 @@ def _choose_sheet(
 def _build_chunk(rows: list, width: int, pa, pc) -> list[dict]:
     """Columns of one chunk of rows as {kind: pyarrow.Array} per source column."""
     import datetime as dt
+    from itertools import compress, repeat
+    from operator import is_
 
     n = len(rows)
     if n == 0:
@@ -296,7 +339,8 @@ def _build_chunk(rows: list, width: int, pa, pc) -> list[dict]:
     date_t, datetime_t = dt.date, dt.datetime
     empty = pa.scalar(None, pa.string())
     for col in cols:
-        types = set(map(type, col))
+        tl = list(map(type, col))
+        types = set(tl)
         arrays: dict = {}
         if types == {str_t}:
             s = pa.array(col, pa.string())
@@ -305,8 +349,24 @@ def _build_chunk(rows: list, width: int, pa, pc) -> list[dict]:
             arrays["n"] = pa.array(col, pa.float64())
         elif types == {date_t}:
             arrays["d"] = pa.array(col, pa.date32()).cast(pa.timestamp("us"))
-        elif str_t in types and len(types) == 2 and (fast := _blanks_as_null(col, pa)) is not None:
-            arrays.update(fast)  # one kind of value plus empty cells: one pass
+        elif len(types) == 2 and types & {str_t} and types - {str_t} <= {float_t, int_t, date_t, bool_t}:
+            # the usual mix: one kind of value plus some text (empty cells, a typed-in "12", a title)
+            (other,) = types - {str_t}
+            text_at = list(compress(range(n), map(is_, tl, repeat(str_t))))
+            values = list(col)
+            texts = [None] * n
+            for i in text_at:
+                values[i] = None
+                texts[i] = col[i] or None
+            if other is date_t:
+                arrays["d"] = pa.array(values, pa.date32()).cast(pa.timestamp("us"))
+            elif other is bool_t:
+                arrays["b"] = pa.array(values, pa.bool_())
+            else:
+                arrays["n"] = pa.array(values, pa.float64())
+            s = pa.array(texts, pa.string())
+            if s.null_count < n:
+                arrays["s"] = s
         else:
             if str_t in types:
                 s = pa.array([v if type(v) is str_t and v != "" else None for v in col], pa.string())
@@ -338,24 +398,6 @@ def _build_chunk(rows: list, width: int, pa, pc) -> list[dict]:
                 arrays["s"] = pc.coalesce(arrays["s"], extra) if "s" in arrays else extra
         out.append(arrays)
     return out
-
-
-def _blanks_as_null(col, pa):
-    """``{kind: array}`` when every text cell in ``col`` is empty and the rest share one type."""
-    try:
-        arr = pa.array([None if v == "" else v for v in col])
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
-        return None
-    t = arr.type
-    if pa.types.is_null(t):
-        return {}
-    if pa.types.is_floating(t) or pa.types.is_integer(t):
-        return {"n": arr.cast(pa.float64())}
-    if pa.types.is_date(t) or pa.types.is_timestamp(t):
-        return {"d": arr.cast(pa.timestamp("us"))}
-    if pa.types.is_boolean(t):
-        return {"b": arr}
-    return None
 
 
 def _other_text(v) -> str:
@@ -410,14 +452,20 @@ def _parse_xlsx(job: dict, limits: dict) -> tuple:
     timings: dict = {}
     import zipfile
 
+    corrupt = (zipfile.BadZipFile, EOFError, OSError, ValueError, __import__("zlib").error)
     try:
         with zipfile.ZipFile(path) as zf:
             sheets = _workbook_sheets(zf)
         sheet_name, member = _choose_sheet(sheets, job.get("sheet"), job.get("prefer_sheets") or [])
         t = time.perf_counter()
-        info = _verify_zip(path, member, limits)
+        suspicious = _dimension_is_suspicious(path, member, limits)
+        if suspicious:  # find the real extent before calamine allocates it
+            info = _verify_zip(path, member, limits, scan_extent=True)
+        else:  # check every member's real size while calamine reads (it releases the GIL)
+            info = {"dimension": None, "extent": None}
+            verifier = _Background(_verify_zip, path, member, limits, False)
         timings["verify_zip"] = time.perf_counter() - t
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, __import__("zlib").error) as exc:
+    except corrupt as exc:
         raise Rejected("corrupt", "文件已损坏（压缩数据校验失败），无法读取", _RESAVE, repr(exc)) from exc
     _emit({"event": "progress", "fraction": 0.15})
     extent = info["extent"]
@@ -425,21 +473,31 @@ def _parse_xlsx(job: dict, limits: dict) -> tuple:
         where = f"（最远的有内容的单元格是 {extent.far_cell}）" if extent.far_cell else ""
         _check_area(extent.rows, extent.cols, limits, where)
     t = time.perf_counter()
+
+    def verified() -> dict:
+        """The background check's findings; its rejection wins over calamine's (more specific)."""
+        if suspicious:
+            return info
+        try:
+            return verifier.result()
+        except corrupt as exc:
+            raise Rejected("corrupt", "文件已损坏（压缩数据校验失败），无法读取", _RESAVE, repr(exc)) from exc
+
     try:
         workbook = cal.CalamineWorkbook.from_path(path)
+        sheet = workbook.get_sheet_by_name(sheet_name)
     except cal.PasswordError as exc:
+        verified()
         raise Rejected(
             "encrypted", "文件设置了密码，无法读取", "请去掉密码保护后另存为 .xlsx 再上传。", str(exc)
         ) from exc
     except Exception as exc:  # CalamineError, XmlError, ZipError ...
+        verified()
         raise Rejected(
-            "corrupt", "文件已损坏或格式不正确，无法作为 Excel 工作簿打开", _RESAVE, repr(exc)
+            "corrupt", f"文件已损坏或格式不正确，无法读取工作表「{sheet_name}」", _RESAVE, repr(exc)
         ) from exc
-    try:
-        sheet = workbook.get_sheet_by_name(sheet_name)
-    except Exception as exc:
-        raise Rejected("corrupt", f"工作表「{sheet_name}」已损坏，无法读取", _RESAVE, repr(exc)) from exc
     timings["calamine_load"] = time.perf_counter() - t
+    info = verified()
     t = time.perf_counter()
     start = sheet.start or (0, 0)
     height, width = sheet.height, sheet.width
