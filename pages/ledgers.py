@@ -14,6 +14,7 @@ import streamlit as st
 
 from huizhi import district
 from huizhi.access import RowScope
+from huizhi.cockpit import refresh_after_commit
 from huizhi.context import PageContext
 from huizhi.ledger_store import KeyConflict, OutOfScope, StaleVersion, Unchanged, fetch_arrow
 from huizhi.specs import LedgerSpec, Perm
@@ -261,6 +262,7 @@ def preview_and_commit(ctx: PageContext, spec: LedgerSpec, result, scope: RowSco
             removed=version.removed,
         )
         st.session_state.pop(f"ingest-{spec.id}", None)
+        refresh_after_commit(ctx.host, [spec.id])
         st.success(
             f"已提交为第 {version.number} 版：新增 {version.added:,}，修改 {version.changed:,}，"
             f"删除 {version.removed:,}，共 {version.row_count:,} 行。"
@@ -314,6 +316,7 @@ def history_tab(ctx: PageContext, spec: LedgerSpec) -> None:
         except (StaleVersion, Unchanged) as exc:
             st.error(exc.user_message)
             return
+        refresh_after_commit(ctx.host, [spec.id])
         ctx.audit("ledger.rollback", f"ledger:{spec.id}", to_version=number, new_version=version.number,
                   added=version.added, changed=version.changed, removed=version.removed)
         st.success(f"已恢复第{number}版的数据，作为第{version.number}版。")

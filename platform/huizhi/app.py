@@ -31,7 +31,13 @@ SECTION_ADMIN = "平台管理"
 @st.cache_resource(show_spinner="正在启动平台…")
 def _host() -> Host:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return create_host(load_settings())
+    host = create_host(load_settings())
+    from huizhi.cockpit import warm
+
+    # Build the cockpit's shared rollups in the background and watch for commits (also from
+    # other processes), so the first leader to open the cockpit does not pay for them.
+    warm(host)
+    return host
 
 
 def _auth_secrets() -> dict:

@@ -1009,13 +1009,13 @@ _state_lock = threading.Lock()
 def cockpit_state(host: Host) -> CockpitState:
     """The host's cockpit state, created on first use and kept on the host object itself (so
     it lives and dies with the host; tests build as many hosts as they like)."""
-    state = host.__dict__.get(_STATE_ATTR)
+    state = getattr(host, _STATE_ATTR, None)
     if state is None:
         with _state_lock:
-            state = host.__dict__.get(_STATE_ATTR)
+            state = getattr(host, _STATE_ATTR, None)
             if state is None:
                 state = CockpitState()
-                host.__dict__[_STATE_ATTR] = state
+                setattr(host, _STATE_ATTR, state)
                 weakref.finalize(host, state.close)
     return state
 
@@ -1024,7 +1024,8 @@ def reset_cockpit(host: Host, **options: Any) -> CockpitState:
     """Drop the host's cockpit caches and threads; ``options`` configure the new state
     (``workers``, ``shared_rollups``, ``cache``, ``build_slots``)."""
     with _state_lock:
-        old = host.__dict__.pop(_STATE_ATTR, None)
+        old = getattr(host, _STATE_ATTR, None)
+        setattr(host, _STATE_ATTR, None)
         if old is not None:
             old.close()
         state = CockpitState(**options)

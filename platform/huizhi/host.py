@@ -35,6 +35,8 @@ class Host:
     store: LedgerStore
     audit: AuditLog
     _connections: dict[str, Any] = field(default_factory=dict, repr=False)
+    # the cockpit's caches and worker threads (huizhi.cockpit.cockpit_state), created on first use
+    _huizhi_cockpit_state: Any = field(default=None, repr=False, compare=False)
 
     def connector(self, connector_id: str) -> Any:
         """The connection for ``connector_id``, built once from ``[connectors.<id>]`` settings."""
