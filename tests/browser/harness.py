@@ -141,3 +141,18 @@ def screenshot(page: Any, path: str | Path, full_page: bool = True, max_height: 
     finally:
         page.set_viewport_size(original)
     return path
+
+
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def documented_screenshot(page: Any, name: str) -> Path:
+    """A full-page screenshot into test-artifacts/browser/, and into docs/screenshots/ as well
+    when HUIZHI_UPDATE_SCREENSHOTS=1 (how the README's pictures are refreshed)."""
+    import shutil
+
+    path = screenshot(page, ARTIFACTS / f"{name}.png")
+    if os.environ.get("HUIZHI_UPDATE_SCREENSHOTS") == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, DOCS_SCREENSHOTS / f"{name}.png")
+    return path

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import openpyxl
+from harness import documented_screenshot
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 
@@ -81,7 +82,7 @@ def test_ledger_admin_workflow(page, portal, sign_in, wait_rendered, tmp_path, s
     errors = int(re.search(r"发现 (\d+) 处错误", text).group(1))
     assert errors == 3, text  # 城市码 format, 所属镇街 not a choice, 经度 out of range
     assert "提交为新版本" not in text
-    screenshot(page, ARTIFACTS / "ledger-upload-errors.png")
+    documented_screenshot(page, "ledger-upload-errors")
 
     marked = openpyxl.load_workbook(_download(page, "下载标注错误的工作簿", tmp_path))
     sheet = marked.worksheets[0]
@@ -115,4 +116,4 @@ def test_ledger_admin_workflow(page, portal, sign_in, wait_rendered, tmp_path, s
     wait_rendered(page, timeout=90)
     page.get_by_role("tab", name="版本历史").click()
     assert "当前为第 3 版" in _main(page)
-    screenshot(page, ARTIFACTS / "ledger-history.png")
+    documented_screenshot(page, "ledger-history")

@@ -6,16 +6,10 @@ docs/screenshots/ when HUIZHI_UPDATE_SCREENSHOTS=1.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts" / "browser"
-DOCS = ROOT / "docs" / "screenshots"
+from harness import documented_screenshot
 
 
 def _nav(page) -> str:
@@ -31,13 +25,6 @@ def _open(page, portal, url_path: str, wait_rendered) -> None:
     wait_rendered(page, timeout=60)
 
 
-def _shot(page, screenshot, name: str) -> None:
-    path = screenshot(page, ARTIFACTS / f"{name}.png")
-    if os.environ.get("HUIZHI_UPDATE_SCREENSHOTS") == "1":
-        DOCS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, DOCS / f"{name}.png")
-
-
 @pytest.fixture
 def wide(page):
     page.set_viewport_size({"width": 1600, "height": 1000})
@@ -51,18 +38,18 @@ def test_leader_sees_every_department_and_the_cockpit(wide, portal, sign_in, wai
     for section in ("总览", "领导驾驶舱", "区经济和信息化局", "区城市管理委", "感知前端台账"):
         assert section in nav
     assert "插件状态" not in nav  # leaders are not platform admins
-    _shot(page, screenshot, "home")
+    documented_screenshot(page, "home")
 
     _open(page, portal, "cockpit", wait_rendered)
     text = _main(page)
     assert "感知前端建账数" in text and "按期办结率" in text  # tiles of both departments
-    _shot(page, screenshot, "cockpit")
+    documented_screenshot(page, "cockpit")
 
     _open(page, portal, "sensing-ledger", wait_rendered)
     text = _main(page)
     # st.dataframe draws rows on a canvas; the metrics above it are text
     assert "感知前端管理台账" in text and "设备数" in text and "15.27万" in text
-    _shot(page, screenshot, "sensing-ledger")
+    documented_screenshot(page, "sensing-ledger")
 
 
 def test_department_staff_sees_only_its_department(page, portal, sign_in, wait_rendered):
@@ -92,7 +79,7 @@ def test_platform_admin_sees_the_broken_plugin_disabled_and_no_department_data(
     text = _main(page)
     assert "1 个插件未能加载" in text  # exactly the broken one: sensing and citymgmt load
     assert "broken" in text and "huizhi-gis-tools" in text  # disabled with its reason
-    _shot(page, screenshot, "admin-plugins")
+    documented_screenshot(page, "admin-plugins")
 
     _open(page, portal, "admin-audit", wait_rendered)
     # this session's own sign-in and page views are already there (rows are on a canvas)
