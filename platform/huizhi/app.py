@@ -96,7 +96,7 @@ def _record_signin(host: Host, identity: Identity) -> None:
     if st.session_state.get("huizhi_signin_recorded") == token_id:
         return
     st.session_state["huizhi_signin_recorded"] = token_id
-    if not host.audit.search(action="signin", actor=identity.subject, text=token_id, limit=1):
+    if not host.audit.search(actor=identity.subject, text=token_id, limit=1):  # signin or signin.no_role
         host.audit.record(
             identity,
             "signin" if identity.has_access else "signin.no_role",
