@@ -240,7 +240,6 @@ def validate_typed(
     used in duplicate messages (default: position + 2, a header in row 1).
     """
     import numpy as np
-    import pandas as pd
     import pandera.pandas as pa
 
     n = len(frame)
@@ -299,7 +298,6 @@ def validate_typed(
 
     issues.extend(_uniqueness(spec, frame, bad, row_numbers))
     issues.extend(_row_rules(spec, frame, bad))
-    del pd
     return issues
 
 

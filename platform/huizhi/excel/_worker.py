@@ -636,6 +636,18 @@ def _parse_csv(job: dict, limits: dict) -> tuple:
     return asm.table(), meta
 
 
+def _peak_rss_mb() -> float:
+    """This process's own peak resident size (VmHWM; ``ru_maxrss`` would include the parent's at fork)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 class _NoPandas:
     """Import hook: the worker never needs pandas; pyarrow copes with it being absent."""
 
@@ -661,7 +673,7 @@ def main() -> int:
         import pyarrow as pa
 
         meta["worker_seconds"] = round(time.perf_counter() - _T0, 4)
-        meta["worker_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        meta["worker_peak_rss_mb"] = _peak_rss_mb()
         table = table.replace_schema_metadata({"huizhi": json.dumps(meta, ensure_ascii=False)})
         with pa.OSFile(job["out"], "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table, max_chunksize=1 << 20)

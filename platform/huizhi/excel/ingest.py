@@ -351,7 +351,7 @@ def ingest(
         result.table = None
         result.raw = None
         log.info("ledger %s: file %r rejected: %s (%s)", spec.id, file_name, rej.kind, rej.detail)
-        _set_problems(result, [_file_problem_table(rej.problem(), None)], limits)
+        _set_problems(result, [_file_problem_table(rej.problem())], limits)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)  # the Arrow file stays readable through its mapping
     timings["total"] = time.perf_counter() - t_start
@@ -627,7 +627,7 @@ def _process(
     headers = {
         c.name: (match.headers.get(col_src[c.name]) if c.name in col_src else c.label) for c in spec.columns
     }
-    tables = [_file_problem_table(p, None) for p in file_problems]
+    tables = [_file_problem_table(p) for p in file_problems]
     for ch in chunks:
         if ch.num_rows == 0:
             continue
@@ -720,7 +720,7 @@ def _cell_chunk(
     )
 
 
-def _file_problem_table(p: Problem, _unused) -> pa.Table:
+def _file_problem_table(p: Problem) -> pa.Table:
     row = {name: getattr(p, name) for name in PROBLEM_FIELDS}
     row["severity"], row["kind"] = str(p.severity), str(p.kind)
     row.update({"_pos": -1, "_src_row": -1, "_src_col": -1})
@@ -747,6 +747,6 @@ def _set_problems(result: IngestResult, tables: list[pa.Table], limits: Limits) 
             message=f"问题太多，只列出前 {limits.max_problems} 个，另有 {extra} 个未列出",
             hint="通常是整列填错或列对错了位置：请先按已列出的问题修改，再重新上传",
         )
-        table = pa.concat_tables([table, _file_problem_table(note, None)])
+        table = pa.concat_tables([table, _file_problem_table(note)])
     result.stats.problems_listed = table.num_rows
     result.problems_table = table.combine_chunks()
