@@ -520,7 +520,7 @@ def _parse_xlsx(job: dict, limits: dict) -> tuple:
             asm.add(_build_chunk(chunk_rows, width, pa, pc), len(chunk_rows))
             total_rows += len(chunk_rows)
             chunk_rows = []
-            chunk_size = 16384
+            chunk_size = 8192
             _emit({"event": "progress", "fraction": 0.55 + 0.4 * min(1.0, total_rows / max(expected, 1))})
     if chunk_rows:
         asm.add(_build_chunk(chunk_rows, width, pa, pc), len(chunk_rows))
