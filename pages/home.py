@@ -14,10 +14,11 @@ def render(ctx: PageContext) -> None:
     st.title(f"您好，{identity.name}")
     st.caption("您的角色：" + "、".join(sorted(g.label for g in identity.grants)))
 
-    pages = [p for p in host.visible_pages(identity) if p.url_path != "home"]
-    by_section: dict[str, list] = {}
-    for page in pages:
-        by_section.setdefault(page.section or district.department_name(page.department), []).append(page)
+    by_section = {
+        section: [p for p in pages if p.url_path != "home"]
+        for section, pages in host.page_sections(identity).items()
+    }
+    by_section = {section: pages for section, pages in by_section.items() if pages}
 
     st.subheader("您可以使用")
     cols = st.columns(min(3, max(1, len(by_section))))

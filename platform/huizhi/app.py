@@ -12,7 +12,6 @@ import traceback
 
 import streamlit as st
 
-from huizhi import district
 from huizhi.access import AccessDenied, Identity, identity_from_claims
 from huizhi.config import load_settings
 from huizhi.db import StoreUnavailable
@@ -23,9 +22,6 @@ from huizhi.specs import PageSpec
 
 log = logging.getLogger("huizhi.app")
 
-SECTION_OVERVIEW = "总览"
-SECTION_LEDGERS = "台账中心"
-SECTION_ADMIN = "平台管理"
 
 
 @st.cache_resource(show_spinner="正在启动平台…")
@@ -140,22 +136,19 @@ def _page_runner(host: Host, identity: Identity, spec: PageSpec, plugin: str, na
 
 
 def navigation(host: Host, identity: Identity) -> dict[str, list[st.Page]]:
-    sections: dict[str, list[st.Page]] = {}
     nav: dict[str, st.Page] = {}  # filled below; page runners read it when they run
-    pages = host.visible_pages(identity)
-    order = [SECTION_OVERVIEW] + [d.name for d in district.DEPARTMENTS] + [SECTION_LEDGERS, SECTION_ADMIN]
-    for spec in pages:
-        section = spec.section or district.department_name(spec.department)
-        page = st.Page(
-            _page_runner(host, identity, spec, host.registry.plugin_of_page(spec.url_path), nav),
-            title=spec.title,
-            icon=spec.icon,
-            url_path=spec.url_path,
-            default=spec.default,
-        )
-        nav[spec.url_path] = page
-        sections.setdefault(section, []).append(page)
-    return dict(sorted(sections.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
+    sections: dict[str, list[st.Page]] = {}
+    for section, specs in host.page_sections(identity).items():
+        for spec in specs:
+            nav[spec.url_path] = st.Page(
+                _page_runner(host, identity, spec, host.registry.plugin_of_page(spec.url_path), nav),
+                title=spec.title,
+                icon=spec.icon,
+                url_path=spec.url_path,
+                default=spec.default,
+            )
+            sections.setdefault(section, []).append(nav[spec.url_path])
+    return sections
 
 
 def sidebar(host: Host, identity: Identity) -> None:

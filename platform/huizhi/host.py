@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from huizhi import district
 from huizhi.access import Identity, check_access_config
 from huizhi.audit import AuditLog
 from huizhi.config import Settings, load_settings
@@ -70,6 +71,21 @@ class Host:
             if identity.allows(spec.permission, spec.department)
         ]
         return sorted(pages, key=lambda p: (p.order, p.title))
+
+    def page_sections(self, identity: Identity) -> dict[str, list]:
+        """The pages this identity may open, grouped into menu sections in menu order: 总览,
+        then departments in the district's order, then shared sections, 台账中心, 平台管理."""
+        sections: dict[str, list] = {}
+        for spec in self.visible_pages(identity):
+            sections.setdefault(spec.section or district.department_name(spec.department), []).append(spec)
+        first, last = ["总览", *(d.name for d in district.DEPARTMENTS)], ["台账中心", "平台管理"]
+
+        def rank(name: str) -> tuple[int, int]:
+            if name in first:
+                return (0, first.index(name))
+            return (2, last.index(name)) if name in last else (1, 0)
+
+        return dict(sorted(sections.items(), key=lambda kv: rank(kv[0])))
 
     def visible_tiles(self, identity: Identity) -> list:
         tiles = [
