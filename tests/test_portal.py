@@ -55,3 +55,39 @@ def test_page_of_another_department_is_denied_and_audited(database_url):
     assert "没有访问此页面的权限" in at.error[0].value
     assert not at.code  # the plugin's render never ran
     assert any("access.denied:page:bad" in m.value for m in at.markdown)
+
+
+def _down_script(database_url: str) -> None:
+    import sqlalchemy as sa
+
+    from huizhi import hookimpl
+    from huizhi.access import Grant, Identity, Role
+    from huizhi.app import _page_runner
+    from huizhi.config import load_settings
+    from huizhi.host import create_host
+    from huizhi.specs import PageSpec, PluginInfo
+
+    class Reads:
+        @hookimpl
+        def huizhi_plugin_info(self):
+            return PluginInfo(name="reads", title="读库插件", department="jxj", version="0.1", host_api=">=1.0")
+
+        @hookimpl
+        def huizhi_pages(self):
+            def render(ctx):  # what a query does when the server has gone away
+                raise sa.exc.OperationalError("select 1", {}, ConnectionRefusedError("connection refused"))
+
+            return [PageSpec("读库页面", "reads", render, department="jxj")]
+
+    host = create_host(load_settings({}, database_url=database_url), extra_plugins=[("reads", Reads())],
+                       use_entry_points=False)
+    spec, plugin = host.registry.pages["reads"]
+    _page_runner(host, Identity("s", "员工", frozenset({Grant(Role.STAFF, "jxj")})), spec, plugin, {})()
+    host.dispose()
+
+
+def test_database_lost_mid_session_is_not_blamed_on_the_plugin(database_url):
+    at = AppTest.from_function(_down_script, args=(database_url,), default_timeout=30).run()
+    assert not at.exception
+    assert "数据库暂时无法连接，数据未丢失" in at.error[0].value
+    assert "reads" not in at.error[0].value and not at.code

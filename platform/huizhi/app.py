@@ -11,6 +11,7 @@ import logging
 import traceback
 
 import streamlit as st
+from sqlalchemy.exc import OperationalError
 
 from huizhi.access import AccessDenied, Identity, identity_from_claims
 from huizhi.config import load_settings
@@ -21,7 +22,6 @@ from huizhi.signin import configured_providers, provider_reachable
 from huizhi.specs import PageSpec
 
 log = logging.getLogger("huizhi.app")
-
 
 
 @st.cache_resource(show_spinner="正在启动平台…")
@@ -121,6 +121,10 @@ def _page_runner(host: Host, identity: Identity, spec: PageSpec, plugin: str, na
         except StoreUnavailable as exc:
             log.error("%s", exc)
             st.error(exc.user_message)
+        except OperationalError as exc:  # the database went away mid-session: not the plugin's fault
+            down = StoreUnavailable(host.settings.database_url, exc)
+            log.error("page %s: %s", spec.url_path, down)
+            st.error(down.user_message)
         except Exception as exc:
             if type(exc).__module__.startswith("streamlit"):  # st.rerun / st.stop / st.switch_page signals
                 raise
