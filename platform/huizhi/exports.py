@@ -8,19 +8,15 @@ apostrophe; xlsx cells are written as text.
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+# One definition of "formula-like" for every export: the ledger engine's.
+from huizhi.excel.export import FORMULA_PREFIXES, neutralise
 
 if TYPE_CHECKING:
     import pandas as pd
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value: Any) -> Any:
-    """The value with formula-like text made inert for CSV (numbers are left alone)."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
+__all__ = ["FORMULA_PREFIXES", "csv_bytes", "neutralise", "xlsx_bytes"]
 
 
 def csv_bytes(df: pd.DataFrame) -> bytes:
@@ -28,7 +24,7 @@ def csv_bytes(df: pd.DataFrame) -> bytes:
     safe = df.copy()
     for col in safe.columns:
         if safe[col].dtype == object or str(safe[col].dtype).startswith(("string", "str")):
-            safe[col] = safe[col].map(neutralise)
+            safe[col] = safe[col].map(lambda v: neutralise(v) if isinstance(v, str) else v)
     return safe.to_csv(index=False).encode("utf-8-sig")
 
 
