@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 
 import openpyxl
@@ -13,9 +14,9 @@ ROWS = pd.DataFrame({"对象": ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1
 
 
 def test_csv_prefixes_formula_like_text_and_keeps_numbers():
-    text = csv_bytes(ROWS).decode("utf-8-sig").splitlines()
-    assert text[1].startswith("'=HYPERLINK") and text[2].startswith("'+1") and text[4].startswith("'@SUM")
-    assert text[5].startswith("正常文本") and text[7] == "7,6"
+    rows = list(csv.reader(io.StringIO(csv_bytes(ROWS).decode("utf-8-sig"))))
+    assert [r[0] for r in rows[1:5]] == ["'=HYPERLINK(\"http://x\")", "'+1", "'-2", "'@SUM(A1)"]
+    assert rows[5][0] == "正常文本" and rows[7] == ["7", "6"]
 
 
 def test_xlsx_writes_text_cells_never_formulas():
