@@ -44,7 +44,7 @@ def generate_city_cases(
     """The case ledger's demo rows as an Arrow table (about 8万 rows at ``scale=1`` by late 2026); ``as_of`` defaults to today in Beijing."""
     import pyarrow as pa
 
-    from huizhi.cockpit import beijing_today
+    from huizhi.clock import beijing_today
 
     as_of = as_of or beijing_today()
     rng = np.random.default_rng(seed + 1)  # not the sensing stream: the ledgers are independent

@@ -167,7 +167,7 @@ def generate_sensing_devices(
     """The sensing ledger's demo rows as an Arrow table (about 15.3万 rows at ``scale=1``); ``as_of`` defaults to today in Beijing."""
     import pyarrow as pa
 
-    from huizhi.cockpit import beijing_today
+    from huizhi.clock import beijing_today
 
     as_of = as_of or beijing_today()
     rng = np.random.default_rng(seed)

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import sqlalchemy as sa
 
 from huizhi.access import AccessDenied, Identity, RowScope
+from huizhi.clock import BEIJING, beijing_today, utcnow  # noqa: F401 (re-exported)
 from huizhi.context import Filters, LedgerReader, TileContext
 from huizhi.specs import Perm, Target, Theme, TileSpec, TileValue
 
@@ -50,16 +51,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BEIJING = dt.timezone(dt.timedelta(hours=8), "北京时间")  # no DST in China: a fixed offset is exact
-
-
-def beijing_today() -> dt.date:
-    return dt.datetime.now(BEIJING).date()
-
-
-def utcnow() -> dt.datetime:
-    """Naive UTC, like every timestamp the host stores."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+# BEIJING, beijing_today and utcnow stay importable from here (plugins written against the cockpit use them)
 
 
 # ==============================================================================================

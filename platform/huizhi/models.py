@@ -13,9 +13,7 @@ import datetime as dt
 from sqlalchemy import BigInteger, Boolean, DateTime, Integer, Sequence, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+from huizhi.clock import utcnow  # noqa: F401 (the ORM defaults below; also imported from here)
 
 
 class Base(DeclarativeBase):

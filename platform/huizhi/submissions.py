@@ -18,16 +18,12 @@ import sqlalchemy as sa
 
 from huizhi import district
 from huizhi.access import RowScope
+from huizhi.clock import beijing_today, to_beijing
 
 if TYPE_CHECKING:
     from huizhi.host import Host
     from huizhi.specs import LedgerSpec
 
-BEIJING = dt.timezone(dt.timedelta(hours=8), "北京时间")
-
-
-def to_beijing(utc_naive: dt.datetime) -> dt.datetime:
-    return utc_naive.replace(tzinfo=dt.UTC).astimezone(BEIJING)
 
 
 @dataclass(frozen=True)
@@ -85,7 +81,7 @@ def _expected_departments(host: Host, spec: LedgerSpec) -> tuple[str, ...]:
 
 def submission_status(host: Host, today: dt.date | None = None) -> list[Submission]:
     """Every ledger with a reporting period, as of ``today`` (Beijing; default now)."""
-    today = today or dt.datetime.now(BEIJING).date()
+    today = today or beijing_today()
     result = []
     for spec, _ in host.registry.ledgers.values():
         if spec.period is None:

@@ -15,7 +15,8 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from huizhi import district
-from huizhi.cockpit import beijing_today, format_number, format_percent
+from huizhi.clock import beijing_today
+from huizhi.cockpit import format_number, format_percent
 from huizhi_citymgmt import queries
 from huizhi_citymgmt.queries import CaseFilter
 from huizhi_citymgmt.schema import CASES_LEDGER, CATEGORIES, LEDGER_ID, SOURCES, STATUSES

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from huizhi import district
 from huizhi import params as P
-from huizhi.cockpit import beijing_today
+from huizhi.clock import beijing_today
 from huizhi_citymgmt.schema import CATEGORIES, CLOSED, LEDGER_ID, OPEN_STATUSES, SOURCES, STATUSES
 
 if TYPE_CHECKING:

@@ -74,7 +74,7 @@ def _dispatched_complete(df: Any) -> Any:
 def _dates_not_in_future(df: Any) -> Any:
     import pandas as pd
 
-    from huizhi.cockpit import beijing_today
+    from huizhi.clock import beijing_today
 
     today = pd.Timestamp(beijing_today())
     ok = None

@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from huizhi.cockpit import Breakdown, Series, beijing_today, filter_conditions, format_number, ratio
+from huizhi.clock import beijing_today
+from huizhi.cockpit import Breakdown, Series, filter_conditions, format_number, ratio
 from huizhi.specs import Target, Theme, TileSpec, TileValue
 from huizhi_citymgmt import queries
 from huizhi_citymgmt.schema import DEPARTMENT, LEDGER_ID

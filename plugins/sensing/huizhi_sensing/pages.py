@@ -15,7 +15,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from huizhi import district
-from huizhi.cockpit import beijing_today
+from huizhi.clock import beijing_today
 from huizhi_sensing import queries
 from huizhi_sensing.fmt import fmt_count, fmt_pct
 from huizhi_sensing.queries import DeviceFilter

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from huizhi import district
 from huizhi import params as P
-from huizhi.cockpit import beijing_today
+from huizhi.clock import beijing_today
 from huizhi_sensing.schema import (
     CAMERA_TYPES,
     DEPARTMENT,

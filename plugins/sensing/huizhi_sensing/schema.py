@@ -80,7 +80,7 @@ def _today() -> Any:
     """Today in Beijing (an upload at 07:00 Beijing time is still 'yesterday' in UTC)."""
     import pandas as pd
 
-    from huizhi.cockpit import beijing_today
+    from huizhi.clock import beijing_today
 
     return pd.Timestamp(beijing_today())
 
