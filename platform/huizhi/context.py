@@ -7,6 +7,7 @@ identity, so the permission decision is part of the SQL a plugin runs.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -53,6 +54,18 @@ class LedgerReader:
     @property
     def sees_all_rows(self) -> bool:
         return self.scope.all_rows
+
+    @property
+    def version(self) -> int | None:
+        """The number of the ledger's current version (None: nothing committed yet)."""
+        head = self.host.store.head(self.spec.id)
+        return head.number if head else None
+
+    @property
+    def updated_at(self) -> dt.datetime | None:
+        """When the current version was committed (naive UTC; None: nothing committed yet)."""
+        head = self.host.store.head(self.spec.id)
+        return head.updated_at if head else None
 
     def c(self, name: str) -> sa.ColumnElement[Any]:
         return self.rows.c[name]

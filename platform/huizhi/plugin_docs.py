@@ -20,6 +20,9 @@ SPEC_TYPES = (
     specs.PageSpec,
     specs.TileSpec,
     specs.TileValue,
+    specs.Series,
+    specs.Breakdown,
+    specs.TopItems,
     specs.Target,
     specs.ConnectorSpec,
 )

@@ -195,12 +195,48 @@ class Target:
 
 @dataclass(frozen=True)
 class TileValue:
-    """What a tile's query returns. ``detail`` is anything the tile's ``render`` wants to draw."""
+    """What a tile's query returns.
+
+    ``detail`` is a :class:`Series`, :class:`Breakdown` or :class:`TopItems` (the cockpit draws
+    them), or anything the tile's own ``render`` draws. ``as_of`` is when the data was current,
+    in UTC (naive) or any time zone (the host normalises it)."""
 
     value: float | None
     as_of: dt.datetime | None = None
     detail: Any = None
     note: str = ""
+
+
+# What a tile's ``detail`` may be: the cockpit draws these without any plotting code in the plugin.
+
+
+@dataclass(frozen=True)
+class Series:
+    """A time series (trend). ``points`` are (date or label, value). ``target`` draws a line."""
+
+    points: tuple[tuple[Any, float], ...]
+    name: str = ""
+    unit: str = ""
+    kind: Literal["line", "bar"] = "line"
+    target: float | None = None
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """Values by street (镇街), department or category: drawn as horizontal bars."""
+
+    items: tuple[tuple[str, float], ...]
+    by: str = "镇街"  # what the labels are, as a Chinese column header
+    unit: str = ""
+    limit: int = 12  # bars shown; the Excel export has them all
+
+
+@dataclass(frozen=True)
+class TopItems:
+    """A small table of the top items (e.g. the most overdue devices)."""
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from huizhi import district
 from huizhi.clock import beijing_today
-from huizhi.cockpit import format_number, format_percent
+from huizhi.fmt import format_number, format_percent
 from huizhi_citymgmt import queries
 from huizhi_citymgmt.queries import CaseFilter
 from huizhi_citymgmt.schema import CASES_LEDGER, CATEGORIES, LEDGER_ID, SOURCES, STATUSES

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from huizhi import district
 from huizhi import params as P
 from huizhi.clock import beijing_today
-from huizhi_citymgmt.schema import CATEGORIES, CLOSED, LEDGER_ID, OPEN_STATUSES, SOURCES, STATUSES
+from huizhi_citymgmt.schema import CATEGORIES, CLOSED, OPEN_STATUSES, SOURCES, STATUSES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -274,5 +274,5 @@ def rows_page(
 
 
 def as_of(reader: LedgerReader) -> dt.datetime | None:
-    head = reader.host.store.head(LEDGER_ID)
-    return head.updated_at if head else None
+    """When the current version of the ledger was committed (None: no version yet)."""
+    return reader.updated_at

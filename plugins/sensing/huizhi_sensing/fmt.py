@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from huizhi.cockpit import format_number, format_percent
+from huizhi.fmt import format_number, format_percent
 
 
 def fmt_count(n: int | float | None) -> str:

@@ -21,7 +21,6 @@ from huizhi_sensing.schema import (
     CAMERA_TYPES,
     DEPARTMENT,
     INSPECTED_STATUSES,
-    LEDGER_ID,
     STATUSES,
     TYPE_NAMES,
 )
@@ -306,8 +305,7 @@ def map_data(
 
 def as_of(reader: LedgerReader) -> dt.datetime | None:
     """When the current version of the ledger was committed (None: no version yet)."""
-    head = reader.host.store.head(LEDGER_ID)
-    return head.updated_at if head else None
+    return reader.updated_at
 
 
 def steward_name() -> str:
