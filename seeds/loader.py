@@ -55,8 +55,9 @@ def load_demo(
     ``scale`` shrinks or grows the data (tests use 0.01); ``as_of`` is the day the data describes
     (default today: inspections and open cases are relative to it); ``ledgers`` limits which.
     """
-    from huizhi.access import SYSTEM
     from huizhi.ledger_store import Unchanged
+
+    system = host.system_identity("seed")
 
     wanted = None if ledgers is None else set(ledgers)
     loaded: dict[str, int] = {}
@@ -74,7 +75,7 @@ def load_demo(
             version = host.store.commit(
                 ledger_id,
                 table,
-                created_by=SYSTEM.subject,
+                created_by=system.subject,
                 expected_version_id=head.version_id if head else None,
                 kind="seed",
                 note=f"演示数据：依据《大兴区新型智慧城市建设行动计划（2022-2025年）》生成（种子 {seed}，规模 {scale:g}）",
@@ -87,7 +88,7 @@ def load_demo(
             rows=table.num_rows, version=version.number, seed=seed, scale=scale,
             generate_s=round(generated, 3), total_s=round(seconds, 3),
         )  # fmt: skip
-        host.audit.record(SYSTEM, "ledger.seed", f"ledger:{ledger_id}", **detail)
+        host.audit.record(system, "ledger.seed", f"ledger:{ledger_id}", **detail)
         log.info("seed: %s version %s, %s rows in %.2f s", ledger_id, version.number, table.num_rows, seconds)
         loaded[ledger_id] = table.num_rows
     return loaded

@@ -16,13 +16,15 @@ from huizhi_citymgmt.queries import CaseFilter
 from huizhi_citymgmt.schema import CASES_LEDGER, LEDGER_ID
 from streamlit.testing.v1 import AppTest
 
-from huizhi.access import SYSTEM, Grant, Identity, Role
+from huizhi.access import Grant, Identity, Role, system_identity
 from huizhi.cockpit import Breakdown, Series, compute_tiles
 from huizhi.config import load_settings
 from huizhi.context import Filters
 from huizhi.host import create_host
 from huizhi.specs import Theme
 from huizhi_seeds import load_demo
+
+SYSTEM = system_identity("test")
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = [("citymgmt", citymgmt_plugin)]

@@ -10,10 +10,12 @@ import pytest
 import sqlalchemy as sa
 from plugin_fixtures import ASSETS, make_plugin
 
-from huizhi.access import SYSTEM, AccessDenied, Grant, Identity, Role
+from huizhi.access import AccessDenied, Grant, Identity, Role, system_identity
 from huizhi.context import PageContext
 from huizhi.db import current_revision
 from huizhi.ledger_store import StaleVersion, Unchanged
+
+SYSTEM = system_identity("test")
 
 V1 = pd.DataFrame({
     "code": ["A1", "A2", "A3"],

@@ -143,11 +143,11 @@ def test_admin_disabled_plugin_is_not_loaded_and_not_a_problem():
 
 
 def test_admin_switch_is_persisted_and_audited(make_host):
-    from huizhi.access import SYSTEM
+    from huizhi.access import system_identity
 
     host = make_host(extra_plugins=[("quiet", make_plugin("quiet", pages=[page("quiet-page")]))])
     assert "quiet-page" in host.registry.pages
-    host.set_plugin_enabled(SYSTEM, "quiet", False)
+    host.set_plugin_enabled(system_identity("test"), "quiet", False)
     again = make_host(extra_plugins=[("quiet", make_plugin("quiet", pages=[page("quiet-page")]))])
     assert again.registry.plugins["quiet"].status == "disabled"
     assert [e.target for e in host.audit.search(action="plugin.disable")] == ["plugin:quiet"]

@@ -17,7 +17,6 @@ from huizhi_sensing import plan
 from huizhi_sensing.schema import DEVICE_TYPES, SENSING_LEDGER
 
 from huizhi import district
-from huizhi.access import SYSTEM
 from huizhi.specs import LedgerSpec
 from huizhi_seeds import GENERATORS, daxing, generate, load_demo
 
@@ -186,7 +185,7 @@ def test_load_demo_commits_version_one_and_is_idempotent(make_host):
         assert (v.number, v.kind, v.created_by, v.row_count, v.added) == (
             1,
             "seed",
-            SYSTEM.subject,
+            "system:seed",
             rows,
             rows,
         )

@@ -16,13 +16,15 @@ from huizhi_sensing.schema import LEDGER_ID, SENSING_LEDGER
 from streamlit.testing.v1 import AppTest
 
 from huizhi import district
-from huizhi.access import SYSTEM, AccessDenied, Grant, Identity, Role
+from huizhi.access import AccessDenied, Grant, Identity, Role, system_identity
 from huizhi.cockpit import Breakdown, Status, compute_tiles
 from huizhi.config import load_settings
 from huizhi.context import Filters
 from huizhi.host import create_host
 from huizhi.specs import Perm, Theme
 from huizhi_seeds import load_demo
+
+SYSTEM = system_identity("test")
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = [("sensing", sensing_plugin)]

@@ -214,7 +214,15 @@ def identity_from_claims(claims: Mapping[str, Any], access: Mapping[str, Any]) -
     )
 
 
-SYSTEM = Identity(
-    subject="system", name="系统", grants=frozenset({Grant(Role.LEADER), Grant(Role.PLATFORM_ADMIN)})
-)
-"""The host itself (seeding, CLI maintenance). Never produced by sign-in."""
+def system_identity(purpose: str) -> Identity:
+    """The host acting on its own behalf (seeding, CLI maintenance, warming the cockpit).
+
+    Host-internal: plugins are never handed one, and it is not part of the plugin contract
+    (a test fails when a plugin imports it). Call it through :meth:`huizhi.host.Host.system_identity`,
+    so each use names its purpose, which the audit log records as the subject ``system:<purpose>``.
+    """
+    return Identity(
+        subject=f"system:{purpose}",
+        name="系统",
+        grants=frozenset({Grant(Role.LEADER), Grant(Role.PLATFORM_ADMIN)}),
+    )

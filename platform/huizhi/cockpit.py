@@ -1103,13 +1103,11 @@ def compute_tiles(
 def warm(
     host: Host, identity: Identity | None = None, *, background: bool = True
 ) -> cf.Future | list[TileResult]:
-    """Compute every tile once (default identity: the host's own district-wide ``SYSTEM``), so
+    """Compute every tile once (default identity: the host's own district-wide system identity), so
     the shared rollups exist and are known to :func:`refresh_after_commit` before the first
     leader opens the cockpit, and start :func:`watch_commits`. Call it once when the portal
     process builds its host. In the background by default (returns a Future)."""
-    from huizhi.access import SYSTEM
-
-    who = identity or SYSTEM
+    who = identity or host.system_identity("cockpit-warm")
     watch_commits(host)
     if not background:
         return compute_tiles(host, who)

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from huizhi import district
-from huizhi.access import Identity, check_access_config
+from huizhi.access import Identity, check_access_config, system_identity
 from huizhi.audit import AuditLog
 from huizhi.config import Settings, load_settings
 from huizhi.context import PageContext, TileContext
@@ -46,6 +46,10 @@ class Host:
             config = dict(self.settings.connectors.get(connector_id, {}))
             self._connections[connector_id] = spec.factory(config)
         return self._connections[connector_id]
+
+    def system_identity(self, purpose: str) -> Identity:
+        """A district-wide identity for the host's own work (seeding, CLI, warming the cockpit)."""
+        return system_identity(purpose)
 
     def page_context(
         self,
