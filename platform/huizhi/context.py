@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from huizhi.access import AccessDenied, Identity
+from huizhi.clock import beijing_today
 from huizhi.specs import LedgerSpec, PageSpec, Perm, TileSpec
 
 if TYPE_CHECKING:
@@ -126,6 +127,8 @@ class _BaseContext:
     host: Host
     identity: Identity
     plugin: str
+    # The one "today" (Beijing) a page or tile uses for values and judgements alike; tests pin it.
+    today: dt.date = field(default_factory=beijing_today)
 
     def allows(self, perm: Perm, department: str | None = None) -> bool:
         return self.identity.allows(perm, department)
@@ -143,6 +146,15 @@ class _BaseContext:
             )
             raise AccessDenied(Perm.LEDGER_READ, spec.title)
         return reader
+
+    def deny(self, target: str, how: str, message: str | None = None) -> AccessDenied:
+        """Record a refused request (``how``: e.g. "query parameter") and return the exception
+        to raise: ``raise ctx.deny("department:gaj", "query parameter")``. The host shows its
+        Chinese message in place of the page or tile."""
+        self.host.audit.record(
+            self.identity, "access.denied", target, "denied", plugin=self.plugin, how=how
+        )
+        return AccessDenied("request", target, message)
 
     def connector(self, connector_id: str) -> Any:
         """A configured connection (files, SQL, REST …) declared by any plugin."""
