@@ -441,8 +441,7 @@ def commit_fact(host, rows: int) -> tuple[float, int]:
     total = rows + (head.number * APPEND_PER_COMMIT if head else 0)
     started = time.perf_counter()
     data = generate(events_sql(total))
-    host.store.commit(FACT, data, created_by="bench", expected_version_id=head.version_id if head else None,
-                      kind="seed", note=f"bench {total} rows")
+    host.ledgers.import_rows(host.system_identity("bench"), FACT, data, kind="seed", note=f"bench {total} rows")
     return time.perf_counter() - started, total
 
 
@@ -610,8 +609,8 @@ def main(argv: list[str] | None = None) -> dict:
     tiles = [t for t in host.visible_tiles(LEADER)]
     if host.store.head(FACT) is None or not args.reuse:
         seconds, total = commit_fact(host, args.rows)
-        print(f"committed {total:,} fact rows in {seconds:.1f} s (generate + LedgerStore.commit)", flush=True)
-        host.store.commit(ENTERPRISES, generate(enterprises_sql()), created_by="bench", expected_version_id=None)
+        print(f"committed {total:,} fact rows in {seconds:.1f} s (generate + ledger service import)", flush=True)
+        host.ledgers.import_rows(host.system_identity("bench"), ENTERPRISES, generate(enterprises_sql()), kind="seed")
     demo = {} if args.no_demo else load_demo_ledgers(host)
     plugins = sorted(r.name for r in host.registry.enabled())
     report["plugins"] = plugins

@@ -14,12 +14,13 @@ from huizhi.audit import ACTION_LABELS
 from huizhi.context import PageContext
 from huizhi.db import current_revision
 from huizhi.exports import csv_bytes, xlsx_bytes
+from huizhi.portal import host_of
 
 STATUS_LABELS = {"enabled": "已启用", "disabled": "已停用", "not loaded": "未加载"}
 
 
 def plugins_page(ctx: PageContext) -> None:
-    host = ctx.host
+    host = host_of(ctx)
     st.title("插件状态")
     st.caption(f"主机 API 版本 {HOST_API_VERSION}。停用或启用插件后，重启平台进程生效。")
     rows = [
@@ -69,7 +70,7 @@ def _demo_identities() -> dict[str, dict]:
 
 
 def access_page(ctx: PageContext) -> None:
-    host = ctx.host
+    host = host_of(ctx)
     access = host.settings.access
     st.title("角色映射与模拟登录")
     st.caption(
@@ -130,7 +131,7 @@ def audit_page(ctx: PageContext) -> None:
     actor = c2.text_input("操作人（姓名或标识）")
     text = c3.text_input("对象或详情包含")
     since = c4.date_input("起始日期", value=dt.date.today() - dt.timedelta(days=30))
-    events = ctx.host.audit.search(
+    events = host_of(ctx).audit.search(
         action=action, actor=actor or None, text=text or None,
         since=dt.datetime.combine(since, dt.time()), limit=2000,
     )
@@ -161,7 +162,7 @@ def audit_page(ctx: PageContext) -> None:
 
 
 def system_page(ctx: PageContext) -> None:
-    host = ctx.host
+    host = host_of(ctx)
     st.title("系统信息")
     kind = host.settings.store_kind
     url = host.engine.url.render_as_string(hide_password=True)

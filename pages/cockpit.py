@@ -46,6 +46,7 @@ from huizhi.cockpit import (
     watch_commits,
 )
 from huizhi.context import Filters, PageContext
+from huizhi.portal import host_of
 from huizhi.specs import Theme
 
 log = logging.getLogger(__name__)
@@ -188,7 +189,7 @@ def _mini(ctx: PageContext, result: TileResult) -> str | None:
             return value, f'<table class="hz-top"><tr>{head}</tr>{body}</table>'
         return value, mini_chart(detail, color=THEME_COLORS.get(result.tile.theme))
 
-    return cockpit_state(ctx.host).remember(("mini", result.tile.id, id(value)), build)[1]
+    return cockpit_state(host_of(ctx)).remember(("mini", result.tile.id, id(value)), build)[1]
 
 
 def _has_figure(result: TileResult) -> bool:
@@ -224,7 +225,7 @@ def _chart(ctx: PageContext, result: TileResult, filters: Filters, figures: dict
     tile, value = result.tile, result.value
     if tile.render is not None:
         try:
-            tctx = CockpitTileContext(host=ctx.host, identity=ctx.identity, plugin=result.plugin, tile=tile,
+            tctx = CockpitTileContext(_host=host_of(ctx), identity=ctx.identity, plugin=result.plugin, tile=tile,
                                       filters=filters)
             drawn = tile.render(tctx, value)
         except Exception as exc:
@@ -317,11 +318,11 @@ def _ignored_filters(result: TileResult, filters: Filters) -> str:
 
 
 def _toggle_pin(ctx: PageContext, tile_id: str) -> None:
-    toggle_pin(ctx.host, ctx.identity, tile_id)
+    toggle_pin(host_of(ctx), ctx.identity, tile_id)
 
 
 def _move_pin(ctx: PageContext, tile_id: str, offset: int) -> None:
-    move_pin(ctx.host, ctx.identity, tile_id, offset)
+    move_pin(host_of(ctx), ctx.identity, tile_id, offset)
 
 
 def grid(ctx: PageContext, results: Sequence[TileResult], filters: Filters, pins: list[str],
@@ -381,10 +382,10 @@ def render(ctx: PageContext) -> None:
     title_col.markdown("## 领导驾驶舱")
     title_col.caption("《大兴区新型智慧城市建设行动计划（2022-2025年）》实施情况 · 城市生命体征")
     filters = filter_bar(ctx, today)
-    watch_commits(ctx.host)  # keep shared rollups current after commits, also other processes' commits
+    watch_commits(host_of(ctx))  # keep shared rollups current after commits, also other processes' commits
 
     started = time.perf_counter()
-    results = compute_tiles(ctx.host, ctx.identity, filters=filters, today=today)
+    results = compute_tiles(host_of(ctx), ctx.identity, filters=filters, today=today)
     seconds = time.perf_counter() - started
     if not results:
         st.info("暂无您可查看的驾驶舱指标。")
@@ -395,7 +396,7 @@ def render(ctx: PageContext) -> None:
     only = st.pills("只看", present, selection_mode="multi", key="hz-only",
                     format_func=lambda s: f"{s}（{sum(r.status is s for r in results)}）")
     shown = [r for r in results if not only or r.status in only]
-    pins = [p for p in load_pins(ctx.host, ctx.identity) if any(r.tile.id == p for r in results)]
+    pins = [p for p in load_pins(host_of(ctx), ctx.identity) if any(r.tile.id == p for r in results)]
     figures: dict[str, Any] = {}
 
     pinned = [next(r for r in shown if r.tile.id == p) for p in pins if any(r.tile.id == p for r in shown)]

@@ -6,11 +6,12 @@ import streamlit as st
 
 from huizhi import district
 from huizhi.context import PageContext
+from huizhi.portal import host_of
 from huizhi.specs import Perm
 
 
 def render(ctx: PageContext) -> None:
-    host, identity = ctx.host, ctx.identity
+    host, identity = host_of(ctx), ctx.identity
     st.title(f"您好，{identity.name}")
     st.caption("您的角色：" + "、".join(sorted(g.label for g in identity.grants)))
 

@@ -1,7 +1,9 @@
 """台账上传与版本: the Excel ledger workflow for every ledger any plugin declares.
 
 template → upload → every bad cell listed (and a marked copy of the workbook) → preview of the
-change by key → atomic commit → history → rollback. Nothing here is specific to one plugin.
+change by key → atomic commit → history → rollback. Nothing here is specific to one plugin, and
+nothing here decides or changes anything: the page renders what the ledger service
+(``ctx.ledgers``, :mod:`huizhi.ledgers`) returns and passes on what the person chose.
 """
 
 from __future__ import annotations
@@ -9,29 +11,22 @@ from __future__ import annotations
 import hashlib
 
 import pandas as pd
-import pyarrow as pa
 import streamlit as st
 
 from huizhi import district
-from huizhi.access import RowScope
-from huizhi.cockpit import refresh_after_commit
+from huizhi.access import AccessDenied
 from huizhi.context import PageContext
-from huizhi.ledger_store import KeyConflict, OutOfScope, StaleVersion, Unchanged, fetch_arrow
+from huizhi.fmt import format_as_of
+from huizhi.ledgers import PREVIEW_ROWS, ConfirmationRequired, NotYours, Preview, StaleVersion, Unchanged
 from huizhi.specs import LedgerSpec, Perm
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-PREVIEW_ROWS = 200
 
 
 def _readable_ledgers(ctx: PageContext) -> list[LedgerSpec]:
     """Ledgers this identity may read: those it may upload first, then its own department's."""
-    identity = ctx.identity
-    readable = [
-        spec for spec, _ in ctx.host.registry.ledgers.values()
-        if identity.allows(Perm.LEDGER_READ) and not identity.row_scope(spec).empty
-    ]
-    return sorted(readable, key=lambda s: (identity.upload_scope(s).empty,
-                                           s.department not in identity.departments, s.title))
+    return sorted(ctx.ledgers_readable(), key=lambda s: (not ctx.can(Perm.LEDGER_UPLOAD, s.id),
+                                                         s.department not in ctx.identity.departments, s.title))
 
 
 def render(ctx: PageContext) -> None:
@@ -42,16 +37,21 @@ def render(ctx: PageContext) -> None:
         return
     by_title = {f"{s.title}（{district.department_name(s.department)}）": s for s in ledgers}
     wanted = ctx.params.get("ledger")
+    if wanted and all(s.id != wanted for s in ledgers):  # a typed or shared link to a ledger not theirs
+        raise ctx.deny(f"ledger:{wanted}", "query parameter", "您没有查看该台账的权限，或该台账不存在。已为您显示可查看的台账。")
     titles = list(by_title)
     index = next((i for i, t in enumerate(titles) if by_title[t].id == wanted), 0)
     spec = by_title[st.selectbox("台账", titles, index=index)]
-    head = ctx.host.store.head(spec.id)
+    flash = st.session_state.pop(f"flash-{spec.id}", None)
+    if flash:
+        st.success(flash)
+    head = ctx.ledgers.head(spec.id)
     st.caption(
-        (f"当前为第 {head.number} 版，更新于 {head.updated_at:%Y-%m-%d %H:%M}（UTC）。" if head else "该台账尚无数据。")
+        (f"当前为第 {head.number} 版，更新于 {format_as_of(head.updated_at)}（北京时间）。" if head else "该台账尚无数据。")
         + (f" 填报周期：{'每月' if spec.period == 'monthly' else '每季度'}。" if spec.period else "")
     )
 
-    can_upload = not ctx.identity.upload_scope(spec).empty
+    can_upload = ctx.can(Perm.LEDGER_UPLOAD, spec.id)
     sections = {"上传新版本": upload_tab} if can_upload else {}
     sections |= {"版本历史": history_tab, "模板与导出": template_tab}
     if "version" in ctx.params:  # a link to one version (e.g. from an audit entry) opens history
@@ -66,7 +66,7 @@ def render(ctx: PageContext) -> None:
 
 def upload_tab(ctx: PageContext, spec: LedgerSpec) -> None:
     # from the submodule: the package attribute `ingest` is the submodule once it is imported
-    from huizhi.excel.ingest import PHASE_LABELS, ingest
+    from huizhi.excel.ingest import PHASE_LABELS
 
     scope = ctx.identity.upload_scope(spec)
     st.write(
@@ -78,14 +78,18 @@ def upload_tab(ctx: PageContext, spec: LedgerSpec) -> None:
             f"您提交的是本单位（{'、'.join(sorted(scope.department_names))}）在这本全区台账中的部分："
             "上传的表格只应包含本单位的行，提交后替换本单位原有的行，其他单位的行保持不变。"
         )
-    uploaded = st.file_uploader("选择文件", type=["xlsx", "csv"], key=f"upload-{spec.id}")
+    # A new key after each commit empties the uploader, so the committed file is not shown again.
+    round_ = st.session_state.get(f"upload-round-{spec.id}", 0)
+    uploaded = st.file_uploader("选择文件", type=["xlsx", "csv"], key=f"upload-{spec.id}-{round_}")
     if uploaded is None:
         return
     data = uploaded.getvalue()
     digest = hashlib.sha256(data).hexdigest()
     state_key = f"ingest-{spec.id}"
-    result = st.session_state.get(state_key)
-    if result is None or result.file_sha256 != digest:
+    upload = st.session_state.get(state_key)
+    if upload is None or upload.result.file_sha256 != digest:
+        if upload is not None and upload.preview is not None:
+            ctx.ledgers.discard(upload.preview)
         bar = st.progress(0.0, text="正在读取文件…")
         phases = list(PHASE_LABELS)
 
@@ -93,14 +97,10 @@ def upload_tab(ctx: PageContext, spec: LedgerSpec) -> None:
             done = (phases.index(phase) + min(max(fraction, 0.0), 1.0)) / len(phases) if phase in phases else 0.0
             bar.progress(min(done, 1.0), text=f"{PHASE_LABELS.get(phase, phase)}…")
 
-        result = ingest(data, uploaded.name, spec, on_progress=on_progress)
+        upload = ctx.ledgers.upload(spec.id, data, uploaded.name, on_progress=on_progress)
         bar.empty()
-        st.session_state[state_key] = result
-        ctx.audit(
-            "ledger.upload", f"ledger:{spec.id}", "ok" if result.ok else "rejected",
-            file_name=uploaded.name, sha256=digest, rows=result.stats.rows, errors=result.stats.errors,
-            warnings=result.stats.warnings, rejected=result.rejection.message if result.rejection else None,
-        )
+        st.session_state[state_key] = upload
+    result = upload.result
 
     if result.rejection:
         st.error(f"文件无法读取：{result.rejection.message}")
@@ -122,8 +122,10 @@ def upload_tab(ctx: PageContext, spec: LedgerSpec) -> None:
 
     if result.problems_table.num_rows:
         problems_section(spec, result)
-    if result.ok:
-        preview_and_commit(ctx, spec, result, scope)
+    if upload.refusal:
+        st.error(upload.refusal)
+    elif upload.preview is not None:
+        preview_and_commit(ctx, spec, upload.preview)
     elif result.stats.rows == 0 and not result.stats.errors:
         st.warning("文件中没有数据行。请在表头下方填写数据后再上传。")
 
@@ -197,77 +199,42 @@ def show_diff(spec: LedgerSpec, diff) -> None:
             st.dataframe(_labelled(spec, diff.removed_rows), hide_index=True, width="stretch")
 
 
-def preview_and_commit(ctx: PageContext, spec: LedgerSpec, result, scope: RowScope) -> None:
-    from huizhi.excel import diff_frames
-
-    store = ctx.host.store
-    head = store.head(spec.id)
+def preview_and_commit(ctx: PageContext, spec: LedgerSpec, preview: Preview) -> None:
     st.subheader("变更预览")
-    if not scope.all_rows:
-        import pyarrow.compute as pc
-
-        owners = result.table.column(spec.department_column)
-        foreign = pc.invert(pc.is_in(owners, value_set=pa.array(sorted(scope.department_names))))
-        foreign = pc.fill_null(foreign, True)
-        if pc.any(foreign).as_py():
-            rows = pc.filter(result.row_numbers, foreign).to_pylist()[:20]
-            st.error(
-                f"表格中有 {pc.sum(foreign).as_py():,} 行不属于本单位（{spec.column(spec.department_column).label}"
-                f"不是{'、'.join(sorted(scope.department_names))}），例如第 {'、'.join(map(str, rows))} 行。"
-                "本单位只能提交本单位的行，请删除这些行后重新上传。"
-            )
-            return
-    if head is not None:
-        with st.spinner("正在与当前版本比对…"):
-            current = store.scoped_select(spec.id, scope)  # exactly the rows this upload replaces
-            diff = diff_frames(fetch_arrow(ctx.host.engine, current, spec), result.table, spec.key,
-                               detail_limit=PREVIEW_ROWS)
-        show_diff(spec, diff)
-        if diff.added == diff.changed == diff.removed == 0:
+    if preview.base_version is None:
+        st.metric("新增", f"{preview.counts.added:,}")
+    else:
+        show_diff(spec, preview.diff)
+        if preview.unchanged:
             st.info("上传内容与当前版本相同，无需提交。")
             return
-        current_rows = diff.removed + diff.changed + diff.unchanged
-        if current_rows and diff.removed / current_rows > 0.5:
-            st.warning(
-                f"本次提交将删除当前版本中 {diff.removed:,} 行（{diff.removed / current_rows:.0%}）。"
-                "上传的表格会整体替换当前数据：如果您只想补充或修改部分行，请先在“模板与导出”中导出"
-                "当前数据，在导出的表格上修改后再上传。删除的行可通过回滚恢复。"
-            )
-            if not st.checkbox(f"我确认删除这 {diff.removed:,} 行", key=f"confirm-removal-{spec.id}"):
-                return
-    else:
-        st.metric("新增", f"{result.stats.rows:,}")
-    previewed = head.version_id if head else None
+    if preview.departments:
+        st.caption("其他单位的行原样保留，计入“未变”。")
+    confirmed = False
+    if preview.needs_confirmation:
+        st.warning(
+            f"本次提交将删除当前版本中 {preview.counts.removed:,} 行（{preview.removal_share:.0%}）。"
+            "上传的表格会整体替换当前数据：如果您只想补充或修改部分行，请先在“模板与导出”中导出"
+            "当前数据，在导出的表格上修改后再上传。删除的行可通过回滚恢复。"
+        )
+        confirmed = st.checkbox(f"我确认删除这 {preview.counts.removed:,} 行", key=f"confirm-removal-{spec.id}-{preview.id}")
+        if not confirmed:
+            return
     if st.button("提交为新版本", type="primary", key=f"commit-{spec.id}"):
         try:
             with st.spinner("正在提交…"):
-                version = store.commit(
-                    spec.id, result.table, created_by=ctx.identity.name or ctx.identity.subject,
-                    expected_version_id=previewed, file_name=result.file_name, file_sha256=result.file_sha256,
-                    replace_scope=scope,
-                )
-        except (OutOfScope, KeyConflict) as exc:
-            ctx.audit("ledger.commit", f"ledger:{spec.id}", "rejected", reason=str(exc))
-            st.error(exc.user_message)
+                version = ctx.ledgers.commit(preview, confirm_removal=confirmed)
+        except (StaleVersion, Unchanged, NotYours, ConfirmationRequired, AccessDenied) as exc:
+            st.session_state.pop(f"ingest-{spec.id}", None)
+            st.error(getattr(exc, "user_message", str(exc)))
             return
-        except StaleVersion as exc:
-            ctx.audit("ledger.commit", f"ledger:{spec.id}", "rejected", reason="stale preview")
-            st.error(exc.user_message)
-            return
-        except Unchanged as exc:
-            st.info(exc.user_message)
-            return
-        ctx.audit(
-            "ledger.commit", f"ledger:{spec.id}", version=version.number, file_name=result.file_name,
-            sha256=result.file_sha256, rows=version.row_count, added=version.added, changed=version.changed,
-            removed=version.removed,
-        )
         st.session_state.pop(f"ingest-{spec.id}", None)
-        refresh_after_commit(ctx.host, [spec.id])
-        st.success(
+        st.session_state[f"upload-round-{spec.id}"] = st.session_state.get(f"upload-round-{spec.id}", 0) + 1
+        st.session_state[f"flash-{spec.id}"] = (
             f"已提交为第 {version.number} 版：新增 {version.added:,}，修改 {version.changed:,}，"
             f"删除 {version.removed:,}，共 {version.row_count:,} 行。"
         )
+        st.rerun()
 
 
 # -- history and rollback -------------------------------------------------------------------------
@@ -276,17 +243,17 @@ KIND_NAMES = {"upload": "上传", "seed": "演示数据", "rollback": "回滚"}
 
 
 def history_tab(ctx: PageContext, spec: LedgerSpec) -> None:
-    versions = ctx.host.store.versions(spec.id)
+    versions = ctx.ledgers.versions(spec.id)
     if not versions:
         st.info("尚无版本。")
         return
-    head = ctx.host.store.head(spec.id)
+    head = ctx.ledgers.head(spec.id)
     rows = [
         {
             "版本": f"第{v.number}版" + ("（当前）" if head and v.id == head.version_id else ""),
             "类型": KIND_NAMES.get(v.kind, v.kind) + (f"（恢复第{v.restored_from}版）" if v.restored_from else ""),
-            "提交人": v.created_by,
-            "时间（UTC）": v.created_at.strftime("%Y-%m-%d %H:%M"),
+            "提交人": v.author,
+            "时间（北京时间）": format_as_of(v.created_at),
             "文件": v.file_name or "",
             "行数": v.row_count,
             "新增": v.added,
@@ -297,30 +264,25 @@ def history_tab(ctx: PageContext, spec: LedgerSpec) -> None:
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     version_changes(ctx, spec, versions)
-    if not ctx.identity.allows(Perm.LEDGER_ROLLBACK, spec.department):
+    if not ctx.can(Perm.LEDGER_ROLLBACK, spec.id):
         return
     older = [v for v in versions if head is None or v.id != head.version_id]
     if not older:
         return
     st.subheader("回滚")
     st.caption("回滚会把所选版本的数据恢复为一个新版本，原有的所有版本都会保留。")
-    choice = st.selectbox("恢复到", [f"第{v.number}版（{v.created_at:%Y-%m-%d %H:%M}，{v.row_count:,} 行）" for v in older],
-                          key=f"rb-{spec.id}")
-    number = older[[f"第{v.number}版（{v.created_at:%Y-%m-%d %H:%M}，{v.row_count:,} 行）" for v in older].index(choice)].number
-    confirm = st.checkbox(f"我确认将“{spec.title}”恢复到第{number}版", key=f"rb-ok-{spec.id}")
+    labels = [f"第{v.number}版（{format_as_of(v.created_at)}，{v.row_count:,} 行）" for v in older]
+    choice = st.selectbox("恢复到", labels, key=f"rb-{spec.id}")
+    number = older[labels.index(choice)].number
+    confirm = st.checkbox(f"我确认将“{spec.title}”恢复到第{number}版", key=f"rb-ok-{spec.id}-{head.number if head else 0}")
     if st.button("回滚", disabled=not confirm, key=f"rb-go-{spec.id}"):
         try:
-            version = ctx.host.store.rollback(
-                spec.id, number, created_by=ctx.identity.name or ctx.identity.subject,
-                expected_version_id=head.version_id if head else None,
-            )
-        except (StaleVersion, Unchanged) as exc:
-            st.error(exc.user_message)
+            with st.spinner("正在回滚…"):
+                version = ctx.ledgers.rollback(spec.id, number, expected_version=head.number if head else None)
+        except (StaleVersion, Unchanged, AccessDenied) as exc:
+            st.error(getattr(exc, "user_message", str(exc)))
             return
-        refresh_after_commit(ctx.host, [spec.id])
-        ctx.audit("ledger.rollback", f"ledger:{spec.id}", to_version=number, new_version=version.number,
-                  added=version.added, changed=version.changed, removed=version.removed)
-        st.success(f"已恢复第{number}版的数据，作为第{version.number}版。")
+        st.session_state[f"flash-{spec.id}"] = f"已恢复第{number}版的数据，作为第{version.number}版。"
         st.rerun()
 
 
@@ -330,8 +292,6 @@ def version_changes(ctx: PageContext, spec: LedgerSpec, versions) -> None:
     Every version keeps its rows, so the change behind an audit entry (commit or rollback, which
     records the version number) can always be recomputed exactly.
     """
-    from huizhi.excel import diff_frames
-
     later = [v for v in versions if v.number > 1]
     if not later:
         return
@@ -341,13 +301,8 @@ def version_changes(ctx: PageContext, spec: LedgerSpec, versions) -> None:
     pick = st.selectbox("查看该版相对上一版的变更", names, index=names.index(wanted) if wanted in names else 0,
                         key=f"changes-{spec.id}")
     version = later[names.index(pick)]
-    previous = ctx.host.store.version(spec.id, version.number - 1)
-    scope = ctx.identity.row_scope(spec)
-    store, engine = ctx.host.store, ctx.host.engine
     with st.spinner("正在比对…"):
-        old = fetch_arrow(engine, store.scoped_select(spec.id, scope, previous.id), spec)
-        new = fetch_arrow(engine, store.scoped_select(spec.id, scope, version.id), spec)
-        show_diff(spec, diff_frames(old, new, spec.key, detail_limit=PREVIEW_ROWS))
+        show_diff(spec, ctx.ledgers.changes(spec.id, version.number))
 
 
 # -- template and export --------------------------------------------------------------------------
@@ -362,8 +317,7 @@ def template_tab(ctx: PageContext, spec: LedgerSpec) -> None:
     count = reader.count()
     st.write(f"导出您可见的当前数据（{count:,} 行{'，全部行' if reader.sees_all_rows else '，仅本部门的行'}）。")
     if st.button("准备导出", key=f"exp-{spec.id}"):
-        table = fetch_arrow(ctx.host.engine, reader.select, spec)
-        ctx.audit("ledger.export", f"ledger:{spec.id}", rows=table.num_rows)
+        table = ctx.ledgers.export(spec.id)
         e1, e2 = st.columns(2)
         e1.download_button("导出 Excel", export_xlsx(table, spec), f"{spec.title}.xlsx", XLSX, key=f"x-{spec.id}")
         e2.download_button("导出 CSV", export_csv(table, spec), f"{spec.title}.csv", "text/csv", key=f"c-{spec.id}")

@@ -6,13 +6,14 @@ import pandas as pd
 import streamlit as st
 
 from huizhi.context import PageContext
+from huizhi.portal import host_of
 from huizhi.specs import TileValue
 from huizhi.submissions import submission_status
 
 
 def render(ctx: PageContext) -> None:
     st.title("台账报送情况")
-    items = submission_status(ctx.host)
+    items = submission_status(host_of(ctx))
     if not items:
         st.info("目前没有声明填报周期（每月、每季度）的台账。")
         return
@@ -43,7 +44,7 @@ def tile(ctx) -> TileValue:
     """Cockpit tile: share of (ledger, department) submissions made this period."""
     from huizhi.cockpit import TopItems
 
-    items = submission_status(ctx.host)
+    items = submission_status(host_of(ctx))
     owed = sum(len(s.expected) for s in items)
     if not owed:
         return TileValue(None, note="没有声明填报周期的台账")

@@ -55,8 +55,6 @@ def load_demo(
     ``scale`` shrinks or grows the data (tests use 0.01); ``as_of`` is the day the data describes
     (default today: inspections and open cases are relative to it); ``ledgers`` limits which.
     """
-    from huizhi.ledger_store import Unchanged
-
     system = host.system_identity("seed")
 
     wanted = None if ledgers is None else set(ledgers)
@@ -71,16 +69,14 @@ def load_demo(
         started = time.perf_counter()
         table = generate(ledger_id, seed=seed, scale=scale, as_of=as_of)
         generated = time.perf_counter() - started
-        try:
-            version = host.store.commit(
-                ledger_id,
-                table,
-                created_by=system.subject,
-                expected_version_id=head.version_id if head else None,
-                kind="seed",
-                note=f"演示数据：依据《大兴区新型智慧城市建设行动计划（2022-2025年）》生成（种子 {seed}，规模 {scale:g}）",
-            )
-        except Unchanged:
+        version = host.ledgers.import_rows(
+            system,
+            ledger_id,
+            table,
+            kind="seed",
+            note=f"演示数据：依据《大兴区新型智慧城市建设行动计划（2022-2025年）》生成（种子 {seed}，规模 {scale:g}）",
+        )
+        if version is None:
             log.info("seed: %s unchanged, no new version", ledger_id)
             continue
         seconds = time.perf_counter() - started

@@ -152,7 +152,7 @@ def test_ledger_read(host, who, ledger_id):
         expected = sum(n for dept, n in truth.items() if dept in names)
     else:
         expected = None  # no rows at all: the read is refused
-    ctx = PageContext(host=host, identity=identity(who), plugin="matrix")
+    ctx = PageContext(_host=host, identity=identity(who), plugin="matrix")
     if expected is None:
         with pytest.raises(AccessDenied):
             ctx.ledger(ledger_id)

@@ -9,6 +9,7 @@ import threading
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from ledgerkit import commit_rows
 
 from huizhi import cockpit, hookimpl
 from huizhi.access import Grant, Identity, Role
@@ -254,8 +255,8 @@ ADMIN = Identity("t|admin", "平台管理员", frozenset({Grant(Role.PLATFORM_AD
 def host(make_host):
     CALLS.clear()
     h = make_host(extra_plugins=[("testplug", EventsPlugin())])
-    h.store.commit("events", _frame(ROWS), created_by="test", expected_version_id=None)
-    h.store.commit("notes", pd.DataFrame({"n": [1, 2, 3]}), created_by="test", expected_version_id=None)
+    commit_rows(h, "events", _frame(ROWS))
+    commit_rows(h, "notes", pd.DataFrame({"n": [1, 2, 3]}))
     return h
 
 
@@ -313,13 +314,10 @@ def test_cache_hits_until_an_input_ledger_commits(host):
     assert CALLS["undeclared"] == 2  # reads a ledger it does not declare: never cached
     assert not again["boom"].cached  # errors are not cached
     # a commit to an unrelated ledger changes nothing
-    head = host.store.head("notes")
-    host.store.commit("notes", pd.DataFrame({"n": [1, 2, 3, 4]}), created_by="t", expected_version_id=head.version_id)
+    commit_rows(host, "notes", pd.DataFrame({"n": [1, 2, 3, 4]}))
     assert _by_id(compute_tiles(host, LEADER))["total"].cached
     # a commit to the input ledger is visible on the next refresh
-    head = host.store.head("events")
-    host.store.commit("events", _frame([*ROWS, (6, "瀛海镇", JXJ, D(2025, 5, 1), "已结案")]), created_by="t",
-                      expected_version_id=head.version_id)
+    commit_rows(host, "events", _frame([*ROWS, (6, "瀛海镇", JXJ, D(2025, 5, 1), "已结案")]))
     fresh = _by_id(compute_tiles(host, LEADER))
     assert not fresh["total"].cached and fresh["total"].value.value == 6
     assert fresh["by_rollup"].value.value == 6
@@ -335,14 +333,13 @@ def test_rollups_are_shared_and_rebuilt_per_version(host):
     assert state.rollups.builds == 1  # by_rollup and jxj_only share one scan
     compute_tiles(host, GAJ_STAFF)
     assert state.rollups.builds == 1  # the scoped view reads the same rollup
-    head = host.store.head("events")
-    host.store.commit("events", _frame(ROWS[:3]), created_by="t", expected_version_id=head.version_id)
+    commit_rows(host, "events", _frame(ROWS[:3]))
     assert _by_id(compute_tiles(host, LEADER))["by_rollup"].value.value == 3
     assert state.rollups.builds == 2 and len(state.rollups) == 1  # the old version's frame is gone
 
 
 def test_rollup_periods_and_measures(host):
-    ctx = cockpit.CockpitTileContext(host=host, identity=LEADER, plugin="testplug",
+    ctx = cockpit.CockpitTileContext(_host=host, identity=LEADER, plugin="testplug",
                                      filters=Filters(period=(D(2025, 1, 1), D(2025, 12, 31))))
     frame = cockpit.rollup(ctx, ROLLUP)
     assert frame["n"].sum() == 3 and frame["closed"].sum() == 2
@@ -385,13 +382,12 @@ def test_pins_are_kept_per_person(host):
 
 def test_a_refresh_reads_the_versions_its_cache_key_names(host):
     heads = host.store.heads()
-    head = heads["events"]
-    host.store.commit("events", _frame(ROWS[:2]), created_by="t", expected_version_id=head.version_id)
-    ctx = cockpit.CockpitTileContext(host=host, identity=LEADER, plugin="testplug", heads=heads)
+    commit_rows(host, "events", _frame(ROWS[:2]))
+    ctx = cockpit.CockpitTileContext(_host=host, identity=LEADER, plugin="testplug", heads=heads)
     assert ctx.ledger("events").count() == 5  # the version current when the refresh started
-    assert cockpit.CockpitTileContext(host=host, identity=LEADER, plugin="testplug").ledger("events").count() == 2
+    assert cockpit.CockpitTileContext(_host=host, identity=LEADER, plugin="testplug").ledger("events").count() == 2
     with pytest.raises(cockpit.AccessDenied):
-        cockpit.CockpitTileContext(host=host, identity=CGW_STAFF, plugin="testplug", heads=heads).ledger("notes")
+        cockpit.CockpitTileContext(_host=host, identity=CGW_STAFF, plugin="testplug", heads=heads).ledger("notes")
 
 
 def test_warm_up_prepares_the_first_leader_view(host):

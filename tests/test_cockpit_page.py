@@ -8,6 +8,7 @@ import time
 
 import pandas as pd
 import pytest
+from ledgerkit import commit_rows
 from streamlit.testing.v1 import AppTest
 
 from huizhi import cockpit, cockpit_export, hookimpl
@@ -86,7 +87,7 @@ class CasesPlugin:
 @pytest.fixture
 def host(make_host):
     h = make_host(extra_plugins=[("casesplug", CasesPlugin())])
-    h.store.commit("cases", _cases(30), created_by="t", expected_version_id=None)
+    commit_rows(h, "cases", _cases(30))
     yield h
     import gc
 
@@ -112,7 +113,7 @@ def _page_script(database_url: str, params: dict) -> None:
                            use_entry_points=False)
 
     leader = Identity("t|leader", "区领导", frozenset({Grant(Role.LEADER)}))
-    page.render(PageContext(host=host(database_url), identity=leader, plugin="builtin_pages", params=params))
+    page.render(PageContext(_host=host(database_url), identity=leader, plugin="builtin_pages", params=params))
 
 
 def test_cockpit_page_renders_tiles_errors_and_filters(host, database_url):
@@ -179,9 +180,9 @@ def test_rollups_are_maintained_after_a_commit(host):
     state = cockpit.reset_cockpit(host)
     compute_tiles(host, LEADER)
     assert state.rollups.builds == 1
-    head = host.store.head("cases")
-    host.store.commit("cases", _cases(33), created_by="t", expected_version_id=head.version_id)
-    assert cockpit.refresh_after_commit(host, ["cases"]) == {"cases": 1}
+    commit_rows(host, "cases", _cases(33))  # its LedgerChanged event rebuilds the rollup
+    assert state.rollups.builds == 1 + 1
+    assert cockpit.refresh_after_commit(host, ["cases"]) == {"cases": 0}  # already current
     results = {r.tile.id: r for r in compute_tiles(host, LEADER)}
     assert state.rollups.builds == 1 + 1  # the view found the rollup already built
     assert results["cases_total"].value.value == 33 and not results["cases_total"].cached
@@ -192,8 +193,7 @@ def test_commit_watcher_refreshes_rollups_in_the_background(host):
     compute_tiles(host, LEADER)
     cockpit.watch_commits(host, interval=0.05)
     cockpit.watch_commits(host, interval=0.05)  # idempotent
-    head = host.store.head("cases")
-    host.store.commit("cases", _cases(36), created_by="t", expected_version_id=head.version_id)
+    commit_rows(host, "cases", _cases(36))
     deadline = time.monotonic() + 10
     while state.rollups.builds < 2 and time.monotonic() < deadline:
         time.sleep(0.05)

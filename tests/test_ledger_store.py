@@ -1,4 +1,8 @@
-"""Versioned ledger storage on the configured store (DuckDB file or PostgreSQL)."""
+"""Versioned ledgers through the ledger service, on the configured store (DuckDB file or PostgreSQL).
+
+The service is the only way a ledger changes: these tests drive it as the page, the CLI and the
+seed loader do, and check what the store then holds.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,16 @@ import threading
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from ledgerkit import admin, commit_rows
 from plugin_fixtures import ASSETS, make_plugin
 
 from huizhi.access import AccessDenied, Grant, Identity, Role, system_identity
 from huizhi.context import PageContext
 from huizhi.db import current_revision
-from huizhi.ledger_store import StaleVersion, Unchanged
+from huizhi.ledgers import ConfirmationRequired, KeyConflict, NotYours, OutOfScope, StaleVersion, Unchanged
 
 SYSTEM = system_identity("test")
+STEWARD = admin("jxj")  # ASSETS belongs to 区经济和信息化局 (jxj)
 
 V1 = pd.DataFrame({
     "code": ["A1", "A2", "A3"],
@@ -34,62 +40,102 @@ def staff(dept: str) -> Identity:
     return Identity(subject=f"staff-{dept}", name="员工", grants=frozenset({Grant(Role.STAFF, dept)}))
 
 
+def ctx(host, identity: Identity) -> PageContext:
+    return PageContext(_host=host, identity=identity, plugin="test")
+
+
+def current_rows(host) -> list[tuple]:
+    with host.engine.connect() as conn:
+        return sorted(tuple(r) for r in conn.execute(host.store.scoped_select("assets", SYSTEM.row_scope(ASSETS))))
+
+
+def ledger_row_count(host) -> int:
+    with host.engine.connect() as conn:
+        return conn.execute(sa.text("select count(*) from ledger_assets")).scalar()
+
+
 def test_host_tables_are_created_by_migrations(host):
-    assert current_revision(host.engine) is not None
+    assert current_revision(host.engine) == "0004"
     names = set(sa.inspect(host.engine).get_table_names())
-    assert {"ledger_versions", "ledger_heads", "audit_log", "plugin_state", "ledger_assets"} <= names
+    assert {"ledger_versions", "ledger_heads", "ledger_previews", "audit_log", "plugin_state", "ledger_assets"} <= names
 
 
 def test_commit_diff_rollback_keeps_history(host):
-    store = host.store
-    v1 = store.commit("assets", V1, created_by="u1", expected_version_id=None, file_name="a.xlsx", file_sha256="h1")
-    assert (v1.number, v1.added, v1.row_count) == (1, 3, 3)
+    svc = host.ledgers
+    v1 = commit_rows(host, "assets", V1, identity=STEWARD, file_sha256="h1")
+    assert (v1.number, v1.added, v1.row_count, v1.created_by, v1.author) == (1, 3, 3, "admin-jxj", "jxj台账管理员")
 
     v2_data = V1.copy()
     v2_data.loc[0, "count"] = 10  # changed
     v2_data = pd.concat([v2_data.iloc[:2], pd.DataFrame({"code": ["A4"], "owner": ["区水务局"], "street": ["礼贤镇"], "count": [4]})])
-    v2 = store.commit("assets", v2_data, created_by="u2", expected_version_id=v1.id, file_sha256="h2")
+    preview = svc.preview_rows(STEWARD, "assets", v2_data, file_sha256="h2")
+    assert (preview.counts.added, preview.counts.changed, preview.counts.removed, preview.counts.unchanged) == (1, 1, 1, 1)
+    assert preview.diff.changed_cells.to_pylist() == [{"code": "A1", "column": "count", "old": "1", "new": "10"}]
+    assert preview.diff.added_rows.column("code").to_pylist() == ["A4"]
+    assert preview.diff.removed_rows.column("code").to_pylist() == ["A3"]
+    v2 = svc.commit(STEWARD, preview)
+    # what was previewed is what was stored
     assert (v2.number, v2.added, v2.changed, v2.removed, v2.row_count) == (2, 1, 1, 1, 3)
 
-    v3 = store.rollback("assets", 1, created_by="u3", expected_version_id=v2.id)
+    v3 = svc.rollback(STEWARD, "assets", 1, expected_version=2)
     assert (v3.number, v3.kind, v3.restored_from) == (3, "rollback", 1)
     assert (v3.added, v3.changed, v3.removed) == (1, 1, 1)
-    assert [v.number for v in store.versions("assets")] == [3, 2, 1]
-    with host.engine.connect() as conn:
-        rows = sorted(conn.execute(store.scoped_select("assets", SYSTEM.row_scope(ASSETS))).fetchall())
-    assert [tuple(r) for r in rows] == [tuple(r) for r in V1.itertuples(index=False)]
+    assert [v.number for v in svc.versions(STEWARD, "assets")] == [3, 2, 1]
+    assert current_rows(host) == sorted(tuple(r) for r in V1.itertuples(index=False))
+    # the history view recomputes any version's change exactly
+    assert svc.changes(STEWARD, "assets", 2).counts == preview.counts
+    actions = [(e.action, e.outcome) for e in host.audit.search(actor="admin-jxj")]
+    assert ("ledger.commit", "ok") in actions and ("ledger.rollback", "ok") in actions
+
+
+def test_staged_rows_are_invisible_until_commit_and_gone_when_discarded(host):
+    commit_rows(host, "assets", V1, identity=STEWARD)
+    preview = host.ledgers.preview_rows(STEWARD, "assets", V1.assign(count=[5, 5, 5]))
+    assert current_rows(host) == sorted(tuple(r) for r in V1.itertuples(index=False))
+    assert ledger_row_count(host) == 6  # staged, not current
+    host.ledgers.discard(STEWARD, preview)
+    assert ledger_row_count(host) == 3
+    with pytest.raises(StaleVersion):
+        host.ledgers.commit(STEWARD, preview)
 
 
 def test_identical_upload_creates_nothing(host):
-    v1 = host.store.commit("assets", V1, created_by="u", expected_version_id=None, file_sha256="same")
+    commit_rows(host, "assets", V1, identity=STEWARD, file_sha256="same")
+    same_file = host.ledgers.preview_rows(STEWARD, "assets", V1, file_sha256="same")
+    same_rows = host.ledgers.preview_rows(STEWARD, "assets", V1, file_sha256="other")  # other file, same content
+    assert same_file.unchanged and same_rows.unchanged
     with pytest.raises(Unchanged):
-        host.store.commit("assets", V1, created_by="u", expected_version_id=v1.id, file_sha256="same")
-    with pytest.raises(Unchanged):  # a different file with the same content
-        host.store.commit("assets", V1, created_by="u", expected_version_id=v1.id, file_sha256="other")
+        host.ledgers.commit(STEWARD, same_rows)
+    assert commit_rows(host, "assets", V1, identity=STEWARD) is None
     assert len(host.store.versions("assets")) == 1
+    assert ledger_row_count(host) == 3  # nothing staged was left behind
 
 
 def test_stale_preview_is_refused_and_leaves_current_version(host):
-    v1 = host.store.commit("assets", V1, created_by="a", expected_version_id=None)
-    changed = V1.assign(count=[7, 8, 9])
-    host.store.commit("assets", changed, created_by="b", expected_version_id=v1.id)
-    with pytest.raises(StaleVersion):
-        host.store.commit("assets", V1.assign(count=[0, 0, 0]), created_by="a", expected_version_id=v1.id)
+    commit_rows(host, "assets", V1, identity=STEWARD)
+    late = host.ledgers.preview_rows(STEWARD, "assets", V1.assign(count=[0, 0, 0]))
+    commit_rows(host, "assets", V1.assign(count=[7, 8, 9]), identity=admin("jxj"))
+    with pytest.raises(StaleVersion) as stale:
+        host.ledgers.commit(STEWARD, late)
+    assert "他人更新" in stale.value.user_message
     assert host.store.head("assets").number == 2
+    assert ledger_row_count(host) == 6  # v1 and v2; the stale preview's rows are gone
+    assert host.audit.search(action="ledger.commit")[0].outcome == "rejected"
 
 
 def test_concurrent_commits_one_wins(host):
-    v1 = host.store.commit("assets", V1, created_by="a", expected_version_id=None)
+    commit_rows(host, "assets", V1, identity=STEWARD)
+    previews = [host.ledgers.preview_rows(STEWARD, "assets", V1.assign(count=[i, i, i + 100])) for i in (11, 12)]
     results: list[str] = []
 
-    def commit(i: int) -> None:
+    def commit(preview) -> None:
         try:
-            host.store.commit("assets", V1.assign(count=[i, i, i + 100]), created_by=f"admin{i}", expected_version_id=v1.id)
+            host.ledgers.commit(STEWARD, preview)
             results.append("ok")
         except StaleVersion:
             results.append("stale")
 
-    threads = [threading.Thread(target=commit, args=(i,)) for i in (11, 12)]
+    threads = [threading.Thread(target=commit, args=(p,)) for p in previews]
     for t in threads:
         t.start()
     for t in threads:
@@ -98,31 +144,52 @@ def test_concurrent_commits_one_wins(host):
     assert host.store.head("assets").number == 2
 
 
-def test_failed_commit_leaves_no_partial_version(host):
-    v1 = host.store.commit("assets", V1, created_by="a", expected_version_id=None)
+def test_failed_stage_leaves_nothing(host):
+    v1 = commit_rows(host, "assets", V1, identity=STEWARD)
     bad = V1.assign(count=["x", "y", "z"])  # cannot be cast to int
     with pytest.raises(Exception):  # noqa: B017 - any failure, the point is what it leaves behind
-        host.store.commit("assets", bad, created_by="a", expected_version_id=v1.id)
+        host.ledgers.preview_rows(STEWARD, "assets", bad)
     assert host.store.head("assets").version_id == v1.id
-    with host.engine.connect() as conn:
-        count = conn.execute(sa.text("select count(*) from ledger_assets")).scalar()
-    assert count == 3
+    assert ledger_row_count(host) == 3
+
+
+def test_only_whoever_previewed_commits_and_removals_need_confirming(host):
+    commit_rows(host, "assets", V1, identity=STEWARD)
+    preview = host.ledgers.preview_rows(STEWARD, "assets", V1.iloc[:1])
+    assert preview.needs_confirmation and preview.counts.removed == 2
+    with pytest.raises(NotYours):
+        host.ledgers.commit(Identity("other", "别人", frozenset({Grant(Role.LEDGER_ADMIN, "jxj")})), preview)
+    with pytest.raises(ConfirmationRequired) as unconfirmed:
+        host.ledgers.commit(STEWARD, preview)
+    assert "2 行" in unconfirmed.value.user_message
+    assert host.ledgers.commit(STEWARD, preview, confirm_removal=True).row_count == 1
+
+
+def test_refusals_are_audited_as_denials(host):
+    commit_rows(host, "assets", V1, identity=STEWARD)
+    with pytest.raises(AccessDenied):
+        host.ledgers.preview_rows(staff("jxj"), "assets", V1)
+    with pytest.raises(AccessDenied):
+        host.ledgers.rollback(admin("gaj"), "assets", 1, expected_version=1)  # not the steward
+    denied = host.audit.search(action="access.denied")
+    assert {(e.actor, e.outcome) for e in denied} == {("staff-jxj", "denied"), ("admin-gaj", "denied")}
+    assert not host.audit.search(action="ledger.commit", actor="staff-jxj")
 
 
 def test_row_level_scope_is_enforced_in_sql(host):
-    host.store.commit("assets", V1, created_by="a", expected_version_id=None)
-    reader = PageContext(host=host, identity=staff("gaj"), plugin="test").ledger("assets")
+    commit_rows(host, "assets", V1, identity=STEWARD)
+    reader = ctx(host, staff("gaj")).ledger("assets")
     assert set(reader.frame()["owner"]) == {"区公安分局"}
     assert reader.count() == 2
     # a plugin's own aggregate built on the reader cannot see more
     total = reader.scalar(sa.select(sa.func.sum(reader.c("count"))).select_from(reader.rows))
     assert total == 4
     # the steward department and leaders see everything
-    jxj = PageContext(host=host, identity=staff("jxj"), plugin="test")
-    assert jxj.ledger("assets").count() == 3
+    assert ctx(host, staff("jxj")).ledger("assets").count() == 3
     # no department row and not steward: denied, audited
+    admin_only = Identity("admin", "管理员", frozenset({Grant(Role.PLATFORM_ADMIN)}))
     with pytest.raises(AccessDenied):
-        PageContext(host=host, identity=Identity("admin", "管理员", frozenset({Grant(Role.PLATFORM_ADMIN)})), plugin="t").ledger("assets")
+        ctx(host, admin_only).ledger("assets")
     assert host.audit.search(action="access.denied")[0].target == "ledger:assets"
 
 
@@ -135,35 +202,49 @@ def test_new_plugin_column_is_added_to_existing_table(make_host):
     wider = replace(ASSETS, columns=(*ASSETS.columns, ColumnSpec("checked", "核查日期", "date", required=False)))
     host = make_host(extra_plugins=[("assets", make_plugin("assets", ledgers=[wider]))])
     data = V1.assign(checked=[dt.date(2024, 1, 1)] * 3)
-    version = host.store.commit("assets", data, created_by="u", expected_version_id=None)
-    assert version.row_count == 3
+    assert commit_rows(host, "assets", data, identity=STEWARD).row_count == 3
 
 
 def test_department_upload_replaces_only_its_own_rows(host):
     from huizhi.access import RowScope
-    from huizhi.ledger_store import KeyConflict, OutOfScope
 
-    v1 = host.store.commit("assets", V1, created_by="steward", expected_version_id=None)
-    admin = Identity("gaj-admin", "公安台账员", frozenset({Grant(Role.LEDGER_ADMIN, "gaj")}))
-    scope = admin.upload_scope(ASSETS)
-    assert scope == RowScope(department_names=frozenset({"区公安分局"}))
+    commit_rows(host, "assets", V1, identity=STEWARD)
+    gaj = admin("gaj")
+    assert gaj.upload_scope(ASSETS) == RowScope(department_names=frozenset({"区公安分局"}))
     mine = pd.DataFrame({"code": ["A1", "A5"], "owner": ["区公安分局", "区公安分局"], "street": ["兴丰街道", "榆垡镇"],
                          "count": [10, 5]})
-    v2 = host.store.commit("assets", mine, created_by="gaj", expected_version_id=v1.id, replace_scope=scope)
+    preview = host.ledgers.preview_rows(gaj, "assets", mine)
+    assert preview.departments == ("区公安分局",)
+    v2 = host.ledgers.commit(gaj, preview)
     # A1 changed, A5 added, A3 (gaj's, not re-uploaded) removed; 区水务局's A2 untouched
     assert (v2.added, v2.changed, v2.removed, v2.row_count) == (1, 1, 1, 3)
-    reader = PageContext(host=host, identity=staff("jxj"), plugin="t").ledger("assets")
+    reader = ctx(host, staff("jxj")).ledger("assets")
     rows = {r.code: (r.owner, r.count) for r in reader.frame().itertuples()}
     assert rows == {"A1": ("区公安分局", 10), "A2": ("区水务局", 2), "A5": ("区公安分局", 5)}
 
     with pytest.raises(OutOfScope) as out:
-        host.store.commit("assets", V1, created_by="gaj", expected_version_id=v2.id, replace_scope=scope)
+        host.ledgers.preview_rows(gaj, "assets", V1)
     assert "区水务局" in out.value.user_message
     stolen = pd.DataFrame({"code": ["A2"], "owner": ["区公安分局"], "street": ["瀛海镇"], "count": [1]})
     with pytest.raises(KeyConflict) as clash:
-        host.store.commit("assets", stolen, created_by="gaj", expected_version_id=v2.id, replace_scope=scope)
+        host.ledgers.preview_rows(gaj, "assets", stolen)
     assert "A2" in clash.value.user_message
-    assert host.store.head("assets").version_id == v2.id  # neither failure left anything behind
+    assert host.store.head("assets").version_id == v2.id  # neither refusal left anything behind
+    assert ledger_row_count(host) == 6
+    refusals = [e for e in host.audit.search(action="ledger.upload", actor="admin-gaj")]
+    assert [e.outcome for e in refusals] == ["denied", "denied"]  # never audited as ok
+
+
+def test_commits_publish_events_to_subscribers_and_plugins(host):
+    seen = []
+    host.events.subscribe("test", seen.append)
+    v1 = commit_rows(host, "assets", V1, identity=STEWARD)
+    commit_rows(host, "assets", V1.assign(count=[4, 5, 6]), identity=STEWARD)
+    host.ledgers.rollback(STEWARD, "assets", 1, expected_version=2)
+    assert [(e.ledger_id, e.version, e.kind, e.actor) for e in seen] == [
+        ("assets", 1, "upload", "admin-jxj"), ("assets", 2, "upload", "admin-jxj"), ("assets", 3, "rollback", "admin-jxj"),
+    ]
+    assert seen[0].version_id == v1.id and not seen[0].remote
 
 
 def test_upload_scope_by_role():

@@ -6,9 +6,9 @@ import dataclasses
 import datetime as dt
 
 import pandas as pd
+from ledgerkit import admin, commit_rows
 from plugin_fixtures import ASSETS, make_plugin
 
-from huizhi.access import Grant, Identity, Role
 from huizhi.submissions import period_of, previous_period, submission_status
 
 MONTHLY = dataclasses.replace(ASSETS, period="monthly")
@@ -30,21 +30,18 @@ def test_periods_follow_the_calendar():
 def test_who_has_submitted_this_period(make_host):
     host = make_host(extra_plugins=[("assets", make_plugin("assets", ledgers=[MONTHLY]))])
     today = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
-    v1 = host.store.commit("assets", ROWS, created_by="system", expected_version_id=None, kind="seed")
+    commit_rows(host, "assets", ROWS, kind="seed")
     (status,) = submission_status(host, today)
     assert status.expected == ("区经济和信息化局", "区公安分局", "区水务局")  # owner first, then rows' departments
     assert status.missing == status.expected  # seed data is not a submission
     assert status.stale
 
-    gaj = Identity("g", "g", frozenset({Grant(Role.LEDGER_ADMIN, "gaj")})).upload_scope(MONTHLY)
-    host.store.commit("assets", ROWS[ROWS.owner == "区公安分局"].assign(count=[5, 6]), created_by="gaj",
-                      expected_version_id=v1.id, replace_scope=gaj)
+    commit_rows(host, "assets", ROWS[ROWS.owner == "区公安分局"].assign(count=[5, 6]), identity=admin("gaj"))
     (status,) = submission_status(host, today)
     assert set(status.submitted) == {"区公安分局"} and not status.stale
     assert status.missing == ("区经济和信息化局", "区水务局")
 
-    head = host.store.head("assets")
-    host.store.commit("assets", ROWS.assign(count=[9, 9, 9]), created_by="jxj", expected_version_id=head.version_id)
+    commit_rows(host, "assets", ROWS.assign(count=[9, 9, 9]), identity=admin("jxj"))
     (status,) = submission_status(host, today)
     assert status.missing == ()  # a whole-ledger upload counts for everyone
 

@@ -114,6 +114,21 @@ class Identity:
         """True when some grant carries ``perm`` for ``department`` (None: any department)."""
         return any(perm in ROLE_PERMISSIONS[g.role] and g.covers(department) for g in self.grants)
 
+    def can(self, perm: Perm, ledger: LedgerSpec) -> bool:
+        """The one answer to "may this identity read / upload to / roll back this ledger".
+
+        Read: ``LEDGER_READ`` and at least some rows in scope; upload (and commit): a non-empty
+        upload scope (a department may replace its own rows of a district-wide ledger);
+        rollback: ``LEDGER_ROLLBACK`` for the owning department (it restores every row).
+        """
+        if perm == Perm.LEDGER_READ:
+            return self.allows(Perm.LEDGER_READ) and not self.row_scope(ledger).empty
+        if perm == Perm.LEDGER_UPLOAD:
+            return not self.upload_scope(ledger).empty
+        if perm == Perm.LEDGER_ROLLBACK:
+            return self.allows(Perm.LEDGER_ROLLBACK, ledger.department)
+        return self.allows(perm, ledger.department)
+
     def row_scope(self, ledger: LedgerSpec) -> RowScope:
         """Rows of ``ledger`` this identity may read.
 
@@ -224,5 +239,6 @@ def system_identity(purpose: str) -> Identity:
     return Identity(
         subject=f"system:{purpose}",
         name="系统",
-        grants=frozenset({Grant(Role.LEADER), Grant(Role.PLATFORM_ADMIN)}),
+        # a district-wide ledger admin too: seeds and scripted imports commit through the service
+        grants=frozenset({Grant(Role.LEADER), Grant(Role.PLATFORM_ADMIN), Grant(Role.LEDGER_ADMIN)}),
     )

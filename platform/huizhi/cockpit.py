@@ -541,7 +541,7 @@ def rollup(ctx: TileContext, spec: RollupSpec) -> pd.DataFrame:
 
     Raises :class:`huizhi.access.AccessDenied` when the identity may read no rows of the ledger.
     """
-    host = ctx.host
+    host = ctx._host
     ledger = host.registry.ledger(spec.ledger)
     scope = ctx.identity.row_scope(ledger)
     if scope.empty or (not scope.all_rows and ledger.department_column is None):
@@ -740,12 +740,10 @@ class CockpitTileContext(TileContext):
         if head is None:
             reader = super().ledger(ledger_id)
         else:
-            spec = self.host.registry.ledger(ledger_id)
-            reader = LedgerReader(self.host, spec, self.identity, head.version_id)
-            if not self.identity.allows(Perm.LEDGER_READ) or reader.scope.empty:
-                self.host.audit.record(self.identity, "access.denied", f"ledger:{ledger_id}", "denied",
-                                       plugin=self.plugin)
-                raise AccessDenied(Perm.LEDGER_READ, spec.title)
+            spec = self._spec(ledger_id)
+            if not self.identity.can(Perm.LEDGER_READ, spec):
+                raise self.deny(f"ledger:{ledger_id}", "ledger read")
+            reader = LedgerReader(self._host, spec, self.identity, self.plugin, version_id=head.version_id)
         self.ledgers_read.add(ledger_id)
         return reader
 
@@ -997,7 +995,7 @@ def _run_one(
 ) -> tuple[TileValue, frozenset[str], set[str], float]:
     started = time.perf_counter()
     ctx = CockpitTileContext(
-        host=host, identity=identity, plugin=plugin, tile=tile, filters=filters, heads=heads
+        _host=host, identity=identity, plugin=plugin, tile=tile, filters=filters, heads=heads
     )
     value = tile.query(ctx)
     if not isinstance(value, TileValue):

@@ -1,27 +1,44 @@
-"""What a plugin's page or tile is handed: the identity and permission-scoped data access.
+"""What a plugin's page or tile is handed: the identity, permission-scoped reads, and services.
 
-Plugins never see the engine. They read ledgers through :class:`LedgerReader`, whose every
-statement starts from :meth:`huizhi.ledger_store.LedgerStore.scoped_select` for the signed-in
-identity, so the permission decision is part of the SQL a plugin runs.
+Part of the plugin contract (rendered into docs/plugins.md). Contexts hold the host privately:
+a plugin gets rows through :class:`LedgerReader`, whose every statement starts from the rows
+the signed-in identity may read, and changes ledgers only through :class:`LedgerActions`
+(the ledger service acting for that identity). Nothing here hands out the engine, the store or
+the registry.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import sqlalchemy as sa
+from sqlalchemy.sql import elements, functions, selectable
 
-from huizhi.access import AccessDenied, Identity
+from huizhi.access import AccessDenied, Identity, RowScope
 from huizhi.clock import beijing_today
 from huizhi.specs import LedgerSpec, PageSpec, Perm, TileSpec
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from huizhi.host import Host
+    from huizhi.ledger_store import Diff
+    from huizhi.ledgers import Preview, Upload
+    from huizhi.models import LedgerVersion
+
+__all__ = [
+    "AccessDenied",
+    "Filters",
+    "LedgerActions",
+    "LedgerReader",
+    "PageContext",
+    "ReaderError",
+    "TileContext",
+]
 
 
 @dataclass(frozen=True)
@@ -37,20 +54,49 @@ class Filters:
         return bool(self.streets or self.departments or self.period)
 
 
+class ReaderError(TypeError):
+    """A plugin handed :class:`LedgerReader` a statement it does not run (a developer error)."""
+
+
+# SQL functions a ledger read may call: aggregates, arithmetic, dates and text. Anything else
+# (pg_read_file, query_to_xml, read_csv, nextval, …) could reach outside the reader's rows.
+READER_FUNCTIONS = frozenset(
+    {
+        "abs", "avg", "bool_and", "bool_or", "ceil", "ceiling", "char_length", "coalesce", "concat",
+        "count", "date_part", "date_trunc", "every", "extract", "floor", "greatest", "least",
+        "length", "lower", "max", "median", "min", "mod", "mode", "nullif", "percentile_cont",
+        "percentile_disc", "quantile_cont", "quantile_disc", "round", "sign", "sqrt", "stddev",
+        "stddev_pop", "stddev_samp", "string_agg", "substr", "substring", "sum", "trim",
+        "trunc", "upper", "var_pop", "var_samp", "variance",
+    }
+)  # fmt: skip
+
+
 class LedgerReader:
     """Rows of one ledger, current version, as far as the identity may see them.
 
-    ``rows`` is a subquery of exactly those rows; build any SELECT on it with SQLAlchemy and run
-    it with :meth:`execute` or :meth:`frame`. Convenience methods cover the common page needs.
+    ``rows`` is a subquery of exactly those rows; build SELECTs on it with SQLAlchemy
+    (``sa.select(reader.rows.c.street, sa.func.count()).group_by(...)``) and run them with
+    :meth:`execute`, :meth:`scalar` or :meth:`frame`. Those run only SELECTs whose every FROM
+    is ``rows`` (or a subquery or join built from it), with no raw SQL text and only the
+    functions in :data:`READER_FUNCTIONS`; anything else raises :class:`ReaderError` naming
+    the plugin. Convenience methods cover the common page needs. Handed out by ``ctx.ledger``.
     """
 
-    def __init__(self, host: Host, spec: LedgerSpec, identity: Identity, version_id: int | None = None):
-        self.host = host
+    def __init__(
+        self, host: Host, spec: LedgerSpec, identity: Identity, plugin: str, *, version_id: int | None = None
+    ):
+        # version_id pins the read to one version (the cockpit pins every tile of a refresh)
+        self._host = host
+        self._plugin = plugin
         self.spec = spec
         self.identity = identity
-        self.scope = identity.row_scope(spec)
-        self.select = host.store.scoped_select(spec.id, self.scope, version_id)
-        self.rows = self.select.subquery(f"{spec.id}_rows")
+        self.scope: RowScope = identity.row_scope(spec)
+        self._select = host.store.scoped_select(spec.id, self.scope, version_id)
+        self.rows = self._select.subquery(f"{spec.id}_rows")
+
+    def __repr__(self) -> str:
+        return f"<LedgerReader {self.spec.id} for {self.identity.subject} ({self._plugin})>"
 
     @property
     def sees_all_rows(self) -> bool:
@@ -59,13 +105,13 @@ class LedgerReader:
     @property
     def version(self) -> int | None:
         """The number of the ledger's current version (None: nothing committed yet)."""
-        head = self.host.store.head(self.spec.id)
+        head = self._host.store.head(self.spec.id)
         return head.number if head else None
 
     @property
     def updated_at(self) -> dt.datetime | None:
         """When the current version was committed (naive UTC; None: nothing committed yet)."""
-        head = self.host.store.head(self.spec.id)
+        head = self._host.store.head(self.spec.id)
         return head.updated_at if head else None
 
     def c(self, name: str) -> sa.ColumnElement[Any]:
@@ -92,19 +138,22 @@ class LedgerReader:
             conds.append(sa.or_(*(self.rows.c[c].ilike(like) for c in cols)))
         return conds
 
-    def execute(self, stmt: sa.Executable) -> list[sa.Row[Any]]:
-        with self.host.engine.connect() as conn:
+    def execute(self, stmt: sa.Select[Any]) -> list[sa.Row[Any]]:
+        self._check(stmt)
+        with self._host.engine.connect() as conn:
             return list(conn.execute(stmt))
 
-    def scalar(self, stmt: sa.Executable) -> Any:
-        with self.host.engine.connect() as conn:
+    def scalar(self, stmt: sa.Select[Any]) -> Any:
+        self._check(stmt)
+        with self._host.engine.connect() as conn:
             return conn.execute(stmt).scalar()
 
-    def frame(self, stmt: sa.Select | None = None) -> pd.DataFrame:
+    def frame(self, stmt: sa.Select[Any] | None = None) -> pd.DataFrame:
         import pandas as pd
 
         stmt = stmt if stmt is not None else sa.select(self.rows)
-        with self.host.engine.connect() as conn:
+        self._check(stmt)
+        with self._host.engine.connect() as conn:
             result = conn.execute(stmt)
             return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
@@ -121,10 +170,94 @@ class LedgerReader:
         col = self.rows.c[column]
         return [r[0] for r in self.execute(sa.select(col).distinct().order_by(col)) if r[0] is not None]
 
+    def _check(self, stmt: Any) -> None:
+        """Refuse anything but a SELECT over ``self.rows`` (see the class docstring)."""
+        if not isinstance(stmt, sa.Select | sa.CompoundSelect):
+            raise ReaderError(
+                f"plugin {self._plugin!r}: LedgerReader runs only SELECT statements built on reader.rows, "
+                f"not {type(stmt).__name__}"
+            )
+        problems: list[str] = []
+        seen: set[int] = set()
+        stack: list[Any] = [stmt]
+        while stack:
+            element = stack.pop()
+            if element is self.rows or id(element) in seen:
+                continue
+            seen.add(id(element))
+            if isinstance(element, selectable.TableClause):  # also sa.Table and sa.table(...)
+                problems.append(f"table {element.name!r}")
+            elif isinstance(element, elements.TextClause | selectable.TextualSelect):
+                problems.append("raw SQL text (sa.text)")
+            elif isinstance(element, elements.ColumnClause) and element.is_literal and element.name != "*":
+                problems.append(f"literal SQL {element.name!r}")
+            elif isinstance(element, functions.FunctionElement):
+                name = str(getattr(element, "name", type(element).__name__)).lower()
+                if name not in READER_FUNCTIONS:
+                    problems.append(f"function {name}()")
+            stack.extend(element.get_children())
+        if problems:
+            raise ReaderError(
+                f"plugin {self._plugin!r}: a ledger read of {self.spec.id!r} may only select from reader.rows; "
+                f"this statement uses {', '.join(sorted(set(problems)))}"
+            )
+
+
+class LedgerActions:
+    """The ledger service acting for the signed-in identity: ``ctx.ledgers``.
+
+    Every change a plugin or page makes to a ledger goes through here, with the same checks,
+    audit entries and events as the ledger centre: :meth:`upload` checks a file cell by cell and
+    stages it, :meth:`commit` stores exactly the previewed rows, :meth:`rollback` restores an
+    earlier version as a new one. Refusals raise :class:`AccessDenied` (audited).
+    """
+
+    def __init__(self, host: Host, identity: Identity):
+        self._service = host.ledgers
+        self._identity = identity
+
+    def head(self, ledger_id: str) -> Any:
+        """The current version's pointer (``number``, ``updated_at``), or None."""
+        return self._service.head(ledger_id)
+
+    def versions(self, ledger_id: str) -> list[LedgerVersion]:
+        """Every version, newest first."""
+        return self._service.versions(self._identity, ledger_id)
+
+    def changes(self, ledger_id: str, number: int) -> Diff:
+        """What version ``number`` changed against the one before, within the identity's rows."""
+        return self._service.changes(self._identity, ledger_id, number)
+
+    def export(self, ledger_id: str) -> pa.Table:
+        """The current rows the identity may read, as Arrow (audited as an export)."""
+        return self._service.export(self._identity, ledger_id)
+
+    def upload(
+        self,
+        ledger_id: str,
+        source: bytes | str | BinaryIO,
+        file_name: str,
+        on_progress: Callable[[str, float], None] | None = None,
+    ) -> Upload:
+        """Check a workbook or CSV; when valid, stage it and return its preview."""
+        return self._service.upload(self._identity, ledger_id, source, file_name, on_progress=on_progress)
+
+    def commit(self, preview: Preview, *, confirm_removal: bool = False) -> LedgerVersion:
+        """Store exactly the previewed rows as the next version."""
+        return self._service.commit(self._identity, preview, confirm_removal=confirm_removal)
+
+    def discard(self, preview: Preview) -> None:
+        """Drop a preview that will not be committed."""
+        self._service.discard(self._identity, preview)
+
+    def rollback(self, ledger_id: str, to_number: int, *, expected_version: int | None) -> LedgerVersion:
+        """Make version ``to_number`` current again, as a new version."""
+        return self._service.rollback(self._identity, ledger_id, to_number, expected_version=expected_version)
+
 
 @dataclass
 class _BaseContext:
-    host: Host
+    _host: Host = field(repr=False)
     identity: Identity
     plugin: str
     # The one "today" (Beijing) a page or tile uses for values and judgements alike; tests pin it.
@@ -133,35 +266,48 @@ class _BaseContext:
     def allows(self, perm: Perm, department: str | None = None) -> bool:
         return self.identity.allows(perm, department)
 
+    def can(self, perm: Perm, ledger_id: str) -> bool:
+        """May the identity read (``Perm.LEDGER_READ``), upload to or roll back this ledger."""
+        return self.identity.can(perm, self._spec(ledger_id))
+
+    def ledgers_readable(self) -> list[LedgerSpec]:
+        """Every ledger the identity may read, in declaration order."""
+        return [spec for spec in self._host.store.specs.values() if self.identity.can(Perm.LEDGER_READ, spec)]
+
+    @property
+    def ledgers(self) -> LedgerActions:
+        """The ledger service acting for this identity (see :class:`LedgerActions`)."""
+        return LedgerActions(self._host, self.identity)
+
     def ledger(self, ledger_id: str) -> LedgerReader:
         """Read a ledger's current rows within this identity's scope.
 
-        Raises :class:`huizhi.access.AccessDenied` (audited) when the identity may read no rows.
+        Raises :class:`AccessDenied` (audited) when the identity may read no rows.
         """
-        spec = self.host.registry.ledger(ledger_id)
-        reader = LedgerReader(self.host, spec, self.identity)
-        if not self.identity.allows(Perm.LEDGER_READ) or reader.scope.empty:
-            self.host.audit.record(
-                self.identity, "access.denied", f"ledger:{ledger_id}", "denied", plugin=self.plugin
-            )
-            raise AccessDenied(Perm.LEDGER_READ, spec.title)
-        return reader
+        spec = self._spec(ledger_id)
+        if not self.identity.can(Perm.LEDGER_READ, spec):
+            raise self.deny(f"ledger:{ledger_id}", "ledger read")
+        return LedgerReader(self._host, spec, self.identity, self.plugin)
 
     def deny(self, target: str, how: str, message: str | None = None) -> AccessDenied:
         """Record a refused request (``how``: e.g. "query parameter") and return the exception
         to raise: ``raise ctx.deny("department:gaj", "query parameter")``. The host shows its
         Chinese message in place of the page or tile."""
-        self.host.audit.record(
-            self.identity, "access.denied", target, "denied", plugin=self.plugin, how=how
-        )
+        self._host.audit.record(self.identity, "access.denied", target, "denied", plugin=self.plugin, how=how)
         return AccessDenied("request", target, message)
 
     def connector(self, connector_id: str) -> Any:
         """A configured connection (files, SQL, REST …) declared by any plugin."""
-        return self.host.connector(connector_id)
+        return self._host.connector(connector_id)
 
     def audit(self, action: str, target: str = "", outcome: str = "ok", **detail: Any) -> None:
-        self.host.audit.record(self.identity, action, target, outcome, plugin=self.plugin, **detail)
+        self._host.audit.record(self.identity, action, target, outcome, plugin=self.plugin, **detail)
+
+    def _spec(self, ledger_id: str) -> LedgerSpec:
+        spec = self._host.store.specs.get(ledger_id)
+        if spec is None:
+            raise LookupError(f"plugin {self.plugin!r}: no enabled plugin declares ledger {ledger_id!r}")
+        return spec
 
 
 @dataclass

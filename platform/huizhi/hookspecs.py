@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import pluggy
 
+from huizhi.events import Event
 from huizhi.specs import ConnectorSpec, LedgerSpec, PageSpec, PluginInfo, TileSpec
 
 hookspec = pluggy.HookspecMarker("huizhi")
@@ -95,4 +96,19 @@ def huizhi_connectors() -> list[ConnectorSpec]:
     Return a list of :class:`huizhi.specs.ConnectorSpec`. ``factory(config)`` receives the
     deployment's ``[connectors.<id>]`` table from ``huizhi.toml`` and returns a connection
     object. Secrets (passwords, client secrets) belong in that configuration, never in code.
+    """
+
+
+@hookspec
+def huizhi_track_event(event: Event) -> None:
+    """Learn what happened: called once for every event the host publishes.
+
+    ``event`` is a :class:`huizhi.events.LedgerChanged` after every commit, rollback, import and
+    seed of any ledger (its ``ledger_id``, new ``version`` number, ``kind``, ``actor`` subject,
+    row counts and ``occurred_at``); ``remote`` is True when another portal process made the
+    change. Return nothing. Keep it quick (it runs after the commit, in the committing thread):
+    drop a cache, queue work. An exception is logged naming the plugin and never undoes the
+    commit. Check ``event.ledger_id`` (and ``isinstance``) before acting: more event types will
+    come. The host's own listeners (cockpit invalidation, submission tracking) subscribe the
+    same way.
     """

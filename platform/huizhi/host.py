@@ -20,7 +20,9 @@ from huizhi.audit import AuditLog
 from huizhi.config import Settings, load_settings
 from huizhi.context import PageContext, TileContext
 from huizhi.db import check_connection, create_db_engine, upgrade
+from huizhi.events import EventBus, PgEventChannel, notify
 from huizhi.ledger_store import LedgerStore
+from huizhi.ledgers import LedgerService
 from huizhi.models import PluginState, utcnow
 from huizhi.plugins import Registry, load_registry
 from huizhi.specs import Perm
@@ -35,6 +37,10 @@ class Host:
     registry: Registry
     store: LedgerStore
     audit: AuditLog
+    events: EventBus
+    ledgers: LedgerService
+    # LISTEN/NOTIFY delivery of other processes' events (PostgreSQL only)
+    channel: PgEventChannel | None = field(default=None, repr=False)
     _connections: dict[str, Any] = field(default_factory=dict, repr=False)
     # the cockpit's caches and worker threads (huizhi.cockpit.cockpit_state), created on first use
     _huizhi_cockpit_state: Any = field(default=None, repr=False, compare=False)
@@ -60,12 +66,12 @@ class Host:
     ) -> PageContext:
         spec, plugin = self.registry.pages[url_path]
         return PageContext(
-            host=self, identity=identity, plugin=plugin, page=spec, params=params or {}, nav=nav or {}
+            _host=self, identity=identity, plugin=plugin, page=spec, params=params or {}, nav=nav or {}
         )
 
     def tile_context(self, identity: Identity, tile_id: str, **kw: Any) -> TileContext:
         spec, plugin = self.registry.tiles[tile_id]
-        return TileContext(host=self, identity=identity, plugin=plugin, tile=spec, **kw)
+        return TileContext(_host=self, identity=identity, plugin=plugin, tile=spec, **kw)
 
     def visible_pages(self, identity: Identity) -> list:
         """Pages this identity may open, in menu order."""
@@ -111,7 +117,17 @@ class Host:
         self.audit.record(identity, "plugin.enable" if enabled else "plugin.disable", f"plugin:{name}")
 
     def dispose(self) -> None:
+        """Stop what the host started (event channel, listeners) and close its connections."""
+        if self.channel is not None:
+            self.channel.close()
+        self.events.close()
         self.engine.dispose()
+
+    def __enter__(self) -> Host:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.dispose()
 
 
 def _admin_disabled(engine: Engine) -> list[str]:
@@ -147,4 +163,34 @@ def create_host(
     )
     store = LedgerStore(engine, {lid: spec for lid, (spec, _) in registry.ledgers.items()})
     store.ensure_tables()
-    return Host(settings=settings, engine=engine, registry=registry, store=store, audit=AuditLog(engine))
+    audit = AuditLog(engine)
+    events = EventBus()
+    on_postgres = engine.dialect.name == "postgresql"
+    ledgers = LedgerService(
+        store, audit, events, notify=(lambda conn, event: notify(conn, event, events.origin)) if on_postgres else None
+    )
+    host = Host(settings=settings, engine=engine, registry=registry, store=store, audit=audit, events=events, ledgers=ledgers)
+    _subscribe_listeners(host)
+    if on_postgres:
+        host.channel = PgEventChannel(_libpq_conninfo(engine), events)
+        host.channel.start()
+    return host
+
+
+def _subscribe_listeners(host: Host) -> None:
+    """The host's own listeners, then every plugin's ``huizhi_track_event``, each isolated."""
+
+    def refresh_cockpit(event) -> None:
+        from huizhi.cockpit import refresh_after_commit
+
+        refresh_after_commit(host, [event.ledger_id])
+
+    host.events.subscribe("cockpit", refresh_cockpit)
+    for plugin, function in host.registry.event_listeners():
+        host.events.subscribe(f"plugin {plugin}", lambda event, f=function: f(event=event))
+
+
+def _libpq_conninfo(engine: Engine) -> str:
+    """The engine's URL as psycopg's connection string (no SQLAlchemy driver suffix)."""
+    url = engine.url.set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)

@@ -14,10 +14,11 @@ registered on the DuckDB connection, ``COPY FROM STDIN`` on PostgreSQL.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,7 @@ from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from huizhi.access import RowScope
-from huizhi.models import LedgerHead, LedgerVersion, ledger_version_seq, utcnow
+from huizhi.models import LedgerHead, LedgerPreview, LedgerVersion, ledger_version_seq, utcnow
 from huizhi.specs import ColumnSpec, LedgerSpec
 
 if TYPE_CHECKING:
@@ -83,6 +84,32 @@ class DiffCounts:
     changed: int
     removed: int
     unchanged: int
+
+
+@dataclass(frozen=True)
+class Diff:
+    """What changed between two versions: counts, and the first rows of each kind."""
+
+    counts: DiffCounts
+    added_rows: pa.Table
+    removed_rows: pa.Table
+    changed_cells: pa.Table  # key columns…, column, old, new
+
+    @property
+    def added(self) -> int:
+        return self.counts.added
+
+    @property
+    def changed(self) -> int:
+        return self.counts.changed
+
+    @property
+    def removed(self) -> int:
+        return self.counts.removed
+
+    @property
+    def unchanged(self) -> int:
+        return self.counts.unchanged
 
 
 def ledger_table(spec: LedgerSpec, metadata: sa.MetaData | None = None) -> sa.Table:
@@ -191,172 +218,243 @@ class LedgerStore:
         return stmt.where(table.c[spec.department_column].in_(sorted(scope.department_names)))
 
     # -- writing --------------------------------------------------------------------------------
+    #
+    # Only the ledger service (huizhi.ledgers) calls these: it checks who may do what, audits it
+    # and publishes the event. A change is two steps, so what a person confirms is what is stored:
+    # ``stage`` writes the rows under a new version id no head points at and computes the diff;
+    # ``publish`` moves the head to it (compare-and-set) and records the version.
 
-    def commit(
+    def stage(
         self,
         ledger_id: str,
-        data: pa.Table | pd.DataFrame,
+        data: pa.Table | pd.DataFrame | None,
         *,
-        created_by: str,
-        expected_version_id: int | None,
+        subject: str,
+        kind: str,
         file_name: str | None = None,
         file_sha256: str | None = None,
-        kind: str = "upload",
         note: str = "",
         replace_scope: RowScope | None = None,
-    ) -> LedgerVersion:
-        """Store ``data`` as the ledger's next version, atomically.
+        copy_of: int | None = None,
+    ) -> LedgerPreview:
+        """Write ``data`` (or, with ``copy_of``, that version's rows) as a staged version.
 
-        ``expected_version_id`` is the head the caller previewed against (None: no version yet);
-        if another commit moved the head since, :class:`StaleVersion` is raised and nothing is
-        stored. An upload identical to the current version raises :class:`Unchanged`.
-
-        ``replace_scope`` (departments, not all rows) makes this a department's own upload to a
-        district-wide ledger (分级分权): ``data`` replaces only the rows of those departments and
-        every other department's rows are carried over from the current version.
+        ``replace_scope`` (departments, not all rows) makes it a department's own upload to a
+        district-wide ledger (分级分权): the staged version is ``data`` plus every other
+        department's rows carried over from the current version. Raises :class:`OutOfScope`
+        and :class:`KeyConflict`; nothing is left behind when it raises.
         """
         spec = self.specs[ledger_id]
-        arrow = _to_arrow(data, spec)
+        table = self.tables[ledger_id]
+        cols = [c.name for c in spec.columns]
         partial = replace_scope is not None and not replace_scope.all_rows
-        if partial:
+        arrow = _to_arrow(data, spec) if data is not None else None
+        if partial and arrow is not None:
             _check_rows_in_scope(spec, arrow, replace_scope)
+        self._discard_abandoned(ledger_id)
         try:
             with self.engine.begin() as conn:
                 head = self.head(ledger_id, conn)
-                current_id = head.version_id if head else None
-                if current_id != expected_version_id:
-                    raise StaleVersion(
-                        f"ledger {ledger_id}: head is {current_id}, caller expected {expected_version_id}"
-                    )
-                if head and file_sha256:
-                    current = conn.execute(
-                        select(LedgerVersion.file_sha256).where(LedgerVersion.id == current_id)
-                    ).scalar()
-                    if current == file_sha256:
-                        raise Unchanged(f"ledger {ledger_id}: file identical to version {head.number}")
+                base_id = head.version_id if head else None
                 new_id = int(conn.execute(select(ledger_version_seq.next_value())).scalar_one())
-                self._bulk_insert(conn, ledger_id, arrow, new_id)
-                row_count = arrow.num_rows
-                if partial and current_id is not None:
-                    self._carry_over(conn, ledger_id, current_id, new_id, replace_scope)
+                if copy_of is not None:
+                    source = select(sa.literal(new_id).label(VERSION_COLUMN), *(table.c[c] for c in cols)).where(
+                        table.c[VERSION_COLUMN] == copy_of
+                    )
+                    conn.execute(sa.insert(table).from_select([VERSION_COLUMN, *cols], source))
+                elif arrow is not None:
+                    self._bulk_insert(conn, ledger_id, arrow, new_id)
+                if partial and base_id is not None:
+                    self._carry_over(conn, ledger_id, base_id, new_id, replace_scope)
                     self._check_unique_keys(conn, ledger_id, new_id)
-                    row_count = self._count(conn, ledger_id, new_id)
-                counts = self._diff_counts(conn, ledger_id, current_id, new_id)
-                if head and counts.added == counts.changed == counts.removed == 0:
-                    raise Unchanged(f"ledger {ledger_id}: content identical to version {head.number}")
-                return self._finish(
-                    conn,
-                    ledger_id,
-                    head,
-                    new_id,
-                    counts,
-                    row_count,
-                    created_by=created_by,
+                counts = self._diff_counts(conn, ledger_id, base_id, new_id)
+                preview = LedgerPreview(
+                    id=new_id,
+                    ledger_id=ledger_id,
+                    base_version_id=base_id,
+                    subject=subject,
+                    created_at=utcnow(),
+                    kind=kind,
                     file_name=file_name,
                     file_sha256=file_sha256,
-                    kind=kind,
+                    row_count=self._count(conn, ledger_id, new_id),
+                    added=counts.added,
+                    changed=counts.changed,
+                    removed=counts.removed,
+                    unchanged=counts.unchanged,
+                    scope=json.dumps(sorted(replace_scope.department_names), ensure_ascii=False)
+                    if partial else None,
                     note=note,
-                    scope=sorted(replace_scope.department_names) if partial else None,
                 )
-        except (IntegrityError, DBAPIError) as exc:
-            if _is_conflict(exc):  # two commits raced for the same head
-                raise StaleVersion(
-                    f"ledger {ledger_id}: concurrent commit ({exc.__class__.__name__})"
-                ) from exc
-            raise
-
-    def rollback(
-        self, ledger_id: str, to_number: int, *, created_by: str, expected_version_id: int | None
-    ) -> LedgerVersion:
-        """Make version ``to_number``'s rows current again, as a new version (history is kept)."""
-        target = self.version(ledger_id, to_number)
-        table = self.tables[ledger_id]
-        cols = [c.name for c in self.specs[ledger_id].columns]
-        try:
-            with self.engine.begin() as conn:
-                head = self.head(ledger_id, conn)
-                current_id = head.version_id if head else None
-                if current_id != expected_version_id:
-                    raise StaleVersion(f"ledger {ledger_id}: head moved during rollback")
-                if current_id == target.id:
-                    raise Unchanged(f"ledger {ledger_id}: version {to_number} is already current")
-                new_id = int(conn.execute(select(ledger_version_seq.next_value())).scalar_one())
-                source = select(sa.literal(new_id).label(VERSION_COLUMN), *(table.c[c] for c in cols)).where(
-                    table.c[VERSION_COLUMN] == target.id
-                )
-                conn.execute(sa.insert(table).from_select([VERSION_COLUMN, *cols], source))
-                counts = self._diff_counts(conn, ledger_id, current_id, new_id)
-                return self._finish(
-                    conn,
-                    ledger_id,
-                    head,
-                    new_id,
-                    counts,
-                    target.row_count,
-                    created_by=created_by,
-                    file_name=target.file_name,
-                    file_sha256=target.file_sha256,
-                    kind="rollback",
-                    note=f"回滚到第{to_number}版",
-                    restored_from=to_number,
-                )
+                conn.execute(sa.insert(LedgerPreview).values(**_fields(preview)))
+                return preview
         except (IntegrityError, DBAPIError) as exc:
             if _is_conflict(exc):
-                raise StaleVersion(f"ledger {ledger_id}: concurrent rollback") from exc
+                raise StaleVersion(f"ledger {ledger_id}: concurrent change while staging") from exc
             raise
 
-    def _finish(
+    def preview(self, ledger_id: str, preview_id: int) -> LedgerPreview | None:
+        with sa.orm.Session(self.engine) as session:
+            found = session.get(LedgerPreview, preview_id)
+        return found if found is not None and found.ledger_id == ledger_id else None
+
+    def publish(
         self,
-        conn: Connection,
         ledger_id: str,
-        head: LedgerHead | None,
-        new_id: int,
-        counts: DiffCounts,
-        row_count: int,
+        preview_id: int,
         *,
         created_by: str,
-        file_name: str | None,
-        file_sha256: str | None,
-        kind: str,
-        note: str,
+        created_by_name: str | None = None,
         restored_from: int | None = None,
-        scope: list[str] | None = None,
+        within: Callable[[Connection, LedgerVersion], None] | None = None,
     ) -> LedgerVersion:
-        number = (head.number if head else 0) + 1
-        now = utcnow()
-        fields = dict(
-            id=new_id,
-            ledger_id=ledger_id,
-            number=number,
-            created_by=created_by,
-            created_at=now,
-            file_name=file_name,
-            file_sha256=file_sha256,
-            row_count=row_count,
-            added=counts.added,
-            changed=counts.changed,
-            removed=counts.removed,
-            kind=kind,
-            restored_from=restored_from,
-            note=note,
-            scope=json.dumps(scope, ensure_ascii=False) if scope is not None else None,
-        )
-        conn.execute(sa.insert(LedgerVersion).values(**fields))
-        if head is None:
-            conn.execute(
-                sa.insert(LedgerHead).values(
-                    ledger_id=ledger_id, version_id=new_id, number=number, updated_at=now
+        """Make a staged version current, atomically; raises :class:`StaleVersion` when the head
+        moved since it was staged (the staged rows stay until discarded). ``within`` runs in the
+        same transaction after the version is recorded (e.g. a PostgreSQL NOTIFY)."""
+        try:
+            with self.engine.begin() as conn:
+                with sa.orm.Session(bind=conn) as session:  # joins this transaction
+                    staged = session.scalars(
+                        select(LedgerPreview).where(LedgerPreview.id == preview_id, LedgerPreview.ledger_id == ledger_id)
+                    ).first()
+                if staged is None:
+                    raise StaleVersion(f"ledger {ledger_id}: staged version {preview_id} is gone")
+                head = self.head(ledger_id, conn)
+                current_id = head.version_id if head else None
+                if current_id != staged.base_version_id:
+                    raise StaleVersion(
+                        f"ledger {ledger_id}: head is {current_id}, the preview was made against {staged.base_version_id}"
+                    )
+                number = (head.number if head else 0) + 1
+                now = utcnow()
+                version = LedgerVersion(
+                    id=staged.id,
+                    ledger_id=ledger_id,
+                    number=number,
+                    created_by=created_by,
+                    created_by_name=created_by_name,
+                    created_at=now,
+                    file_name=staged.file_name,
+                    file_sha256=staged.file_sha256,
+                    row_count=staged.row_count,
+                    added=staged.added,
+                    changed=staged.changed,
+                    removed=staged.removed,
+                    kind=staged.kind,
+                    restored_from=restored_from,
+                    note=staged.note,
+                    scope=staged.scope,
+                )
+                conn.execute(sa.insert(LedgerVersion).values(**_fields(version)))
+                conn.execute(sa.delete(LedgerPreview).where(LedgerPreview.id == staged.id))
+                if head is None:
+                    conn.execute(
+                        sa.insert(LedgerHead).values(
+                            ledger_id=ledger_id, version_id=staged.id, number=number, updated_at=now
+                        )
+                    )
+                else:
+                    moved = conn.execute(
+                        sa.update(LedgerHead)
+                        .where(LedgerHead.ledger_id == ledger_id, LedgerHead.version_id == head.version_id)
+                        .values(version_id=staged.id, number=number, updated_at=now)
+                    )
+                    if moved.rowcount != 1:
+                        raise StaleVersion(f"ledger {ledger_id}: head moved while committing")
+                if within is not None:
+                    within(conn, version)
+                return version
+        except (IntegrityError, DBAPIError) as exc:
+            if _is_conflict(exc):  # two commits raced for the same head
+                raise StaleVersion(f"ledger {ledger_id}: concurrent commit ({exc.__class__.__name__})") from exc
+            raise
+
+    def discard(self, ledger_id: str, preview_id: int) -> None:
+        """Delete a staged version's rows (never a committed version's)."""
+        table = self.tables[ledger_id]
+        with self.engine.begin() as conn:
+            gone = conn.execute(
+                sa.delete(LedgerPreview).where(LedgerPreview.id == preview_id, LedgerPreview.ledger_id == ledger_id)
+            )
+            if gone.rowcount:
+                conn.execute(sa.delete(table).where(table.c[VERSION_COLUMN] == preview_id))
+
+    def _discard_abandoned(self, ledger_id: str, max_age: dt.timedelta = dt.timedelta(hours=12)) -> None:
+        """Drop staged versions that can never be committed (the head moved past them) or that
+        nobody committed for ``max_age``: a closed browser tab leaves its preview behind."""
+        head = self.head(ledger_id)
+        current_id = head.version_id if head else None
+        with sa.orm.Session(self.engine) as session:
+            stale = list(
+                session.scalars(
+                    select(LedgerPreview.id).where(
+                        LedgerPreview.ledger_id == ledger_id,
+                        sa.or_(
+                            LedgerPreview.created_at < utcnow() - max_age,
+                            LedgerPreview.base_version_id.is_distinct_from(current_id),
+                        ),
+                    )
                 )
             )
-        else:
-            moved = conn.execute(
-                sa.update(LedgerHead)
-                .where(LedgerHead.ledger_id == ledger_id, LedgerHead.version_id == head.version_id)
-                .values(version_id=new_id, number=number, updated_at=now)
-            )
-            if moved.rowcount != 1:
-                raise StaleVersion(f"ledger {ledger_id}: head moved while committing")
-        return LedgerVersion(**fields)
+        for preview_id in stale:
+            self.discard(ledger_id, preview_id)
+
+    # -- comparing ------------------------------------------------------------------------------
+
+    def diff(
+        self,
+        ledger_id: str,
+        old_id: int | None,
+        new_id: int,
+        *,
+        scope: RowScope | None = None,
+        detail_limit: int = 200,
+    ) -> Diff:
+        """Added / changed (old → new per cell) / removed / unchanged rows between two versions,
+        by key, within ``scope`` (default: all rows). The one diff implementation: previews,
+        commits and the history view all use it, in the database."""
+        spec = self.specs[ledger_id]
+        cols = [c.name for c in spec.columns]
+        values = [c for c in cols if c not in spec.key]
+        with self.engine.connect() as conn:
+            counts = self._diff_counts(conn, ledger_id, old_id, new_id, scope)
+            new = self._version_rows(ledger_id, new_id, scope, "new")
+            if old_id is None:
+                added = conn.execute(select(*(new.c[c] for c in cols)).limit(detail_limit)).fetchall()
+                return Diff(counts, _rows_table(spec, cols, added), _rows_table(spec, cols, []), _cells_table(spec, []))
+            old = self._version_rows(ledger_id, old_id, scope, "old")
+            on = sa.and_(*(new.c[k] == old.c[k] for k in spec.key))
+            added = conn.execute(
+                select(*(new.c[c] for c in cols)).select_from(new.outerjoin(old, on))
+                .where(old.c[spec.key[0]].is_(None)).order_by(*(new.c[k] for k in spec.key)).limit(detail_limit)
+            ).fetchall()
+            removed = conn.execute(
+                select(*(old.c[c] for c in cols)).select_from(old.outerjoin(new, on))
+                .where(new.c[spec.key[0]].is_(None)).order_by(*(old.c[k] for k in spec.key)).limit(detail_limit)
+            ).fetchall()
+            cells: list[tuple[Any, ...]] = []
+            if values:
+                differs = sa.or_(*(new.c[v].is_distinct_from(old.c[v]) for v in values))
+                pairs = conn.execute(
+                    select(*(new.c[k] for k in spec.key), *(old.c[v] for v in values), *(new.c[v] for v in values))
+                    .select_from(new.join(old, on)).where(differs)
+                    .order_by(*(new.c[k] for k in spec.key)).limit(detail_limit)
+                ).fetchall()
+                nk, nv = len(spec.key), len(values)
+                for row in pairs:
+                    key = tuple(row[:nk])
+                    for i, name in enumerate(values):
+                        before, after = row[nk + i], row[nk + nv + i]
+                        if before != after:
+                            cells.append((*key, name, _as_text(before), _as_text(after)))
+                            if len(cells) >= detail_limit:
+                                break
+                    if len(cells) >= detail_limit:
+                        break
+        return Diff(counts, _rows_table(spec, cols, added), _rows_table(spec, cols, removed), _cells_table(spec, cells))
+
+    def _version_rows(self, ledger_id: str, version_id: int, scope: RowScope | None, name: str) -> sa.Subquery:
+        return self.scoped_select(ledger_id, scope or RowScope(all_rows=True), version_id).subquery(name)
 
     def _count(self, conn: Connection, ledger_id: str, version_id: int) -> int:
         table = self.tables[ledger_id]
@@ -386,15 +484,16 @@ class LedgerStore:
         if dupes:
             raise KeyConflict([tuple(d) for d in dupes])
 
-    def _diff_counts(self, conn: Connection, ledger_id: str, old_id: int | None, new_id: int) -> DiffCounts:
+    def _diff_counts(
+        self, conn: Connection, ledger_id: str, old_id: int | None, new_id: int, scope: RowScope | None = None
+    ) -> DiffCounts:
         """Added / changed / removed rows between two versions, by key, computed in the database."""
         spec = self.specs[ledger_id]
-        t = self.tables[ledger_id]
-        new = select(t).where(t.c[VERSION_COLUMN] == new_id).subquery("new")
+        new = self._version_rows(ledger_id, new_id, scope, "new")
         total_new = conn.execute(select(func.count()).select_from(new)).scalar_one()
         if old_id is None:
             return DiffCounts(added=total_new, changed=0, removed=0, unchanged=0)
-        old = select(t).where(t.c[VERSION_COLUMN] == old_id).subquery("old")
+        old = self._version_rows(ledger_id, old_id, scope, "old")
         on = sa.and_(*(new.c[k] == old.c[k] for k in spec.key))
         values = [c.name for c in spec.columns if c.name not in spec.key]
         differs = sa.or_(*(new.c[v].is_distinct_from(old.c[v]) for v in values)) if values else sa.false()
@@ -505,3 +604,48 @@ def fetch_arrow(engine: Engine, stmt: sa.Select, spec: LedgerSpec | None = None)
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in keys]
     table = pa.table({k: pa.array(list(c)) for k, c in zip(keys, columns, strict=True)})
     return _to_arrow(table, spec) if spec is not None else table
+
+
+def _fields(row: Any) -> dict[str, Any]:
+    """Column values of an ORM object, for a Core INSERT in the caller's transaction."""
+    return {c.key: getattr(row, c.key) for c in sa.inspect(type(row)).columns}
+
+
+def _as_text(value: Any) -> str | None:
+    """A cell as the diff shows it: 是/否 for booleans, ISO dates, plain numbers."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value)) if abs(value) < 1e15 else str(value)
+    return str(value)
+
+
+def _rows_table(spec: LedgerSpec, cols: list[str], rows: Sequence[Any]) -> pa.Table:
+    return _to_arrow(
+        _plain_table(cols, [tuple(r) for r in rows]), spec
+    )
+
+
+def _plain_table(cols: list[str], rows: list[tuple[Any, ...]]) -> pa.Table:
+    import pyarrow as pa
+
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in cols]
+    return pa.table({c: pa.array(list(v)) for c, v in zip(cols, columns, strict=True)})
+
+
+def _cells_table(spec: LedgerSpec, cells: list[tuple[Any, ...]]) -> pa.Table:
+    """Changed cells as a long table: key columns…, column, old, new (old and new as text)."""
+    import pyarrow as pa
+
+    names = [*spec.key, "column", "old", "new"]
+    columns = list(zip(*cells, strict=True)) if cells else [() for _ in names]
+    key_types = {c.name: c.dtype for c in spec.columns}
+    arrow_types = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "date": pa.date32(), "bool": pa.bool_()}
+    fields = [pa.field(k, arrow_types[key_types[k]]) for k in spec.key] + [
+        pa.field("column", pa.string()), pa.field("old", pa.string()), pa.field("new", pa.string())
+    ]
+    return pa.table([pa.array(list(v), f.type) for v, f in zip(columns, fields, strict=True)], schema=pa.schema(fields))

@@ -34,7 +34,7 @@ class LedgerVersion(Base):
     )
     ledger_id: Mapped[str] = mapped_column(String(64), index=True)
     number: Mapped[int] = mapped_column(Integer)  # 1, 2, 3 … per ledger, as people say "第3版"
-    created_by: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(200))  # the subject of whoever made it
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     file_name: Mapped[str | None] = mapped_column(String(500))
     file_sha256: Mapped[str | None] = mapped_column(String(64))
@@ -47,6 +47,11 @@ class LedgerVersion(Base):
     # JSON list of the department names a department upload replaced; None: the whole ledger
     scope: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str] = mapped_column(Text, default="")
+    created_by_name: Mapped[str | None] = mapped_column(String(200))  # display name at the time
+
+    @property
+    def author(self) -> str:
+        return self.created_by_name or self.created_by
 
 
 class LedgerHead(Base):
@@ -86,3 +91,31 @@ class PluginState(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     changed_by: Mapped[str] = mapped_column(String(200), default="")
     changed_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class LedgerPreview(Base):
+    """An upload staged for commit: its rows are in the ledger's table under ``id`` (a version id
+    that no head points at yet), so the counts an admin confirms are the counts commit stores.
+
+    Committing turns it into a :class:`LedgerVersion` with the same id; discarding (or expiry)
+    deletes its rows. ``base_version_id`` is the head it was compared with: a commit after the
+    head moved is refused as stale.
+    """
+
+    __tablename__ = "ledger_previews"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)  # the staged version id
+    ledger_id: Mapped[str] = mapped_column(String(64), index=True)
+    base_version_id: Mapped[int | None] = mapped_column(BigInteger)
+    subject: Mapped[str] = mapped_column(String(200))  # who previewed; only they may commit it
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(20), default="upload")
+    file_name: Mapped[str | None] = mapped_column(String(500))
+    file_sha256: Mapped[str | None] = mapped_column(String(64))
+    row_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    added: Mapped[int] = mapped_column(BigInteger, default=0)
+    changed: Mapped[int] = mapped_column(BigInteger, default=0)
+    removed: Mapped[int] = mapped_column(BigInteger, default=0)
+    unchanged: Mapped[int] = mapped_column(BigInteger, default=0)
+    scope: Mapped[str | None] = mapped_column(Text)  # JSON department names (department upload)
+    note: Mapped[str] = mapped_column(Text, default="")

@@ -81,6 +81,8 @@ class Registry:
     pages: dict[str, tuple[PageSpec, str]] = field(default_factory=dict)
     tiles: dict[str, tuple[TileSpec, str]] = field(default_factory=dict)
     connectors: dict[str, tuple[ConnectorSpec, str]] = field(default_factory=dict)
+    # the plugin manager the plugins are registered with, for hooks called after loading (events)
+    pm: pluggy.PluginManager | None = field(default=None, repr=False)
 
     def enabled(self) -> list[PluginRecord]:
         return [p for p in self.plugins.values() if p.status == "enabled"]
@@ -96,6 +98,16 @@ class Registry:
 
     def plugin_of_page(self, url_path: str) -> str:
         return self.pages[url_path][1]
+
+    def event_listeners(self) -> list[tuple[str, Any]]:
+        """(plugin name, function) of every enabled plugin's ``huizhi_track_event``."""
+        if self.pm is None:
+            return []
+        return [
+            (impl.plugin_name, impl.function)
+            for impl in self.pm.hook.huizhi_track_event.get_hookimpls()
+            if impl.plugin_name in self.plugins and self.plugins[impl.plugin_name].status == "enabled"
+        ]
 
 
 def create_plugin_manager() -> pluggy.PluginManager:
@@ -254,7 +266,7 @@ def load_registry(
     ordered = list(records.values())
     _resolve_clashes(ordered)
 
-    registry = Registry(plugins=records)
+    registry = Registry(plugins=records, pm=pm)
     for record in ordered:
         if record.status != "enabled":
             continue

@@ -1,0 +1,470 @@
+"""The ledger service: the only way a ledger changes. No Streamlit here.
+
+The ledger page, ``huizhi ledger import``, the seed loader and the tests all go through it, so
+each gets the same guarantees::
+
+    upload = service.upload(identity, "sensing_devices", data, "设备.xlsx")   # check every cell
+    if upload.preview:                                                  # staged, counts known
+        version = service.commit(identity, upload.preview, confirm_removal=True)
+
+* **who**: every call takes the :class:`~huizhi.access.Identity` acting, checks its permission
+  here (upload, rollback, read), records versions against its subject, and audits the outcome;
+  a refused call is audited as a denial, never as ok.
+* **what is confirmed is what is stored**: :meth:`upload` stages the rows as a version no head
+  points at and diffs it against the current one in the database; :meth:`commit` moves the head
+  to exactly those rows (refusing when someone else committed in between). One diff, in SQL,
+  on both stores (:meth:`huizhi.ledger_store.LedgerStore.diff`).
+* **who else learns of it**: after a commit or rollback the service publishes a
+  :class:`~huizhi.events.LedgerChanged` on the host's event bus (and, on PostgreSQL, to other
+  processes through NOTIFY in the same transaction).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from sqlalchemy import Connection
+
+from huizhi.access import AccessDenied, Identity, RowScope
+from huizhi.audit import AuditLog
+from huizhi.events import EventBus, LedgerChanged
+from huizhi.ledger_store import (
+    Diff,
+    DiffCounts,
+    KeyConflict,
+    LedgerStore,
+    OutOfScope,
+    StaleVersion,
+    Unchanged,
+)
+from huizhi.models import LedgerPreview, LedgerVersion
+from huizhi.specs import LedgerSpec, Perm
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from huizhi.excel.ingest import IngestResult
+
+__all__ = [
+    "PREVIEW_ROWS",
+    "ConfirmationRequired",
+    "KeyConflict",
+    "LedgerService",
+    "NotYours",
+    "OutOfScope",
+    "Preview",
+    "StaleVersion",
+    "Unchanged",
+    "Upload",
+]
+
+log = logging.getLogger(__name__)
+
+PREVIEW_ROWS = 200  # rows of each kind a preview lists (counts are always complete)
+REMOVAL_CONFIRM_SHARE = 0.5  # a commit that deletes more than this share of rows needs confirming
+
+
+class ConfirmationRequired(RuntimeError):
+    """The commit would delete most of the ledger's rows and was not confirmed."""
+
+    def __init__(self, removed: int, share: float):
+        super().__init__(f"commit would remove {removed} rows ({share:.0%}) and was not confirmed")
+        self.user_message = (
+            f"本次提交将删除当前版本中 {removed:,} 行（{share:.0%}），需要确认后才能提交。"
+            "如果您只想补充或修改部分行，请在当前数据的导出表上修改后再上传。"
+        )
+
+
+class NotYours(RuntimeError):
+    """A preview may be committed only by whoever made it."""
+
+    user_message = "这份预览不是您上传的，不能由您提交。请自己上传文件后再提交。"
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A checked upload staged for commit, with the change it would make.
+
+    ``counts`` are exactly what :meth:`LedgerService.commit` stores (the staged rows are the
+    rows that become current). ``id`` is None when nothing would change (``unchanged``).
+    """
+
+    ledger_id: str
+    id: int | None
+    base_version: int | None  # number of the version compared with (None: the first version)
+    subject: str
+    diff: Diff
+    row_count: int
+    current_rows: int  # rows of the compared version
+    file_name: str | None = None
+    file_sha256: str | None = None
+    departments: tuple[str, ...] | None = None  # a department upload: the departments replaced
+
+    @property
+    def counts(self) -> DiffCounts:
+        return self.diff.counts
+
+    @property
+    def unchanged(self) -> bool:
+        return self.id is None
+
+    @property
+    def removal_share(self) -> float:
+        return self.counts.removed / self.current_rows if self.current_rows else 0.0
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return self.removal_share > REMOVAL_CONFIRM_SHARE
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One uploaded file: the checked result, and its preview when it may be committed.
+
+    ``refusal`` (Chinese) says why a valid file cannot be committed by this person (rows of
+    other departments, keys another department already uses).
+    """
+
+    result: IngestResult
+    preview: Preview | None = None
+    refusal: str | None = None
+
+
+class LedgerService:
+    """Preview, commit, roll back and compare ledger versions on behalf of an identity."""
+
+    def __init__(
+        self,
+        store: LedgerStore,
+        audit: AuditLog,
+        events: EventBus,
+        notify: Callable[[Connection, LedgerChanged], None] | None = None,
+    ):
+        self._store = store
+        self._audit = audit
+        self._events = events
+        self._notify = notify
+
+    # -- decisions -------------------------------------------------------------------------------
+
+    def spec(self, ledger_id: str) -> LedgerSpec:
+        try:
+            return self._store.specs[ledger_id]
+        except KeyError:
+            raise KeyError(f"no enabled plugin declares ledger {ledger_id!r}") from None
+
+    def _require(self, identity: Identity, perm: Perm, spec: LedgerSpec, how: str) -> None:
+        if identity.can(perm, spec):
+            return
+        self._audit.record(identity, "access.denied", f"ledger:{spec.id}", "denied", perm=str(perm), how=how)
+        raise AccessDenied(perm, spec.title, _DENIED.get(perm, "").format(title=spec.title) or None)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def head(self, ledger_id: str):
+        return self._store.head(ledger_id)
+
+    def versions(self, identity: Identity, ledger_id: str) -> list[LedgerVersion]:
+        spec = self.spec(ledger_id)
+        self._require(identity, Perm.LEDGER_READ, spec, "version history")
+        return self._store.versions(ledger_id)
+
+    def changes(self, identity: Identity, ledger_id: str, number: int, *, detail_limit: int = PREVIEW_ROWS) -> Diff:
+        """What version ``number`` changed against the one before it, within what ``identity``
+        may read (every version keeps its rows, so this is exact for any version)."""
+        spec = self.spec(ledger_id)
+        self._require(identity, Perm.LEDGER_READ, spec, "version changes")
+        version = self._store.version(ledger_id, number)
+        previous = self._store.version(ledger_id, number - 1).id if number > 1 else None
+        return self._store.diff(
+            ledger_id, previous, version.id, scope=identity.row_scope(spec), detail_limit=detail_limit
+        )
+
+    def export(self, identity: Identity, ledger_id: str) -> pa.Table:
+        """The current rows ``identity`` may read, as Arrow (audited as an export)."""
+        from huizhi.ledger_store import fetch_arrow
+
+        spec = self.spec(ledger_id)
+        self._require(identity, Perm.LEDGER_READ, spec, "export")
+        table = fetch_arrow(self._store.engine, self._store.scoped_select(ledger_id, identity.row_scope(spec)), spec)
+        self._audit.record(identity, "ledger.export", f"ledger:{ledger_id}", rows=table.num_rows)
+        return table
+
+    # -- changing ------------------------------------------------------------------------------
+
+    def upload(
+        self,
+        identity: Identity,
+        ledger_id: str,
+        source: bytes | str | BinaryIO,
+        file_name: str,
+        *,
+        on_progress: Callable[[str, float], None] | None = None,
+    ) -> Upload:
+        """Check a file cell by cell and, when it is valid, stage it as a preview. Audited once
+        (``ledger.upload``: ok, rejected for bad cells or an unreadable file, denied for rows
+        this person may not replace)."""
+        from huizhi.excel.ingest import ingest
+
+        spec = self.spec(ledger_id)
+        self._require(identity, Perm.LEDGER_UPLOAD, spec, "upload")
+        result = ingest(source, file_name, spec, on_progress=on_progress)
+        detail: dict[str, Any] = dict(
+            file_name=file_name, sha256=result.file_sha256, rows=result.stats.rows,
+            errors=result.stats.errors, warnings=result.stats.warnings,
+        )  # fmt: skip
+        if not result.ok:
+            reason = result.rejection.message if result.rejection else None
+            self._audit.record(identity, "ledger.upload", f"ledger:{ledger_id}", "rejected", reason=reason, **detail)
+            return Upload(result)
+        try:
+            preview = self._stage(
+                identity, spec, result.table, kind="upload", file_name=file_name,
+                file_sha256=result.file_sha256, row_numbers=result.row_numbers,
+            )  # fmt: skip
+        except _Refused as refused:
+            self._audit.record(
+                identity, "ledger.upload", f"ledger:{ledger_id}", "denied", how="out-of-scope upload",
+                reason=str(refused.cause), **detail,
+            )  # fmt: skip
+            return Upload(result, refusal=refused.user_message)
+        self._audit.record(
+            identity, "ledger.upload", f"ledger:{ledger_id}", "ok", preview=preview.id, added=preview.counts.added,
+            changed=preview.counts.changed, removed=preview.counts.removed, **detail,
+        )  # fmt: skip
+        return Upload(result, preview)
+
+    def preview_rows(
+        self,
+        identity: Identity,
+        ledger_id: str,
+        rows: pa.Table | Any,
+        *,
+        kind: str = "import",
+        file_name: str | None = None,
+        file_sha256: str | None = None,
+        note: str = "",
+    ) -> Preview:
+        """Stage already-typed rows (seeds, scheduled imports): the same scope checks and diff
+        as an upload. Raises :class:`OutOfScope` / :class:`KeyConflict` for refused rows."""
+        spec = self.spec(ledger_id)
+        self._require(identity, Perm.LEDGER_UPLOAD, spec, kind)
+        try:
+            return self._stage(identity, spec, rows, kind=kind, file_name=file_name, file_sha256=file_sha256, note=note)
+        except _Refused as refused:
+            self._audit.record(
+                identity, "ledger.upload", f"ledger:{ledger_id}", "denied", how=f"out-of-scope {kind}",
+                reason=str(refused.cause),
+            )  # fmt: skip
+            raise refused.cause from None
+
+    def commit(self, identity: Identity, preview: Preview, *, confirm_removal: bool = False) -> LedgerVersion:
+        """Make a preview's rows the ledger's current version.
+
+        Raises :class:`Unchanged` (nothing to commit), :class:`NotYours`, :class:`AccessDenied`,
+        :class:`ConfirmationRequired` (most rows would go and ``confirm_removal`` is False) and
+        :class:`StaleVersion` (someone committed since the preview; the preview is dropped).
+        """
+        spec = self.spec(preview.ledger_id)
+        target = f"ledger:{spec.id}"
+        if preview.id is None:
+            raise Unchanged(f"ledger {spec.id}: the preview has no changes")
+        self._require(identity, Perm.LEDGER_UPLOAD, spec, "commit")
+        if preview.subject != identity.subject:
+            self._audit.record(identity, "access.denied", target, "denied", how="commit of another person's preview")
+            raise NotYours(f"preview {preview.id} was made by {preview.subject}")
+        staged = self._store.preview(spec.id, preview.id)
+        if staged is None:
+            raise StaleVersion(f"ledger {spec.id}: preview {preview.id} no longer exists")
+        if staged.scope != _scope_json(identity.upload_scope(spec)):  # the grants changed since
+            self._audit.record(identity, "access.denied", target, "denied", how="upload scope changed")
+            raise AccessDenied(Perm.LEDGER_UPLOAD, spec.title)
+        if preview.needs_confirmation and not confirm_removal:
+            raise ConfirmationRequired(preview.counts.removed, preview.removal_share)
+        try:
+            version = self._publish(identity, spec.id, staged)
+        except StaleVersion:
+            self._store.discard(spec.id, preview.id)
+            self._audit.record(identity, "ledger.commit", target, "rejected", reason="stale preview", preview=preview.id)
+            raise
+        self._audit.record(
+            identity, "ledger.commit", target, version=version.number, file_name=version.file_name,
+            sha256=version.file_sha256, rows=version.row_count, added=version.added, changed=version.changed,
+            removed=version.removed,
+        )  # fmt: skip
+        return version
+
+    def discard(self, identity: Identity, preview: Preview) -> None:
+        """Drop a preview nobody will commit (a new file replaced it)."""
+        if preview.id is not None and preview.subject == identity.subject:
+            self._store.discard(preview.ledger_id, preview.id)
+
+    def rollback(
+        self, identity: Identity, ledger_id: str, to_number: int, *, expected_version: int | None
+    ) -> LedgerVersion:
+        """Make version ``to_number``'s rows current again, as a new version (history is kept).
+
+        ``expected_version`` is the current version's number the person saw; raises
+        :class:`StaleVersion` when it moved, :class:`Unchanged` when ``to_number`` is current.
+        """
+        spec = self.spec(ledger_id)
+        target = f"ledger:{ledger_id}"
+        self._require(identity, Perm.LEDGER_ROLLBACK, spec, "rollback")
+        head = self._store.head(ledger_id)
+        if (head.number if head else None) != expected_version:
+            self._audit.record(identity, "ledger.rollback", target, "rejected", reason="stale", to_version=to_number)
+            raise StaleVersion(f"ledger {ledger_id}: head moved before the rollback")
+        source = self._store.version(ledger_id, to_number)
+        if head is not None and head.version_id == source.id:
+            raise Unchanged(f"ledger {ledger_id}: version {to_number} is already current")
+        staged = self._store.stage(
+            ledger_id, None, subject=identity.subject, kind="rollback", copy_of=source.id,
+            file_name=source.file_name, file_sha256=source.file_sha256, note=f"回滚到第{to_number}版",
+        )  # fmt: skip
+        try:
+            version = self._publish(identity, ledger_id, staged, restored_from=to_number)
+        except StaleVersion:
+            self._store.discard(ledger_id, staged.id)
+            self._audit.record(identity, "ledger.rollback", target, "rejected", reason="stale", to_version=to_number)
+            raise
+        self._audit.record(
+            identity, "ledger.rollback", target, to_version=to_number, new_version=version.number,
+            added=version.added, changed=version.changed, removed=version.removed,
+        )  # fmt: skip
+        return version
+
+    def import_rows(
+        self,
+        identity: Identity,
+        ledger_id: str,
+        rows: pa.Table | Any,
+        *,
+        kind: str = "import",
+        note: str = "",
+        file_name: str | None = None,
+        file_sha256: str | None = None,
+    ) -> LedgerVersion | None:
+        """Preview and commit typed rows in one step (seeds, scheduled imports, tests); removals
+        count as confirmed. Returns None when nothing changed."""
+        preview = self.preview_rows(
+            identity, ledger_id, rows, kind=kind, note=note, file_name=file_name, file_sha256=file_sha256
+        )
+        if preview.unchanged:
+            return None
+        return self.commit(identity, preview, confirm_removal=True)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _stage(
+        self,
+        identity: Identity,
+        spec: LedgerSpec,
+        rows: Any,
+        *,
+        kind: str,
+        file_name: str | None = None,
+        file_sha256: str | None = None,
+        note: str = "",
+        row_numbers: Any = None,
+    ) -> Preview:
+        scope = identity.upload_scope(spec)
+        head = self._store.head(spec.id)
+        base = self._store.version(spec.id, head.number) if head else None
+        departments = None if scope.all_rows else tuple(sorted(scope.department_names))
+        empty = DiffCounts(0, 0, 0, base.row_count if base else 0)
+        if base is not None and file_sha256 and base.file_sha256 == file_sha256:
+            return self._unchanged(identity, spec, base, empty, file_name, file_sha256, departments)
+        try:
+            staged = self._store.stage(
+                spec.id, rows, subject=identity.subject, kind=kind, file_name=file_name,
+                file_sha256=file_sha256, note=note, replace_scope=scope,
+            )  # fmt: skip
+        except OutOfScope as exc:
+            raise _Refused(exc, _out_of_scope_message(spec, scope, rows, row_numbers) or exc.user_message) from exc
+        except KeyConflict as exc:
+            raise _Refused(exc, exc.user_message) from exc
+        if base is not None and staged.added == staged.changed == staged.removed == 0:
+            self._store.discard(spec.id, staged.id)
+            return self._unchanged(identity, spec, base, empty, file_name, file_sha256, departments)
+        diff = self._store.diff(spec.id, staged.base_version_id, staged.id, detail_limit=PREVIEW_ROWS)
+        return Preview(
+            ledger_id=spec.id, id=staged.id, base_version=head.number if head else None, subject=identity.subject,
+            diff=diff, row_count=staged.row_count, current_rows=base.row_count if base else 0,
+            file_name=file_name, file_sha256=file_sha256, departments=departments,
+        )  # fmt: skip
+
+    def _unchanged(self, identity, spec, base, counts, file_name, file_sha256, departments) -> Preview:
+        from huizhi.ledger_store import _cells_table, _rows_table
+
+        cols = [c.name for c in spec.columns]
+        diff = Diff(counts, _rows_table(spec, cols, []), _rows_table(spec, cols, []), _cells_table(spec, []))
+        return Preview(
+            ledger_id=spec.id, id=None, base_version=base.number, subject=identity.subject, diff=diff,
+            row_count=base.row_count, current_rows=base.row_count, file_name=file_name, file_sha256=file_sha256,
+            departments=departments,
+        )  # fmt: skip
+
+    def _publish(
+        self, identity: Identity, ledger_id: str, staged: LedgerPreview, restored_from: int | None = None
+    ) -> LedgerVersion:
+        def within(conn: Connection, version: LedgerVersion) -> None:
+            if self._notify is not None:
+                self._notify(conn, _event(version))
+
+        version = self._store.publish(
+            ledger_id, staged.id, created_by=identity.subject, created_by_name=identity.name,
+            restored_from=restored_from, within=within,
+        )
+        self._events.publish(_event(version))
+        return version
+
+
+class _Refused(Exception):
+    def __init__(self, cause: Exception, user_message: str):
+        super().__init__(user_message)
+        self.cause = cause
+        self.user_message = user_message
+
+
+_DENIED = {
+    Perm.LEDGER_UPLOAD: "您没有上传或提交“{title}”的权限。如需开通，请联系本部门负责人或平台管理员。",
+    Perm.LEDGER_ROLLBACK: "您没有回滚“{title}”的权限。回滚只能由牵头部门的台账管理员操作。",
+    Perm.LEDGER_READ: "您没有查看“{title}”的权限。如需开通，请联系本部门负责人或平台管理员。",
+}
+
+
+def _event(version: LedgerVersion) -> LedgerChanged:
+    return LedgerChanged(
+        ledger_id=version.ledger_id, version=version.number, version_id=version.id, kind=version.kind,
+        actor=version.created_by, added=version.added, changed=version.changed, removed=version.removed,
+        row_count=version.row_count, occurred_at=version.created_at or dt.datetime.now(dt.UTC).replace(tzinfo=None),
+    )  # fmt: skip
+
+
+def _scope_json(scope: RowScope) -> str | None:
+    return None if scope.all_rows else json.dumps(sorted(scope.department_names), ensure_ascii=False)
+
+
+def _out_of_scope_message(spec: LedgerSpec, scope: RowScope, rows: Any, row_numbers: Any) -> str | None:
+    """Which rows of a department upload belong to others, by Excel row number."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if spec.department_column is None or not isinstance(rows, pa.Table) or row_numbers is None:
+        return None
+    owners = rows.column(spec.department_column)
+    foreign = pc.fill_null(pc.invert(pc.is_in(owners, value_set=pa.array(sorted(scope.department_names)))), True)
+    count = pc.sum(foreign).as_py() or 0
+    if not count:
+        return None
+    examples = "、".join(map(str, pc.filter(row_numbers, foreign).to_pylist()[:20]))
+    return (
+        f"表格中有 {count:,} 行不属于本单位（{spec.column(spec.department_column).label}"
+        f"不是{'、'.join(sorted(scope.department_names))}），例如第 {examples} 行。"
+        "本单位只能提交本单位的行，请删除这些行后重新上传。"
+    )
