@@ -8,6 +8,8 @@ huizhi docs [--check]     write (or verify) docs/plugins.md from the hookspecs
 huizhi run                start the portal (Streamlit) with the current settings
 huizhi demo               start the local sign-in provider, seed, and run the portal
 huizhi new-plugin NAME    scaffold a department plugin in plugins/NAME
+huizhi ledger import FILE --ledger ID
+                          check a workbook/CSV and commit it (scripted monthly imports)
 """
 
 from __future__ import annotations
@@ -184,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--title", default=None)
     p.add_argument("--directory", default="plugins")
     p.set_defaults(func=cmd_new_plugin)
+    from huizhi.ledger_cli import add_parser as add_ledger_parser
+
+    add_ledger_parser(sub)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -1,0 +1,92 @@
+"""``huizhi ledger import FILE --ledger ID``: scripted imports through the ledger service.
+
+For monthly imports run by a department's script or the district's scheduler: the same checks,
+per-cell problems, preview counts, audit entries and events as an upload in the ledger centre,
+because both call :class:`huizhi.ledgers.LedgerService`. Exit codes: 0 committed (or nothing to
+change), 1 the file has errors or was refused, 2 a usage or environment error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from huizhi.access import AccessDenied
+from huizhi.ledgers import ConfirmationRequired, StaleVersion, Unchanged
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    ledger = sub.add_parser("ledger", help="ledger operations (scripted imports)")
+    ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True)
+    p = ledger_sub.add_parser("import", help="check a workbook or CSV and commit it as a new version")
+    p.add_argument("file", type=Path, help=".xlsx or .csv (UTF-8 or GB18030)")
+    p.add_argument("--ledger", required=True, help="ledger id, e.g. sensing_devices")
+    p.add_argument("--dry-run", action="store_true", help="check and preview only; commit nothing")
+    p.add_argument(
+        "--allow-removal", action="store_true",
+        help="commit even when most of the current rows would be deleted (the whole ledger is replaced)",
+    )  # fmt: skip
+    p.add_argument("--max-problems", type=int, default=50, help="problems to print (default 50)")
+    p.set_defaults(func=cmd_import)
+
+
+def cmd_import(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    from huizhi.cli import _host
+
+    if not args.file.is_file():
+        print(f"error: {args.file} does not exist", file=err)
+        return 2
+    with _host() as host:
+        if args.ledger not in host.registry.ledgers:
+            known = ", ".join(sorted(host.registry.ledgers)) or "(none)"
+            print(f"error: no enabled plugin declares ledger {args.ledger!r} (known: {known})", file=err)
+            return 2
+        identity = host.system_identity(f"import:{getpass.getuser()}")
+        try:
+            upload = host.ledgers.upload(identity, args.ledger, args.file.read_bytes(), args.file.name)
+        except AccessDenied as exc:
+            print(f"refused: {exc.user_message}", file=err)
+            return 1
+        result = upload.result
+        if result.rejection:
+            print(f"文件无法读取：{result.rejection.message}\n怎么办：{result.rejection.hint}", file=err)
+            return 1
+        print(
+            f"{args.file.name}: {result.stats.rows:,} 行，{result.stats.errors:,} 处错误，{result.stats.warnings:,} 处提醒"
+            + (f"（工作表“{result.sheet}”，表头在第 {result.header_row} 行）" if result.sheet else ""),
+            file=out,
+        )
+        for problem in result.problems[: args.max_problems]:
+            print(f"  [{'错误' if problem.severity == 'error' else '提醒'}] {problem.text()}", file=out)
+        if len(result.problems) > args.max_problems:
+            print(f"  ……另有 {len(result.problems) - args.max_problems:,} 处问题未列出（--max-problems）", file=out)
+        if upload.refusal:
+            print(f"refused: {upload.refusal}", file=err)
+            return 1
+        if upload.preview is None:
+            print("未提交：请按上面的提示修改后重新导入。", file=err)
+            return 1
+        preview = upload.preview
+        counts = preview.counts
+        print(f"变更：新增 {counts.added:,}，修改 {counts.changed:,}，删除 {counts.removed:,}，未变 {counts.unchanged:,}", file=out)
+        if preview.unchanged:
+            print("与当前版本相同，无需提交。", file=out)
+            return 0
+        if args.dry_run:
+            host.ledgers.discard(identity, preview)
+            print("--dry-run: 未提交。", file=out)
+            return 0
+        try:
+            version = host.ledgers.commit(identity, preview, confirm_removal=args.allow_removal)
+        except ConfirmationRequired as exc:
+            host.ledgers.discard(identity, preview)
+            print(f"refused: {exc.user_message}（确认整表替换请加 --allow-removal）", file=err)
+            return 1
+        except (StaleVersion, Unchanged) as exc:
+            print(f"refused: {exc.user_message}", file=err)
+            return 1
+        print(f"已提交为第 {version.number} 版，共 {version.row_count:,} 行。", file=out)
+        return 0
