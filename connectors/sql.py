@@ -8,9 +8,8 @@ Read-only in fact, in layers that each catch a different mistake:
 2. the session: every connection the engine opens is read-only at the database, per backend
    (PostgreSQL ``default_transaction_read_only``, MySQL/MariaDB ``SET SESSION TRANSACTION READ
    ONLY``, DuckDB ``read_only`` with external access off, SQLite ``mode=ro`` and ``PRAGMA
-   query_only``); on PostgreSQL each query's transaction is also started ``READ ONLY`` (a
-   ``SELECT set_config(...)`` could change the session default), and every transaction is
-   rolled back, never committed;
+   query_only``), and every query's transaction is rolled back, never committed (which also
+   undoes a ``SELECT set_config('default_transaction_read_only', 'off', false)`` on PostgreSQL);
 3. the account: a deployment should still connect as a database user that may only read. In-process
    code cannot be sandboxed (docs/architecture.md, trust model); that account is what holds
    against code that means harm. See docs/connectors.md.
@@ -147,11 +146,9 @@ class SQLConnection:
     def _run(self, sql: str, params: dict[str, Any]) -> tuple[list[str], list[sa.Row[Any]]]:
         check_read_only(sql)
         with self._engine.connect() as conn:
-            if self.backend == "postgresql":
-                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
             result = conn.execute(sa.text(sql), params)
             columns, rows = list(result.keys()), list(result.fetchall())
-            conn.rollback()  # read-only: nothing a query did is ever committed
+            conn.rollback()  # nothing a query did is ever committed, not even a SET
         return columns, rows
 
     def rows(self, sql: str, **params: Any) -> list[sa.Row[Any]]:
