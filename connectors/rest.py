@@ -59,3 +59,10 @@ class RestConnection:
             resp = self._ensure_token(force=True).get(url, params=params, timeout=self.timeout)
         resp.raise_for_status()
         return resp.json()
+
+    def close(self) -> None:
+        """Close the HTTP session (its pooled sockets) and forget the token."""
+        with self._lock:
+            if self._session is not None:
+                self._session.close()
+                self._session = None

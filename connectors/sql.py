@@ -1,8 +1,25 @@
-"""SQL connector: read-only queries against a department's own database (any SQLAlchemy URL)."""
+"""SQL connector: read-only queries against a department's own database (any SQLAlchemy URL).
+
+Read-only in fact, in layers that each catch a different mistake:
+
+1. the statement: :meth:`SQLConnection.query` runs one ``SELECT`` (or ``WITH … SELECT``) with
+   bound parameters; anything else (INSERT, UPDATE, DELETE, DDL, SET, PRAGMA, ATTACH, a second
+   statement after ``;``) is refused with :class:`ReadOnlyError` before it reaches the database;
+2. the session: every connection the engine opens is read-only at the database, per backend
+   (PostgreSQL ``default_transaction_read_only``, MySQL/MariaDB ``SET SESSION TRANSACTION READ
+   ONLY``, DuckDB ``read_only`` with external access off, SQLite ``mode=ro`` and ``PRAGMA
+   query_only``), and every query's transaction is rolled back, never committed (which also
+   undoes a ``SELECT set_config('default_transaction_read_only', 'off', false)`` on PostgreSQL);
+3. the account: a deployment should still connect as a database user that may only read. In-process
+   code cannot be sandboxed (docs/architecture.md, trust model); that account is what holds
+   against code that means harm. See docs/connectors.md.
+
+A backend for which no read-only setting is known here is refused rather than trusted.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -10,21 +27,141 @@ import sqlalchemy as sa
 if TYPE_CHECKING:
     import pandas as pd
 
+DEFAULT_STATEMENT_TIMEOUT = 30.0  # seconds; a department database must not hang a page
+CONFIG_KEYS = frozenset({"url", "statement_timeout"})
+BACKENDS = ("postgresql", "mysql", "mariadb", "duckdb", "sqlite")
 
-@dataclass
+# Whitespace, comments and opening parentheses may come before the first keyword.
+_LEADING = re.compile(r"(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/|\()*", re.S)
+_WORD = re.compile(r"[A-Za-z_]+")
+_READ_STATEMENTS = frozenset({"select", "with"})
+
+
+class ReadOnlyError(ValueError):
+    """A statement the read-only SQL connector does not run. The message says what and why."""
+
+
+def check_read_only(sql: str) -> None:
+    """Raise :class:`ReadOnlyError` unless ``sql`` is one SELECT (or WITH … SELECT) statement.
+
+    Any ``;`` inside the text is refused, even inside a string literal: telling a literal from a
+    statement separator needs each backend's quoting rules, and literal text belongs in a bound
+    parameter anyway. A write hidden inside a SELECT or WITH is the database's to refuse (the
+    session is read-only).
+    """
+    if not isinstance(sql, str):
+        raise ReadOnlyError(f"the sql connector takes the statement as text, got {type(sql).__name__}")
+    body = sql.strip()
+    body = body.removesuffix(";").rstrip()
+    if ";" in body:
+        raise ReadOnlyError(
+            "the sql connector runs one statement per call: remove the ';' (pass literal text as a "
+            "bound :parameter)"
+        )
+    start = _LEADING.match(body)
+    rest = body[start.end() if start else 0:]
+    word = _WORD.match(rest)
+    keyword = word.group().lower() if word else ""
+    if keyword not in _READ_STATEMENTS:
+        got = keyword.upper() if keyword else repr(rest[:20])
+        raise ReadOnlyError(f"the sql connector is read-only: it runs SELECT (or WITH … SELECT), not {got}")
+
+
+def _read_only_engine(url: sa.URL, timeout: float) -> sa.Engine:
+    """An engine whose every connection is read-only at the database, with a statement timeout
+    where the backend has one."""
+    backend = url.get_backend_name()
+    if backend == "postgresql":
+        options = f"-c default_transaction_read_only=on -c statement_timeout={int(timeout * 1000)}"
+        return sa.create_engine(url, pool_pre_ping=True, connect_args={"options": options})
+    if backend in ("mysql", "mariadb"):
+        engine = sa.create_engine(url, pool_pre_ping=True)
+
+        def on_connect(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SET SESSION TRANSACTION READ ONLY")
+                cursor.execute("SELECT VERSION()")
+                # MariaDB counts seconds over every statement, MySQL milliseconds over SELECTs.
+                if "mariadb" in str(cursor.fetchone()[0]).lower():
+                    cursor.execute(f"SET SESSION max_statement_time = {float(timeout)}")
+                else:
+                    cursor.execute(f"SET SESSION max_execution_time = {int(timeout * 1000)}")
+            finally:
+                cursor.close()
+
+        sa.event.listen(engine, "connect", on_connect)
+        return engine
+    if backend == "duckdb":
+        # read_only opens the file for reading; with external access off a statement can neither
+        # ATTACH another file (which would be writable) nor COPY out, and the setting is locked.
+        # DuckDB has no statement timeout.
+        config = {"enable_external_access": False, "lock_configuration": True}
+        return sa.create_engine(url, connect_args={"read_only": True, "config": config})
+    if backend == "sqlite":
+        if not url.database or url.database == ":memory:":
+            raise ValueError("sql connector: a SQLite url must name a database file")
+        path = url.database.removeprefix("file:")
+        ro_url = url.set(database=f"file:{path}", query={**url.query, "mode": "ro", "uri": "true"})
+        engine = sa.create_engine(ro_url)
+
+        def on_connect_sqlite(dbapi_connection: Any, _record: Any) -> None:
+            # mode=ro covers the main file; query_only also covers any database ATTACHed later.
+            dbapi_connection.execute("PRAGMA query_only = ON")
+
+        sa.event.listen(engine, "connect", on_connect_sqlite)
+        return engine
+    raise ValueError(
+        f"sql connector: no read-only setting is known for {backend!r} databases "
+        f"(supported: {', '.join(BACKENDS)})"
+    )
+
+
 class SQLConnection:
-    engine: sa.Engine
+    """Read-only, parameterised queries: ``conn.query("SELECT … WHERE street = :street", street=…)``."""
+
+    def __init__(self, engine: sa.Engine):
+        # Private: the documented path is query()/rows(), which check the statement first.
+        self._engine = engine
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> SQLConnection:
         if "url" not in config:
             raise ValueError("sql connector needs 'url' (a SQLAlchemy database URL) in its configuration")
-        return cls(sa.create_engine(config["url"], pool_pre_ping=True))
+        unknown = sorted(set(config) - CONFIG_KEYS)
+        if unknown:
+            raise ValueError(
+                f"sql connector: unknown configuration keys {', '.join(unknown)} "
+                f"(known: {', '.join(sorted(CONFIG_KEYS))}, and the host's departments)"
+            )
+        timeout = float(config.get("statement_timeout", DEFAULT_STATEMENT_TIMEOUT))
+        if timeout <= 0:
+            raise ValueError("sql connector: statement_timeout must be a positive number of seconds")
+        return cls(_read_only_engine(sa.make_url(config["url"]), timeout))
+
+    @property
+    def backend(self) -> str:
+        return self._engine.url.get_backend_name()
+
+    def _run(self, sql: str, params: dict[str, Any]) -> tuple[list[str], list[sa.Row[Any]]]:
+        check_read_only(sql)
+        with self._engine.connect() as conn:
+            result = conn.execute(sa.text(sql), params)
+            columns, rows = list(result.keys()), list(result.fetchall())
+            conn.rollback()  # nothing a query did is ever committed, not even a SET
+        return columns, rows
+
+    def rows(self, sql: str, **params: Any) -> list[sa.Row[Any]]:
+        """Run a parameterised SELECT (``:name`` placeholders) and return its rows."""
+        return self._run(sql, params)[1]
 
     def query(self, sql: str, **params: Any) -> pd.DataFrame:
         """Run a parameterised SELECT (``:name`` placeholders) and return a DataFrame."""
         import pandas as pd
 
-        with self.engine.connect() as conn:
-            result = conn.execute(sa.text(sql), params)
-            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        columns, rows = self._run(sql, params)
+        return pd.DataFrame(rows, columns=columns)
+
+    def close(self) -> None:
+        """Close the pooled connections (the host calls this when it is disposed)."""
+        self._engine.dispose()

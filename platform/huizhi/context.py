@@ -297,8 +297,13 @@ class _BaseContext:
         return AccessDenied("request", target, message)
 
     def connector(self, connector_id: str) -> Any:
-        """A configured connection (files, SQL, REST …) declared by any plugin."""
-        return self._host.connector(connector_id)
+        """The configured connection (files, SQL, REST …) for ``connector_id``.
+
+        Granted per department (see :class:`huizhi.specs.ConnectorSpec`): raises
+        :class:`huizhi.access.AccessDenied` (audited) when this plugin or the signed-in identity
+        may not use it, and ``LookupError`` when no enabled plugin declares ``connector_id``.
+        """
+        return self._host.connector(connector_id, plugin=self.plugin, identity=self.identity)
 
     def audit(self, action: str, target: str = "", outcome: str = "ok", **detail: Any) -> None:
         self._host.audit.record(self.identity, action, target, outcome, plugin=self.plugin, **detail)

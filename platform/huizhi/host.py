@@ -7,7 +7,8 @@ build as many as they like, each on its own database.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from huizhi import district
-from huizhi.access import Identity, check_access_config, system_identity
+from huizhi.access import AccessDenied, Identity, check_access_config, system_identity
 from huizhi.audit import AuditLog
 from huizhi.config import Settings, load_settings
 from huizhi.context import PageContext, TileContext
@@ -42,16 +43,69 @@ class Host:
     # LISTEN/NOTIFY delivery of other processes' events (PostgreSQL only)
     channel: PgEventChannel | None = field(default=None, repr=False)
     _connections: dict[str, Any] = field(default_factory=dict, repr=False)
+    _connections_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     # the cockpit's caches and worker threads (huizhi.cockpit.cockpit_state), created on first use
     _huizhi_cockpit_state: Any = field(default=None, repr=False, compare=False)
 
-    def connector(self, connector_id: str) -> Any:
-        """The connection for ``connector_id``, built once from ``[connectors.<id>]`` settings."""
-        if connector_id not in self._connections:
-            spec, _ = self.registry.connectors[connector_id]
-            config = dict(self.settings.connectors.get(connector_id, {}))
-            self._connections[connector_id] = spec.factory(config)
-        return self._connections[connector_id]
+    def connector(self, connector_id: str, *, plugin: str, identity: Identity) -> Any:
+        """The connection for ``connector_id``, for ``plugin`` acting for ``identity``.
+
+        The one grant check (see :class:`huizhi.specs.ConnectorSpec`): the plugin must be the
+        declaring one or belong to a granted department, and the identity must hold the
+        connector's permission for a granted department. A refusal is audited and raised as
+        :class:`huizhi.access.AccessDenied`. The connection is built once from
+        ``[connectors.<id>]`` (less the host's own key ``departments``) and kept until
+        :meth:`dispose`.
+        """
+        try:
+            spec, owner = self.registry.connectors[connector_id]
+        except KeyError:
+            declared = ", ".join(sorted(self.registry.connectors)) or "none"
+            raise LookupError(
+                f"plugin {plugin!r} asked for connector {connector_id!r}, which no enabled plugin "
+                f"declares (declared: {declared})"
+            ) from None
+        config = dict(self.settings.connectors.get(connector_id, {}))
+        configured = config.pop("departments", None)
+        if configured is not None:
+            departments = _configured_departments(connector_id, configured)
+        else:
+            owner_dept = self.registry.plugins[owner].department
+            departments = spec.departments or ((owner_dept,) if owner_dept else ())
+        caller = self.registry.plugins.get(plugin)
+        refused: str | None = None
+        perm, message = "", ""
+        if plugin != owner and (caller is None or caller.department not in departments):
+            refused, perm = "plugin", "connector"
+            message = f"本页面所属的插件未获准使用数据连接“{spec.title}”。如需开通，请联系平台管理员。"
+        elif not any(identity.allows(spec.permission, dept) for dept in departments):
+            refused, perm = "identity", str(spec.permission)
+            message = f"您没有使用数据连接“{spec.title}”的权限。如需开通，请联系本部门负责人或平台管理员。"
+        if refused is not None:
+            self.audit.record(
+                identity, "access.denied", f"connector:{connector_id}", "denied",
+                plugin=plugin, how="connector", refused=refused, granted=list(departments),
+            )
+            raise AccessDenied(perm, f"connector:{connector_id}", message)
+        # Streamlit runs each session's script in its own thread: build a connection only once.
+        with self._connections_lock:
+            if connector_id not in self._connections:
+                self._connections[connector_id] = spec.factory(config)
+            return self._connections[connector_id]
+
+    def _close_connections(self) -> None:
+        """Close every cached connection that has a ``close()``; one failure does not stop the rest."""
+        with self._connections_lock:
+            connections = list(self._connections.items())
+            self._connections.clear()
+        for connector_id, connection in connections:
+            close = getattr(connection, "close", None)
+            if not callable(close):
+                continue
+            try:
+                close()
+            except Exception:
+                log.exception("could not close connector %s", connector_id)
 
     def system_identity(self, purpose: str) -> Identity:
         """A district-wide identity for the host's own work (seeding, CLI, warming the cockpit)."""
@@ -121,6 +175,7 @@ class Host:
         if self.channel is not None:
             self.channel.close()
         self.events.close()
+        self._close_connections()
         self.engine.dispose()
 
     def __enter__(self) -> Host:
@@ -128,6 +183,33 @@ class Host:
 
     def __exit__(self, *exc: object) -> None:
         self.dispose()
+
+
+def _configured_departments(connector_id: str, configured: Any) -> tuple[str, ...]:
+    """``departments`` from ``[connectors.<id>]``, checked: a typo must not grant or hide silently."""
+    problems = check_connector_config({connector_id: {"departments": configured}})
+    if problems:
+        raise ValueError("; ".join(problems))
+    return tuple(configured)
+
+
+def check_connector_config(connectors: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Problems in the ``[connectors.<id>]`` sections' ``departments``, in English for the log and CLI."""
+    known = [d.id for d in district.DEPARTMENTS]
+    problems = []
+    for connector_id, config in connectors.items():
+        if "departments" not in config:
+            continue
+        depts = config["departments"]
+        if not isinstance(depts, list | tuple) or not all(isinstance(d, str) for d in depts):
+            problems.append(f"[connectors.{connector_id}] departments must be a list of department ids")
+            continue
+        problems.extend(
+            f"[connectors.{connector_id}] departments: unknown department id {d!r} (known: {', '.join(known)})"
+            for d in depts
+            if d not in known
+        )
+    return problems
 
 
 def _admin_disabled(engine: Engine) -> list[str]:
@@ -148,7 +230,7 @@ def create_host(
     :class:`huizhi.plugins.PluginError` in strict mode when a plugin is broken.
     """
     settings = settings or load_settings()
-    for problem in check_access_config(settings.access):
+    for problem in [*check_access_config(settings.access), *check_connector_config(settings.connectors)]:
         log.error("access configuration: %s", problem)
     engine = create_db_engine(settings.database_url)
     check_connection(engine)

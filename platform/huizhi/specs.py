@@ -271,6 +271,16 @@ class ConnectorSpec:
 
     ``factory(config)`` builds a connection object from the deployment's configuration for
     ``id`` (``[connectors.<id>]`` in huizhi.toml); secrets come from there, never from code.
+    The host builds it once, hands the same object to every permitted caller of
+    ``ctx.connector(id)``, and calls its ``close()`` (when it has one) when the host is disposed.
+
+    Who may use it: ``departments`` are the department ids whose plugins and people may use the
+    connector (empty: only the declaring plugin's own department). A ``departments = [...]``
+    list in ``[connectors.<id>]`` replaces it for a deployment (that is how the built-in
+    connectors, declared by a plugin without a department, are granted). The calling plugin
+    must be the declaring one or belong to one of those departments, and the signed-in
+    identity must hold ``permission`` for one of them; otherwise ``ctx.connector`` refuses
+    (audited) with :class:`huizhi.access.AccessDenied`.
     """
 
     id: str
@@ -279,6 +289,8 @@ class ConnectorSpec:
     kind: Literal["file", "sql", "rest", "other"] = "other"
     description: str = ""
     config_keys: tuple[str, ...] = field(default_factory=tuple)
+    departments: tuple[str, ...] = ()
+    permission: Perm = Perm.VIEW
 
 
 def _check_id(kind: str, value: str) -> None:
@@ -349,5 +361,19 @@ def validate(spec: object) -> None:
             _check_id("connector", spec.id)
             if not callable(spec.factory):
                 raise SpecError(f"connector {spec.id!r}: factory must be callable")
+            if not isinstance(spec.permission, Perm):
+                raise SpecError(f"connector {spec.id!r}: permission must be a huizhi.specs.Perm")
+            # a bare string would be read as a tuple of letters: "jxj" -> ("j", "x", "j")
+            if not isinstance(spec.departments, tuple) or not all(isinstance(d, str) for d in spec.departments):
+                raise SpecError(f"connector {spec.id!r}: departments must be a tuple of department ids")
+            from huizhi import district
+
+            known = [d.id for d in district.DEPARTMENTS]
+            for dept_id in spec.departments:
+                if dept_id not in known:
+                    raise SpecError(
+                        f"connector {spec.id!r}: unknown department id {dept_id!r} in departments"
+                        f" (known: {', '.join(known)})"
+                    )
         case _:
             raise SpecError(f"expected a huizhi spec, got {type(spec).__name__}")
