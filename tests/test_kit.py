@@ -163,6 +163,8 @@ def test_bar_figure_is_horizontal_with_formatted_labels():
     assert bar.orientation == "h" and list(bar.y) == ["区公安分局", "区水务局", "区城市管理委"]
     assert list(bar.text) == ["95%", "90%", "0%"]
     assert fig.layout.yaxis.autorange == "reversed"  # the first item on top
+    high = kit.bar_figure(["a", "b"], [0.975, 0.94], percent=True).layout.xaxis.range
+    assert high[0] == pytest.approx(0.89) and high[1] == 1.0  # zoomed in, never past 100%
     counts = kit.bar_figure(["a", "b"], [250_000, 12_000], limit=1)
     assert list(counts.data[0].y) == ["a"] and list(counts.data[0].text) == ["25万"]
     assert counts.layout.xaxis.ticksuffix == "万" and counts.data[0].x[0] == 25

@@ -234,7 +234,11 @@ class Flag:
         return {self.params[0]: "1"} if values.get(self.name) else {}
 
     def draw(self, col: Any, initial: Mapping[str, Any], key: str, ctx: PageContext, reader: LedgerReader):
-        return {self.name: bool(col.checkbox(self.label, value=initial[self.name], key=f"{key}-filter-{self.name}"))}
+        return {
+            self.name: bool(
+                col.checkbox(self.label, value=initial[self.name], key=f"{key}-filter-{self.name}")
+            )
+        }
 
 
 @dataclass(frozen=True)
@@ -287,7 +291,10 @@ class Search:
 
     def draw(self, col: Any, initial: Mapping[str, Any], key: str, ctx: PageContext, reader: LedgerReader):
         text = col.text_input(
-            self.label, value=initial[self.name], key=f"{key}-filter-{self.name}", placeholder=self.placeholder
+            self.label,
+            value=initial[self.name],
+            key=f"{key}-filter-{self.name}",
+            placeholder=self.placeholder,
         )
         return {self.name: text.strip()[:100]}
 
@@ -430,7 +437,9 @@ def filters(
                 if field.name in omit:
                     values.update(field.empty())
             if shown:
-                for col, field in zip(st.columns([f.width for f in shown]), shown, strict=True):
+                # bottom-aligned, so a check box sits level with the inputs beside it
+                cols = st.columns([f.width for f in shown], vertical_alignment="bottom")
+                for col, field in zip(cols, shown, strict=True):
                     values.update(field.draw(col, initial, key, ctx, reader))
     return values
 
@@ -675,7 +684,8 @@ def bar_figure(
         xaxis=dict(
             tickformat=".0%" if percent else ",d",
             ticksuffix=suffix,
-            range=[low, max(top * 1.15, low + 0.01) if top else 1.0],
+            # room for the value labels; a ratio axis never runs past 100%
+            range=[low, (min(top * 1.15, 1.0) if percent else top * 1.15) if top else 1.0],
             gridcolor="#e3e7ed",
         ),
         yaxis=dict(autorange="reversed", automargin=True),

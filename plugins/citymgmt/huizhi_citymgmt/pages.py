@@ -173,7 +173,7 @@ def _trend_figure(trend: pd.DataFrame):
         margin=dict(l=10, r=10, t=10, b=10),
         xaxis=dict(tickformat="%-m月<br>%Y", dtick="M3", tickangle=0),
         yaxis=dict(title="件", tickformat=",d"),
-        yaxis2=dict(title="按期办结率", overlaying="y", side="right", tickformat=".0%", range=[0.7, 1.0]),
+        yaxis2=dict(title="按期办结率", overlaying="y", side="right", tickformat=".0%", range=[0.7, 1.02]),
         legend=dict(orientation="h", y=-0.22),
     )
     return fig
