@@ -16,7 +16,7 @@ from huizhi_citymgmt.queries import CaseFilter
 from huizhi_citymgmt.schema import CASES_LEDGER, LEDGER_ID
 from streamlit.testing.v1 import AppTest
 
-from huizhi.access import Grant, Identity, Role, system_identity
+from huizhi.access import AccessDenied, Grant, Identity, Role, system_identity
 from huizhi.cockpit import Breakdown, Series, compute_tiles
 from huizhi.config import load_settings
 from huizhi.context import Filters
@@ -253,6 +253,14 @@ def test_shared_page_for_a_handling_department(seeded):
     )
     assert set(at.dataframe[0].value["承办单位"]) == {"区水务局"}
     assert any("区水务局" in c.value for c in at.caption)
+
+
+def test_a_link_to_another_handling_departments_cases_is_refused(seeded):
+    ctx = seeded.page_context(SWJ, "citymgmt-my-cases", params={"dept": "gaj"})
+    with pytest.raises(AccessDenied) as denied:
+        ctx.page.render(ctx)
+    assert "区公安分局" in denied.value.user_message
+    assert seeded.audit.search(action="access.denied", actor=SWJ.subject, text="department:区公安分局")
 
 
 def test_filters_survive_a_link_between_pages():

@@ -406,6 +406,20 @@ def test_shared_page_shows_only_the_departments_rows(seeded):
     assert set(at.dataframe[0].value["权属单位"]) == {"区公安分局"}
 
 
+def test_a_link_to_another_departments_devices_is_refused_not_ignored(seeded):
+    """区城市管理委 staff opening the shared page with ?department=区公安分局 get a Chinese refusal
+    (audited), not their own rows under a filter that quietly did nothing."""
+    ctx = seeded.page_context(CGW, "sensing-my-devices", params={"department": "区公安分局"})
+    with pytest.raises(AccessDenied) as denied:
+        ctx.page.render(ctx)
+    assert "区公安分局" in denied.value.user_message and "区城市管理委" in denied.value.user_message
+    events = seeded.audit.search(action="access.denied", actor=CGW.subject, text="department:区公安分局")
+    assert len(events) == 1 and "query parameter" in events[0].detail
+    # their own department in the link is fine
+    at = run_page(seeded, "sensing-my-devices", [("staff", "cgw")], params={"department": "cgw"})
+    assert not at.warning and set(at.dataframe[0].value["权属单位"]) == {"区城市管理委"}
+
+
 def test_pages_explain_missing_permission_and_empty_ledger(seeded, make_host):
     at = run_page(seeded, "sensing-ledger", [("platform_admin", None)])
     assert at.warning and "权限" in at.warning[0].value

@@ -29,9 +29,7 @@ PLUGIN = '''"""{title}: a huizhi department plugin. Reference: docs/plugins.md i
 
 from __future__ import annotations
 
-import streamlit as st
-
-from huizhi import hookimpl
+from huizhi import hookimpl, kit
 from huizhi.context import PageContext
 from huizhi.specs import ColumnSpec, LedgerSpec, PageSpec, PluginInfo
 
@@ -50,12 +48,29 @@ RECORDS = LedgerSpec(
     ),
 )
 
+# The page's filter panel (see huizhi.kit): one row with a search box, read from ?q=… in links.
+FILTERS = ((kit.Search("search", placeholder="编号或名称中的文字"),),)
+
 
 def render(ctx: PageContext) -> None:
+    import streamlit as st
+
     st.title(RECORDS.title)
-    reader = ctx.ledger(RECORDS.id)  # rows already limited to what the signed-in person may see
-    st.metric("记录数", reader.count())
-    st.dataframe(reader.page(limit=100), hide_index=True)
+    # Rows already limited to what the signed-in person may see; None: a message was shown.
+    reader = kit.open_ledger(ctx, RECORDS.id)
+    if reader is None:
+        return
+    st.caption(kit.data_caption(reader, "可查看全部记录。", "您只能查看 {{names}} 的记录。"))
+    chosen = kit.filters(ctx, reader, FILTERS)
+    conds = reader.where(search=chosen["search"] or None, search_columns=("record_id", "name"))
+    total = reader.count(*conds)
+    kit.metrics([kit.Metric("记录数", total)])
+    kit.paged_table(
+        total,
+        lambda limit, offset, order: reader.page(*conds, limit=limit, offset=offset),
+        key=kit.widget_key(ctx),
+        labels=kit.column_labels(RECORDS),
+    )
 
 
 @hookimpl

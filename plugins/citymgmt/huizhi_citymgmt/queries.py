@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from huizhi import district
-from huizhi import params as P
+from huizhi import district, kit
 from huizhi.clock import beijing_today
 from huizhi_citymgmt.schema import CATEGORIES, CLOSED, OPEN_STATUSES, SOURCES, STATUSES
 
@@ -26,13 +25,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from huizhi.context import LedgerReader
-
-
-def _date(text: str) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(text.strip()) if text.strip() else None
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True)
@@ -56,45 +48,34 @@ class CaseFilter:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> CaseFilter:
-        start = end = None
-        period = P.text(params, "period")
-        if ".." in period:
-            a, b = period.split("..", 1)
-            start, end = _date(a), _date(b)
-        return cls(
-            streets=P.values(params, "street", "streets", allowed=district.street_names()),
-            units=P.departments(params, "dept", "department", "departments", "unit"),
-            categories=P.values(params, "category", "categories", allowed=CATEGORIES),
-            sources=P.values(params, "source", "sources", allowed=SOURCES),
-            statuses=P.values(params, "status", "statuses", allowed=STATUSES),
-            start=start,
-            end=end,
-            overdue_only=P.flag(params, "overdue") is True,
-            search=P.text(params, "q", "search"),
-        )
+        return cls(**kit.filter_defaults(FILTERS, params))
+
+
+# The filter panel of the case pages, row by row: which widget, which query parameters (the first
+# is the one links write) and which CaseFilter field each fills.
+FILTERS = (
+    (
+        kit.DateRange("period", "发现日期"),
+        kit.Pick(
+            "streets", "所属镇街", district.street_names(), ("street", "streets"), placeholder="全部镇街"
+        ),
+        kit.Departments("units", "承办单位", "dispatch_unit", ("dept", "department", "departments", "unit")),
+    ),
+    (
+        kit.Pick("categories", "问题类别", CATEGORIES, ("category", "categories"), placeholder="全部类别"),
+        kit.Pick("sources", "发现来源", SOURCES, ("source", "sources"), placeholder="全部来源"),
+        kit.Pick("statuses", "办理状态", STATUSES, ("status", "statuses"), placeholder="全部状态"),
+    ),
+    (
+        kit.Search("search", placeholder="案件编号或问题描述中的文字", width=3),
+        kit.Flag("overdue_only", "只看超期未结", ("overdue",)),
+    ),
+)
 
 
 def to_params(flt: CaseFilter) -> dict[str, str]:
     """Query parameters that :meth:`CaseFilter.from_params` reads back (for links between pages)."""
-    params: dict[str, str] = {}
-    for name, values in (
-        ("street", flt.streets),
-        ("dept", flt.units),
-        ("category", flt.categories),
-        ("source", flt.sources),
-        ("status", flt.statuses),
-    ):
-        if values:
-            params[name] = ",".join(values)
-    if flt.start or flt.end:
-        params["period"] = (
-            f"{flt.start.isoformat() if flt.start else ''}..{flt.end.isoformat() if flt.end else ''}"
-        )
-    if flt.overdue_only:
-        params["overdue"] = "1"
-    if flt.search:
-        params["q"] = flt.search
-    return params
+    return kit.filter_params(FILTERS, vars(flt))
 
 
 def open_case(reader: LedgerReader) -> sa.ColumnElement[bool]:

@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from huizhi import district
-from huizhi import params as P
+from huizhi import district, kit
 from huizhi.clock import beijing_today
 from huizhi_sensing.schema import (
     CAMERA_TYPES,
@@ -31,7 +30,6 @@ if TYPE_CHECKING:
     from huizhi.context import LedgerReader
 
 MAP_POINT_LIMIT = 5_000  # above this many devices the map shows grid cells instead of points
-
 
 
 @dataclass(frozen=True)
@@ -55,33 +53,31 @@ class DeviceFilter:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> DeviceFilter:
-        return cls(
-            streets=P.values(params, "street", "streets", allowed=district.street_names()),
-            types=P.values(params, "type", "types", "device_type", allowed=TYPE_NAMES),
-            departments=P.departments(params, "department", "departments", "dept", "owner_dept"),
-            statuses=P.values(params, "status", "statuses", allowed=STATUSES),
-            networked=P.flag(params, "networked"),
-            overdue_only=P.flag(params, "overdue") is True,
-            search=P.text(params, "q", "search"),
-        )
+        return cls(**kit.filter_defaults(FILTERS, params))
 
     def to_params(self) -> dict[str, str]:
-        params: dict[str, str] = {}
-        if self.streets:
-            params["street"] = ",".join(self.streets)
-        if self.departments:
-            params["department"] = ",".join(self.departments)
-        if self.types:
-            params["type"] = ",".join(self.types)
-        if self.statuses:
-            params["status"] = ",".join(self.statuses)
-        if self.networked is not None:
-            params["networked"] = "是" if self.networked else "否"
-        if self.overdue_only:
-            params["overdue"] = "1"
-        if self.search:
-            params["q"] = self.search
-        return params
+        return kit.filter_params(FILTERS, vars(self))
+
+
+# The filter panel of the sensing pages, row by row: which widget, which query parameters (the
+# first is the one links write) and which DeviceFilter field each fills.
+FILTERS = (
+    (
+        kit.Pick(
+            "streets", "所属镇街", district.street_names(), ("street", "streets"), placeholder="全部镇街"
+        ),
+        kit.Pick("types", "设备类型", TYPE_NAMES, ("type", "types", "device_type"), placeholder="全部类型"),
+        kit.Departments(
+            "departments", "权属单位", "owner_dept", ("department", "departments", "dept", "owner_dept")
+        ),
+    ),
+    (
+        kit.Pick("statuses", "运行状态", STATUSES, ("status", "statuses"), placeholder="全部状态"),
+        kit.YesNo("networked", "是否联网", ("networked",), yes="已联网", no="未联网"),
+        kit.Flag("overdue_only", "只看巡检逾期", ("overdue",)),
+    ),
+    (kit.Search("search", placeholder="城市码、设备名称、安装地点或建设项目中的文字"),),
+)
 
 
 # -- expressions --------------------------------------------------------------------------------
