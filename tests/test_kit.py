@@ -7,6 +7,7 @@ import datetime as dt
 
 import pandas as pd
 import pytest
+from ledgerkit import commit_rows
 from plugin_fixtures import ASSETS, make_plugin
 
 from huizhi import district, kit
@@ -105,7 +106,7 @@ def host(make_host):
 def test_a_parameter_naming_another_department_is_refused_and_audited(host):
     from huizhi.context import PageContext
 
-    ctx = PageContext(host=host, identity=staff("gaj"), plugin="assets", params={"dept": "cgw"})
+    ctx = PageContext(_host=host, identity=staff("gaj"), plugin="assets", params={"dept": "cgw"})
     reader = ctx.ledger(ASSETS.id)
     assert kit.refused_departments(reader, ROWS, ctx.params) == ("区城市管理委",)
     with pytest.raises(AccessDenied) as denied:
@@ -118,12 +119,12 @@ def test_a_parameter_naming_another_department_is_refused_and_audited(host):
 def test_own_department_or_a_reader_of_every_row_is_not_refused(host):
     from huizhi.context import PageContext
 
-    own = PageContext(host=host, identity=staff("gaj"), plugin="assets", params={"dept": "区公安分局"})
+    own = PageContext(_host=host, identity=staff("gaj"), plugin="assets", params={"dept": "区公安分局"})
     assert kit.refused_departments(own.ledger(ASSETS.id), ROWS, own.params) == ()
-    steward = PageContext(host=host, identity=staff("jxj"), plugin="assets", params={"dept": "cgw"})
+    steward = PageContext(_host=host, identity=staff("jxj"), plugin="assets", params={"dept": "cgw"})
     assert kit.refused_departments(steward.ledger(ASSETS.id), ROWS, steward.params) == ()
     # unknown names are not departments anyone could be refused: they are dropped
-    odd = PageContext(host=host, identity=staff("gaj"), plugin="assets", params={"dept": "nowhere"})
+    odd = PageContext(_host=host, identity=staff("gaj"), plugin="assets", params={"dept": "nowhere"})
     assert kit.refused_departments(odd.ledger(ASSETS.id), ROWS, odd.params) == ()
     assert not host.audit.search(action="access.denied")
 
@@ -219,7 +220,7 @@ def test_a_scaffolded_plugin_page_uses_the_kit(make_host, tmp_path):
                 "updated": [dt.date(2025, 1, 1)] * 60,
             }
         )
-        host.store.commit("water_records", rows, created_by="test", expected_version_id=None)
+        commit_rows(host, "water_records", rows)
         kwargs = dict(
             database_url=host.settings.database_url,
             data_dir=str(host.settings.data_dir),

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from huizhi import params as P
-from huizhi.access import AccessDenied
+from huizhi.context import AccessDenied
 from huizhi.fmt import format_as_of, format_number, format_percent, scale_for
 
 if TYPE_CHECKING:
