@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from huizhi.context import PageContext
-from huizhi.specs import TileValue
+from huizhi.specs import TileValue, TopItems
 from huizhi.submissions import submission_status
 
 
@@ -41,8 +41,6 @@ def render(ctx: PageContext) -> None:
 
 def tile(ctx) -> TileValue:
     """Cockpit tile: share of (ledger, department) submissions made this period."""
-    from huizhi.cockpit import TopItems
-
     items = submission_status(ctx.host)
     owed = sum(len(s.expected) for s in items)
     if not owed:

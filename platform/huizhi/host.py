@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from huizhi import district
 from huizhi.access import Identity, check_access_config, system_identity
 from huizhi.audit import AuditLog
+from huizhi.cockpit.runner import CockpitRunner
 from huizhi.config import Settings, load_settings
 from huizhi.context import PageContext, TileContext
 from huizhi.db import check_connection, create_db_engine, upgrade
@@ -36,8 +37,17 @@ class Host:
     store: LedgerStore
     audit: AuditLog
     _connections: dict[str, Any] = field(default_factory=dict, repr=False)
-    # the cockpit's caches and worker threads (huizhi.cockpit.cockpit_state), created on first use
-    _huizhi_cockpit_state: Any = field(default=None, repr=False, compare=False)
+    # the cockpit's caches and threads: made with the host, stopped by dispose()
+    cockpit: CockpitRunner = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.cockpit = CockpitRunner(self)
+
+    def __enter__(self) -> Host:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.dispose()
 
     def connector(self, connector_id: str) -> Any:
         """The connection for ``connector_id``, built once from ``[connectors.<id>]`` settings."""
@@ -111,6 +121,8 @@ class Host:
         self.audit.record(identity, "plugin.enable" if enabled else "plugin.disable", f"plugin:{name}")
 
     def dispose(self) -> None:
+        """Stop the cockpit's threads (joined) and close the database connections. Idempotent."""
+        self.cockpit.close()
         self.engine.dispose()
 
 
@@ -127,6 +139,9 @@ def create_host(
     migrate: bool = True,
 ) -> Host:
     """Build a host: connect, upgrade the host's tables, load plugins, create ledger tables.
+
+    The host owns threads once the cockpit runs: end it with ``host.dispose()``, or build it in
+    ``with create_host(...) as host:``.
 
     Raises :class:`huizhi.db.StoreUnavailable` when the database cannot be reached and
     :class:`huizhi.plugins.PluginError` in strict mode when a plugin is broken.
