@@ -20,34 +20,27 @@ from typing import Any
 import streamlit as st
 
 from huizhi import district
+from huizhi.clock import BEIJING, utcnow
 from huizhi.cockpit import (
-    BEIJING,
+    FILTER_LABELS,
     STATUS_ICON,
     STATUS_STYLE,
     THEME_COLORS,
-    CockpitTileContext,
     Status,
     TileResult,
-    TopItems,
-    beijing_today,
-    cockpit_state,
     compute_tiles,
     filters_from_params,
     filters_to_params,
-    format_as_of,
-    format_date,
-    format_value,
     load_pins,
     move_pin,
     normalize_filters,
     status_counts,
     toggle_pin,
-    utcnow,
-    watch_commits,
 )
-from huizhi.context import Filters, PageContext
+from huizhi.context import Filters, PageContext, TileContext
+from huizhi.fmt import format_as_of, format_date, format_value
 from huizhi.portal import host_of
-from huizhi.specs import Theme
+from huizhi.specs import Breakdown, Series, Theme, TopItems
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +168,7 @@ def header(results: Sequence[TileResult]) -> None:
 
 def _mini(ctx: PageContext, result: TileResult) -> str | None:
     """The HTML mini chart (or top-items table) for a tile's detail, built once per cached value."""
-    from huizhi.cockpit_charts import mini_chart
+    from huizhi.cockpit.charts import mini_chart
 
     value = result.value
     if value is None or value.detail is None:
@@ -189,18 +182,16 @@ def _mini(ctx: PageContext, result: TileResult) -> str | None:
             return value, f'<table class="hz-top"><tr>{head}</tr>{body}</table>'
         return value, mini_chart(detail, color=THEME_COLORS.get(result.tile.theme))
 
-    return cockpit_state(host_of(ctx)).remember(("mini", result.tile.id, id(value)), build)[1]
+    return host_of(ctx).cockpit.remember(("mini", result.tile.id, id(value)), build)[1]
 
 
 def _has_figure(result: TileResult) -> bool:
-    from huizhi.cockpit import Breakdown, Series
-
     return result.value is not None and isinstance(result.value.detail, Series | Breakdown)
 
 
 @st.dialog("指标详情", width="large")
 def _detail_dialog(ctx: PageContext, result: TileResult) -> None:
-    from huizhi.cockpit_charts import figure_for
+    from huizhi.cockpit.charts import figure_for
 
     tile, a = result.tile, result.assessment
     st.markdown(f"#### {_e(tile.title)}")
@@ -210,8 +201,6 @@ def _detail_dialog(ctx: PageContext, result: TileResult) -> None:
     if fig is not None:  # interactive here: hover shows every value
         st.plotly_chart(fig, config={"displayModeBar": False}, theme=None, key=f"hz-dialog-{tile.id}")
         import pandas as pd
-
-        from huizhi.cockpit import Breakdown
 
         rows = detail.items if isinstance(detail, Breakdown) else detail.points
         label = f"按{detail.by}" if isinstance(detail, Breakdown) else "时间"
@@ -225,15 +214,15 @@ def _chart(ctx: PageContext, result: TileResult, filters: Filters, figures: dict
     tile, value = result.tile, result.value
     if tile.render is not None:
         try:
-            tctx = CockpitTileContext(_host=host_of(ctx), identity=ctx.identity, plugin=result.plugin, tile=tile,
-                                      filters=filters)
+            tctx = TileContext(_host=host_of(ctx), identity=ctx.identity, plugin=result.plugin, tile=tile,
+                               filters=filters, today=ctx.today)
             drawn = tile.render(tctx, value)
         except Exception as exc:
             log.error("render of tile %s (plugin %s) failed", tile.id, result.plugin, exc_info=exc)
             st.error(f"图表绘制出错（插件：{result.plugin}），数值不受影响。")
             return
         if drawn is not None and hasattr(drawn, "to_plotly_json"):
-            from huizhi.cockpit_charts import style
+            from huizhi.cockpit.charts import style
 
             figures[tile.id] = drawn
             st.plotly_chart(style(drawn), config=CHART_CONFIG, theme=None, key=f"hz-chart-{tile.id}")
@@ -305,8 +294,6 @@ def tile_card(ctx: PageContext, result: TileResult, filters: Filters, pins: list
 
 
 def _ignored_filters(result: TileResult, filters: Filters) -> str:
-    from huizhi.cockpit import FILTER_LABELS
-
     active = []
     if filters.streets:
         active.append("street")
@@ -337,7 +324,7 @@ def grid(ctx: PageContext, results: Sequence[TileResult], filters: Filters, pins
 
 
 def exports(ctx: PageContext, results: Sequence[TileResult], filters: Filters, figures: dict[str, Any]) -> None:
-    from huizhi import cockpit_export
+    from huizhi.cockpit import export as cockpit_export
 
     stamp = dt.datetime.now(BEIJING).strftime("%Y%m%d-%H%M")
     who = ctx.identity.name
@@ -374,15 +361,14 @@ def exports(ctx: PageContext, results: Sequence[TileResult], filters: Filters, f
 
 
 def render(ctx: PageContext) -> None:
-    from huizhi.cockpit_charts import MINI_CSS
+    from huizhi.cockpit.charts import MINI_CSS
 
     st.markdown(_CSS.replace("</style>", MINI_CSS + "</style>"), unsafe_allow_html=True)
-    today = beijing_today()
+    today = ctx.today  # the one day of this view: tiles' values and their judgement
     title_col, export_col = st.columns([6, 1], vertical_alignment="bottom")
     title_col.markdown("## 领导驾驶舱")
     title_col.caption("《大兴区新型智慧城市建设行动计划（2022-2025年）》实施情况 · 城市生命体征")
     filters = filter_bar(ctx, today)
-    watch_commits(host_of(ctx))  # keep shared rollups current after commits, also other processes' commits
 
     started = time.perf_counter()
     results = compute_tiles(host_of(ctx), ctx.identity, filters=filters, today=today)

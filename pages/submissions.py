@@ -7,7 +7,7 @@ import streamlit as st
 
 from huizhi.context import PageContext
 from huizhi.portal import host_of
-from huizhi.specs import TileValue
+from huizhi.specs import TileValue, TopItems
 from huizhi.submissions import submission_status
 
 
@@ -42,8 +42,6 @@ def render(ctx: PageContext) -> None:
 
 def tile(ctx) -> TileValue:
     """Cockpit tile: share of (ledger, department) submissions made this period."""
-    from huizhi.cockpit import TopItems
-
     items = submission_status(host_of(ctx))
     owed = sum(len(s.expected) for s in items)
     if not owed:

@@ -1,5 +1,5 @@
 """The cockpit engine: status rules, number formatting, tile runs (filters, cache, permissions,
-isolation), shared rollups and pinned tiles."""
+isolation, one today, values checked at the boundary), the runner's lifecycle and pinned tiles."""
 
 from __future__ import annotations
 
@@ -11,22 +11,15 @@ import pytest
 import sqlalchemy as sa
 from ledgerkit import commit_rows
 
-from huizhi import cockpit, hookimpl
-from huizhi.access import Grant, Identity, Role
-from huizhi.cockpit import (
-    Measure,
-    RollupSpec,
-    Status,
-    assess,
-    compute_tiles,
-    filters_from_params,
-    filters_to_params,
-    format_number,
-    format_percent,
-    format_value,
-)
+from huizhi import cockpit, fmt, hookimpl
+from huizhi.access import AccessDenied, Grant, Identity, Role
+from huizhi.clock import BEIJING, utcnow
+from huizhi.cockpit import Status, assess, compute_tiles, filters_from_params, filters_to_params
+from huizhi.config import load_settings
 from huizhi.context import Filters
-from huizhi.specs import ColumnSpec, LedgerSpec, PluginInfo, Target, Theme, TileSpec, TileValue
+from huizhi.fmt import format_number, format_percent, format_value
+from huizhi.host import create_host
+from huizhi.specs import Breakdown, ColumnSpec, LedgerSpec, PluginInfo, Target, Theme, TileSpec, TileValue
 
 D = dt.date
 JXJ, GAJ, CGW = "区经济和信息化局", "区公安分局", "区城市管理委"
@@ -107,7 +100,7 @@ def test_stale_overrides_the_badge_but_keeps_the_judgement():
     fresh = assess(99, PLAN, today=D(2026, 1, 1), as_of=now - dt.timedelta(hours=2), freshness=dt.timedelta(days=1), now=now)
     assert fresh.status is Status.OVERDUE
     # timezone-aware as_of is compared in UTC
-    aware = dt.datetime(2024, 7, 1, 19, 0, tzinfo=cockpit.BEIJING)  # = 11:00 UTC
+    aware = dt.datetime(2024, 7, 1, 19, 0, tzinfo=BEIJING)  # = 11:00 UTC
     assert not cockpit.is_stale(aware, dt.timedelta(hours=2), now)
     assert cockpit.is_stale(aware, dt.timedelta(minutes=30), now)
     # no freshness or no as_of: never stale
@@ -137,7 +130,7 @@ def test_chinese_number_formatting():
     assert format_value(80, "%") == "80%"
     assert format_value(130_000, "台") == "13万台"
     assert format_value(24_484_900, "万元") == "2448.49亿元" and format_value(5_000, "万元") == "5,000万元"
-    assert cockpit.scale_for([1, 2_000_000]) == (1e4, "万")
+    assert fmt.scale_for([1, 2_000_000]) == (1e4, "万")
 
 
 def test_filters_round_trip_through_query_params():
@@ -169,8 +162,6 @@ NOTES = LedgerSpec(  # no department column: only its owner (gaj) and leaders ma
     id="notes", title="内部记录", department="gaj", key=("n",), columns=(ColumnSpec("n", "编号", "int"),)
 )
 
-ROLLUP = RollupSpec("events", dimensions=("street",), date="occurred_on", grain="month",
-                    measures=(Measure("n"), Measure("closed", where={"status": "已结案"})))
 CALLS: dict[str, int] = {}
 _calls_lock = threading.Lock()
 
@@ -183,16 +174,19 @@ def _count(ctx) -> None:
 def q_total(ctx):
     _count(ctx)
     reader = ctx.ledger("events")
-    conds = cockpit.filter_conditions(ctx, reader, date="occurred_on")
+    conds = ctx.filter_conditions(reader, date="occurred_on")
     rows = reader.execute(sa.select(reader.c("department"), sa.func.count()).where(*conds).group_by(reader.c("department")))
-    return TileValue(float(sum(n for _, n in rows)), detail=cockpit.Breakdown(tuple((d, float(n)) for d, n in rows), by="部门"))
+    return TileValue(float(sum(n for _, n in rows)), detail=Breakdown(tuple((d, float(n)) for d, n in rows), by="部门"))
 
 
-def q_rollup(ctx):
+def q_by_street(ctx):
     _count(ctx)
-    frame = cockpit.rollup(ctx, ROLLUP)
-    return TileValue(float(frame["n"].sum()) if len(frame) else None,
-                     detail=cockpit.breakdown(frame, "street", "n", label="镇街"))
+    reader = ctx.ledger("events")
+    conds = ctx.filter_conditions(reader, date="occurred_on")
+    street = reader.c("street")
+    rows = reader.execute(sa.select(street, sa.func.count()).where(*conds).group_by(street).order_by(sa.func.count().desc()))
+    return TileValue(float(sum(n for _, n in rows)) if rows else None,
+                     detail=Breakdown(tuple((k, float(n)) for k, n in rows), by="镇街"))
 
 
 def q_boom(ctx):
@@ -223,10 +217,10 @@ class EventsPlugin:
         return [
             TileSpec("total", "事件总数", query=q_total, unit="件", **shared,
                      target=Target(value=10, deadline=D(2030, 1, 1))),
-            TileSpec("by_rollup", "事件（汇总表）", query=q_rollup, unit="件", **shared),
+            TileSpec("by_street", "事件（按镇街）", query=q_by_street, unit="件", **shared),
             TileSpec("boom", "会出错的指标", query=q_boom, **shared),
             TileSpec("undeclared", "未声明台账的指标", department=None, theme=Theme.GOVERNANCE, query=q_undeclared),
-            TileSpec("jxj_only", "本部门指标", department="jxj", theme=Theme.SENSING, query=q_rollup,
+            TileSpec("jxj_only", "本部门指标", department="jxj", theme=Theme.SENSING, query=q_by_street,
                      ledgers=("events",)),
             TileSpec("notes", "内部记录数", department=None, theme=Theme.GOVERNMENT, query=q_notes, ledgers=("notes",)),
         ]
@@ -257,6 +251,10 @@ def host(make_host):
     h = make_host(extra_plugins=[("testplug", EventsPlugin())])
     commit_rows(h, "events", _frame(ROWS))
     commit_rows(h, "notes", pd.DataFrame({"n": [1, 2, 3]}))
+    # the commits' events queued background recomputes; the queue is one thread, so this waits for them
+    h.cockpit.warm(tiles=[]).result(timeout=60)
+    h.cockpit.reset()  # each test starts from a cold cache
+    CALLS.clear()
     return h
 
 
@@ -266,10 +264,10 @@ def _by_id(results):
 
 def test_leader_sees_every_row_and_tile_errors_are_isolated(host, caplog):
     results = _by_id(compute_tiles(host, LEADER))
-    assert set(results) == {"total", "by_rollup", "boom", "undeclared", "jxj_only", "notes"}
+    assert set(results) == {"total", "by_street", "boom", "undeclared", "jxj_only", "notes"}
     assert results["total"].value.value == 5
     assert results["total"].status is Status.ON_TRACK  # no baseline, deadline far away
-    assert results["by_rollup"].value.value == 5
+    assert results["by_street"].value.value == 5
     boom = results["boom"]
     assert boom.status is Status.ERROR and "testplug" in boom.error and "kaputt" in boom.error_detail
     assert "tile boom of plugin testplug failed" in caplog.text
@@ -281,16 +279,16 @@ def test_permission_filtering_of_shared_tiles(host):
     assert "jxj_only" not in gaj  # another department's tile is never run
     assert gaj["total"].value.value == 2  # only 区公安分局's rows through the shared tile
     assert dict(gaj["total"].value.detail.items) == {GAJ: 2.0}
-    assert gaj["by_rollup"].value.value == 2
-    assert {k for k, _ in gaj["by_rollup"].value.detail.items} == {"兴丰街道", "清源街道"}
+    assert gaj["by_street"].value.value == 2
+    assert {k for k, _ in gaj["by_street"].value.detail.items} == {"兴丰街道", "清源街道"}
     assert gaj["notes"].value.value == 3  # gaj owns the notes ledger
 
     cgw = _by_id(compute_tiles(host, CGW_STAFF))
     assert cgw["total"].value.value == 2 and dict(cgw["total"].value.detail.items) == {CGW: 2.0}
-    assert cgw["by_rollup"].value.value == 2
+    assert cgw["by_street"].value.value == 2
     assert cgw["notes"].status is Status.DENIED  # no department column: not readable by cgw
     # the cache keeps scopes apart: the leader still sees everything after staff filled it
-    assert _by_id(compute_tiles(host, LEADER))["by_rollup"].value.value == 5
+    assert _by_id(compute_tiles(host, LEADER))["by_street"].value.value == 5
     assert compute_tiles(host, ADMIN) == []  # no cockpit permission: nothing runs
 
 
@@ -298,19 +296,20 @@ def test_filters_reach_every_tile_that_can_apply_them(host):
     f = Filters(streets=("清源街道",), period=(D(2025, 1, 1), D(2025, 12, 31)))
     results = _by_id(compute_tiles(host, LEADER, filters=f))
     assert results["total"].value.value == 1  # event 3 only
-    assert results["by_rollup"].value.value == 1
+    assert results["by_street"].value.value == 1
     assert results["total"].filters_applied == {"street", "department", "period"}
     assert results["notes"].filters_applied == frozenset()  # the notes tile has no street or date
     by_dept = _by_id(compute_tiles(host, LEADER, filters=Filters(departments=(CGW,))))
-    assert by_dept["total"].value.value == 2 and by_dept["by_rollup"].value.value == 2
+    assert by_dept["total"].value.value == 2 and by_dept["by_street"].value.value == 2
 
 
 def test_cache_hits_until_an_input_ledger_commits(host):
+    host.events.close()  # the cache key alone keeps results right when no commit event arrives
     compute_tiles(host, LEADER)
-    assert CALLS == {"total": 1, "by_rollup": 1, "undeclared": 1, "jxj_only": 1}
+    assert CALLS == {"total": 1, "by_street": 1, "undeclared": 1, "jxj_only": 1}
     again = _by_id(compute_tiles(host, LEADER))
-    assert again["total"].cached and again["by_rollup"].cached
-    assert CALLS["total"] == 1 and CALLS["by_rollup"] == 1
+    assert again["total"].cached and again["by_street"].cached
+    assert CALLS["total"] == 1 and CALLS["by_street"] == 1
     assert CALLS["undeclared"] == 2  # reads a ledger it does not declare: never cached
     assert not again["boom"].cached  # errors are not cached
     # a commit to an unrelated ledger changes nothing
@@ -320,33 +319,36 @@ def test_cache_hits_until_an_input_ledger_commits(host):
     commit_rows(host, "events", _frame([*ROWS, (6, "瀛海镇", JXJ, D(2025, 5, 1), "已结案")]))
     fresh = _by_id(compute_tiles(host, LEADER))
     assert not fresh["total"].cached and fresh["total"].value.value == 6
-    assert fresh["by_rollup"].value.value == 6
+    assert fresh["by_street"].value.value == 6
     assert CALLS["total"] == 2
     # filters are part of the key
     compute_tiles(host, LEADER, filters=Filters(streets=("瀛海镇",)))
     assert CALLS["total"] == 3
 
 
-def test_rollups_are_shared_and_rebuilt_per_version(host):
-    state = cockpit.reset_cockpit(host)
+def test_invalidate_drops_and_recomputes_the_tiles_of_a_ledger(host):
     compute_tiles(host, LEADER)
-    assert state.rollups.builds == 1  # by_rollup and jxj_only share one scan
-    compute_tiles(host, GAJ_STAFF)
-    assert state.rollups.builds == 1  # the scoped view reads the same rollup
-    commit_rows(host, "events", _frame(ROWS[:3]))
-    assert _by_id(compute_tiles(host, LEADER))["by_rollup"].value.value == 3
-    assert state.rollups.builds == 2 and len(state.rollups) == 1  # the old version's frame is gone
+    assert CALLS["by_street"] == 1
+    commit_rows(host, "events", _frame(ROWS[:3]))  # its LedgerChanged event calls invalidate(["events"])
+    host.cockpit.warm(tiles=[]).result(timeout=30)  # the background queue is one thread: wait for it
+    assert CALLS["by_street"] == 2 and CALLS["undeclared"] == 1  # undeclared reads are never recomputed
+    after = _by_id(compute_tiles(host, LEADER))
+    assert after["by_street"].cached and after["by_street"].value.value == 3
+    assert CALLS["by_street"] == 2
+    recomputed = host.cockpit.invalidate(["events"]).result(timeout=30)
+    assert {r.tile.id for r in recomputed} == {"total", "by_street", "boom", "jxj_only"}  # the tiles reading events
+    assert CALLS["by_street"] == 3
+    assert host.cockpit.results.drop_ledgers(["events"]) > 0 and host.cockpit.results.drop_ledgers(["events"]) == 0
 
 
-def test_rollup_periods_and_measures(host):
-    ctx = cockpit.CockpitTileContext(_host=host, identity=LEADER, plugin="testplug",
-                                     filters=Filters(period=(D(2025, 1, 1), D(2025, 12, 31))))
-    frame = cockpit.rollup(ctx, ROLLUP)
-    assert frame["n"].sum() == 3 and frame["closed"].sum() == 2
-    assert sorted(frame["period"].dt.month.unique()) == [1, 2, 3]
-    t = cockpit.trend(frame, "n")
-    assert [p for p, _ in t.points] == [D(2025, 1, 1), D(2025, 2, 1), D(2025, 3, 1)]
+def test_filter_conditions_are_part_of_the_tile_context(host):
+    ctx = host.tile_context(LEADER, "total", filters=Filters(period=(D(2025, 1, 1), D(2025, 12, 31))))
+    reader = ctx.ledger("events")
+    assert reader.count(*ctx.filter_conditions(reader, date="occurred_on")) == 3
     assert ctx.filters_applied == {"street", "department", "period"}
+    other = host.tile_context(LEADER, "total", filters=Filters(streets=("瀛海镇",)))
+    assert reader.count(*other.filter_conditions(reader, street="street", department=None)) == 1
+    assert other.filters_applied == {"street"}
 
 
 def test_a_failing_tile_does_not_slow_or_break_the_rest(host):
@@ -366,16 +368,16 @@ def test_stale_tile_uses_the_ledger_commit_time(host):
                     query=lambda ctx: TileValue(1.0), freshness=dt.timedelta(hours=1))
     [r] = compute_tiles(host, LEADER, tiles=[tile])
     assert r.as_of == host.store.head("notes").updated_at and r.status is Status.MONITOR
-    [later] = compute_tiles(host, LEADER, tiles=[tile], now=cockpit.utcnow() + dt.timedelta(hours=2))
+    [later] = compute_tiles(host, LEADER, tiles=[tile], now=utcnow() + dt.timedelta(hours=2))
     assert later.status is Status.STALE
 
 
 def test_pins_are_kept_per_person(host):
     assert cockpit.load_pins(host, LEADER) == []
-    cockpit.save_pins(host, LEADER, ["total", "nope", "by_rollup", "total"])
-    assert cockpit.load_pins(host, LEADER) == ["total", "by_rollup"]
-    assert cockpit.move_pin(host, LEADER, "by_rollup", -1) == ["by_rollup", "total"]
-    assert cockpit.toggle_pin(host, LEADER, "total") == ["by_rollup"]
+    cockpit.save_pins(host, LEADER, ["total", "nope", "by_street", "total"])
+    assert cockpit.load_pins(host, LEADER) == ["total", "by_street"]
+    assert cockpit.move_pin(host, LEADER, "by_street", -1) == ["by_street", "total"]
+    assert cockpit.toggle_pin(host, LEADER, "total") == ["by_street"]
     assert cockpit.load_pins(host, GAJ_STAFF) == []
     assert host.audit.search(action="cockpit.pins", limit=10)
 
@@ -386,14 +388,139 @@ def test_a_refresh_reads_the_versions_its_cache_key_names(host):
     ctx = cockpit.CockpitTileContext(_host=host, identity=LEADER, plugin="testplug", heads=heads)
     assert ctx.ledger("events").count() == 5  # the version current when the refresh started
     assert cockpit.CockpitTileContext(_host=host, identity=LEADER, plugin="testplug").ledger("events").count() == 2
-    with pytest.raises(cockpit.AccessDenied):
+    with pytest.raises(AccessDenied):
         cockpit.CockpitTileContext(_host=host, identity=CGW_STAFF, plugin="testplug", heads=heads).ledger("notes")
 
 
 def test_warm_up_prepares_the_first_leader_view(host):
-    state = cockpit.reset_cockpit(host)
-    results = cockpit.warm(host).result(timeout=60)
-    assert state.rollups.builds == 1 and any(r.tile.id == "by_rollup" for r in results)
+    host.cockpit.reset()
+    results = host.cockpit.warm().result(timeout=60)
+    assert any(r.tile.id == "by_street" for r in results) and CALLS["by_street"] == 1
     first = _by_id(compute_tiles(host, LEADER))
-    assert first["total"].cached and state.rollups.builds == 1  # same row scope as the host's SYSTEM
-    cockpit.reset_cockpit(host)  # stops the commit watcher warm() started
+    assert first["total"].cached and first["by_street"].cached  # same row scope as the system identity
+    assert CALLS["by_street"] == 1
+
+
+# ----------------------------------------------------------------------------------------------
+# One today: the day a tile's value is computed for is the day it is judged on
+
+
+def q_days_to_deadline(ctx):
+    _count(ctx)
+    return TileValue(float((D(2026, 12, 31) - ctx.today).days))
+
+
+DAYS_TILE = TileSpec("days", "距截止天数", department=None, theme=Theme.ECONOMY, query=q_days_to_deadline,
+                     target=Target(value=-1, deadline=D(2026, 12, 31), higher_is_better=False))
+
+
+def test_the_tile_and_its_judgement_use_the_same_pinned_today(host):
+    [before] = compute_tiles(host, LEADER, tiles=[DAYS_TILE], today=D(2026, 12, 31))
+    assert before.value.value == 0 and before.status is Status.AT_RISK  # the deadline day: not yet overdue
+    [after] = compute_tiles(host, LEADER, tiles=[DAYS_TILE], today=D(2027, 1, 1))
+    assert after.value.value == -1 and after.status is Status.MET  # computed and judged on 2027-01-01
+    assert not after.cached and CALLS["days"] == 2  # another day is another cache entry
+    [again] = compute_tiles(host, LEADER, tiles=[DAYS_TILE], today=D(2027, 1, 1))
+    assert again.cached and again.value.value == -1
+
+
+# ----------------------------------------------------------------------------------------------
+# Values are checked at the boundary: normalised, or the tile's own error naming the plugin
+
+
+def q_aware(ctx):
+    return TileValue(7, as_of=dt.datetime(2026, 3, 1, 8, 30, tzinfo=BEIJING))
+
+
+def q_naive(ctx):
+    return TileValue(1.5, as_of=dt.datetime(2026, 3, 1, 1, 0))
+
+
+def q_text(ctx):
+    return TileValue("12")
+
+
+def q_date_as_of(ctx):
+    return TileValue(1.0, as_of=D(2026, 3, 1))
+
+
+def q_odd_detail(ctx):
+    return TileValue(1.0, detail={"兴丰街道": 3})
+
+
+def draw(ctx, value):
+    return None
+
+
+class OddPlugin:
+    @hookimpl
+    def huizhi_plugin_info(self):
+        return PluginInfo(name="oddplug", title="数据格式不规范的插件", department="jxj", version="1", host_api=">=1.0")
+
+    @hookimpl
+    def huizhi_tiles(self):
+        common = dict(department=None, theme=Theme.ECONOMY)
+        return [
+            TileSpec("aware", "带时区的时间", query=q_aware, freshness=dt.timedelta(days=1), **common),
+            TileSpec("naive", "UTC 时间", query=q_naive, **common),
+            TileSpec("text", "文字数值", query=q_text, **common),
+            TileSpec("date_as_of", "日期作时间", query=q_date_as_of, **common),
+            TileSpec("odd_detail", "无法绘制的明细", query=q_odd_detail, **common),
+            TileSpec("own_detail", "自绘明细", query=q_odd_detail, render=draw, **common),
+        ]
+
+
+@pytest.fixture
+def odd_host(make_host):
+    return make_host(extra_plugins=[("oddplug", OddPlugin())])
+
+
+def test_a_timezone_aware_as_of_is_normalised_to_naive_utc(odd_host):
+    results = _by_id(compute_tiles(odd_host, LEADER, now=dt.datetime(2026, 3, 1, 12, 0)))
+    aware = results["aware"]
+    assert aware.ok and aware.as_of == dt.datetime(2026, 3, 1, 0, 30) and aware.as_of.tzinfo is None
+    assert aware.value.as_of == aware.as_of and aware.value.value == 7.0 and isinstance(aware.value.value, float)
+    assert aware.status is Status.MONITOR  # judged for staleness against a naive UTC now: no TypeError
+    # the page and the exports compare every as_of with the others
+    assert max(r.as_of for r in results.values() if r.as_of is not None) == dt.datetime(2026, 3, 1, 1, 0)
+    [stale] = compute_tiles(odd_host, LEADER, tiles=[odd_host.registry.tiles["aware"][0]],
+                            now=dt.datetime(2026, 3, 2, 12, 0))
+    assert stale.status is Status.STALE
+
+
+def test_a_value_of_the_wrong_type_is_that_tiles_error_naming_the_plugin(odd_host, caplog):
+    results = _by_id(compute_tiles(odd_host, LEADER))
+    text = results["text"]
+    assert text.status is Status.ERROR and "oddplug" in text.error and "数值不是数字" in text.error
+    assert "value is str '12'" in text.error_detail
+    assert "tile text of plugin oddplug returned an invalid value: value is str" in caplog.text
+    assert results["date_as_of"].status is Status.ERROR and "as_of is date" in results["date_as_of"].error_detail
+    assert results["odd_detail"].status is Status.ERROR and "明细无法绘制" in results["odd_detail"].error
+    assert results["own_detail"].ok  # a tile with its own render may return any detail
+    assert results["aware"].ok and results["naive"].ok  # the others are unaffected
+    assert not compute_tiles(odd_host, LEADER, tiles=[odd_host.registry.tiles["text"][0]])[0].cached
+
+
+# ----------------------------------------------------------------------------------------------
+# The runner's lifecycle: owned by the host, stopped by dispose()
+
+
+def test_a_host_leaves_no_thread_behind(database_url, tmp_path):
+    settings = load_settings({}, database_url=database_url, data_dir=tmp_path)
+    before = set(threading.enumerate())
+    for i in range(100):
+        with create_host(settings, extra_plugins=[("testplug", EventsPlugin())], use_entry_points=False,
+                         migrate=i == 0) as h:
+            if i == 0:
+                commit_rows(h, "events", _frame(ROWS))
+            if i % 10 == 0:
+                h.cockpit.start_watching(0.01)
+                h.cockpit.warm()
+                results = _by_id(compute_tiles(h, LEADER))
+                assert results["total"].value.value == 5
+                assert {t.name for t in threading.enumerate()} >= {"cockpit-commit-watcher"}
+    assert h.cockpit.closed
+    with pytest.raises(cockpit.RunnerClosed):
+        compute_tiles(h, LEADER)
+    h.dispose()  # idempotent
+    assert set(threading.enumerate()) == before

@@ -1,21 +1,35 @@
-"""The cockpit page (AppTest), its exports, and rollup maintenance after commits."""
+"""The cockpit page (AppTest), its exports, and recomputing tiles after commits."""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import threading
 import time
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from ledgerkit import commit_rows
 from streamlit.testing.v1 import AppTest
 
-from huizhi import cockpit, cockpit_export, hookimpl
+from huizhi import cockpit, hookimpl
 from huizhi.access import Grant, Identity, Role
-from huizhi.cockpit import Breakdown, Measure, RollupSpec, Series, Status, TopItems, compute_tiles
+from huizhi.cockpit import Status, compute_tiles
+from huizhi.cockpit import export as cockpit_export
 from huizhi.context import Filters
-from huizhi.specs import ColumnSpec, LedgerSpec, PluginInfo, Target, Theme, TileSpec, TileValue
+from huizhi.specs import (
+    Breakdown,
+    ColumnSpec,
+    LedgerSpec,
+    PluginInfo,
+    Series,
+    Target,
+    Theme,
+    TileSpec,
+    TileValue,
+    TopItems,
+)
 
 LEADER = Identity("t|leader", "区领导", frozenset({Grant(Role.LEADER)}))
 
@@ -29,7 +43,6 @@ CASES = LedgerSpec(
         ColumnSpec("title", "标题"),
     ),
 )
-BY_STREET = RollupSpec("cases", dimensions=("street",), date="opened", grain="month", measures=(Measure("n"),))
 
 
 def _cases(n: int) -> pd.DataFrame:
@@ -43,14 +56,21 @@ def _cases(n: int) -> pd.DataFrame:
     })
 
 
+def _counts_by(ctx, column):
+    reader = ctx.ledger("cases")
+    conds = ctx.filter_conditions(reader, date="opened")
+    key = reader.c(column)
+    return [(k, float(n)) for k, n in reader.execute(sa.select(key, sa.func.count()).where(*conds).group_by(key).order_by(key))]
+
+
 def q_count(ctx):
-    frame = cockpit.rollup(ctx, BY_STREET)
-    return TileValue(float(frame["n"].sum()), detail=cockpit.breakdown(frame, "street", "n", label="镇街"))
+    items = _counts_by(ctx, "street")
+    return TileValue(sum(n for _, n in items), detail=Breakdown(tuple(items), by="镇街"))
 
 
 def q_trend(ctx):
-    frame = cockpit.rollup(ctx, BY_STREET)
-    return TileValue(float(frame["n"].sum()), detail=cockpit.trend(frame, "n", unit="件"))
+    points = _counts_by(ctx, "opened")
+    return TileValue(sum(n for _, n in points), detail=Series(tuple(points), unit="件"))
 
 
 def q_top(ctx):
@@ -93,7 +113,7 @@ def host(make_host):
 
     import streamlit as st
 
-    st.cache_resource.clear()  # hosts the page scripts built: their commit watchers stop with them
+    st.cache_resource.clear()  # disposes the hosts the page scripts built (their threads stop)
     gc.collect()
 
 
@@ -107,7 +127,7 @@ def _page_script(database_url: str, params: dict) -> None:
     from huizhi.host import create_host
     from huizhi_pages import cockpit as page
 
-    @st.cache_resource
+    @st.cache_resource(on_release=lambda h: h.dispose())
     def host(url: str):  # one per test database
         return create_host(load_settings({}, database_url=url), extra_plugins=[("casesplug", CasesPlugin())],
                            use_entry_points=False)
@@ -176,34 +196,41 @@ def test_snapshot_png_and_pdf(host):
     assert cockpit_export.snapshot(doc, height, "pdf").startswith(b"%PDF")
 
 
-def test_rollups_are_maintained_after_a_commit(host):
-    state = cockpit.reset_cockpit(host)
+def test_tiles_are_recomputed_after_a_commit(host):
     compute_tiles(host, LEADER)
-    assert state.rollups.builds == 1
-    commit_rows(host, "cases", _cases(33))  # its LedgerChanged event rebuilds the rollup
-    assert state.rollups.builds == 1 + 1
-    assert cockpit.refresh_after_commit(host, ["cases"]) == {"cases": 0}  # already current
+    commit_rows(host, "cases", _cases(33))
+    recomputed = cockpit.refresh_after_commit(host, ["cases"]).result(timeout=30)  # = host.cockpit.invalidate
+    assert {r.tile.id for r in recomputed} == {"cases_total", "cases_trend", "cases_top", "cases_fail"}
     results = {r.tile.id: r for r in compute_tiles(host, LEADER)}
-    assert state.rollups.builds == 1 + 1  # the view found the rollup already built
-    assert results["cases_total"].value.value == 33 and not results["cases_total"].cached
+    assert results["cases_total"].value.value == 33 and results["cases_total"].cached  # served by the recompute
+    assert not results["cases_fail"].cached  # errors are never cached
+    # a commit to a ledger no tile reads recomputes nothing
+    assert host.cockpit.invalidate(["no_such_ledger"]).result(timeout=5) == []
 
 
-def test_commit_watcher_refreshes_rollups_in_the_background(host):
-    state = cockpit.reset_cockpit(host)
+def test_commit_watcher_recomputes_in_the_background(host):
     compute_tiles(host, LEADER)
-    cockpit.watch_commits(host, interval=0.05)
-    cockpit.watch_commits(host, interval=0.05)  # idempotent
-    commit_rows(host, "cases", _cases(36))
+    host.cockpit.start_watching(interval=0.05)
+    host.cockpit.start_watching(interval=0.05)  # idempotent
+    watchers = [t for t in threading.enumerate() if t.name == "cockpit-commit-watcher"]
+    assert len(watchers) == 1
+    time.sleep(0.2)  # the watcher has seen the heads once
+    host.events.close()  # as for a commit made where no event reaches this host
+    commit_rows(host, "cases", _cases(36))  # runner not told
     deadline = time.monotonic() + 10
-    while state.rollups.builds < 2 and time.monotonic() < deadline:
+    total = None
+    while time.monotonic() < deadline:
+        total = {r.tile.id: r for r in compute_tiles(host, LEADER, tiles=[host.registry.tiles["cases_total"][0]])}
+        if total["cases_total"].cached and total["cases_total"].value.value == 36:
+            break
         time.sleep(0.05)
-    assert state.rollups.builds == 2
-    cockpit.reset_cockpit(host)  # stops the watcher
-    assert state._stop.is_set()
+    assert total["cases_total"].cached and total["cases_total"].value.value == 36
+    host.cockpit.stop_watching()
+    assert not watchers[0].is_alive() and not host.cockpit.watching
 
 
 def test_default_charts_for_standard_details():
-    from huizhi.cockpit_charts import figure_for
+    from huizhi.cockpit.charts import figure_for
 
     assert figure_for(Breakdown((("兴丰街道", 120_000.0), ("清源街道", 3.0)))) is not None
     fig = figure_for(Series(((dt.date(2025, 1, 1), 1.0), (dt.date(2025, 2, 1), 2.0)), unit="%", target=3.0))
@@ -212,7 +239,7 @@ def test_default_charts_for_standard_details():
 
 
 def test_mini_charts_are_plain_html_in_our_palette():
-    from huizhi.cockpit_charts import mini_chart
+    from huizhi.cockpit.charts import mini_chart
 
     bars = mini_chart(Breakdown(tuple((f"<街道{i}>", float(i)) for i in range(10)), by="镇街"), color="#123456")
     assert bars.count('class="hz-bar"') == 8 and "另有 2 项" in bars and "#123456" in bars

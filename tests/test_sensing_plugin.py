@@ -17,11 +17,11 @@ from streamlit.testing.v1 import AppTest
 
 from huizhi import district
 from huizhi.access import AccessDenied, Grant, Identity, Role, system_identity
-from huizhi.cockpit import Breakdown, Status, compute_tiles
+from huizhi.cockpit import Status, compute_tiles
 from huizhi.config import load_settings
 from huizhi.context import Filters
 from huizhi.host import create_host
-from huizhi.specs import Perm, Theme
+from huizhi.specs import Breakdown, Perm, Theme
 from huizhi_seeds import load_demo
 
 SYSTEM = system_identity("test")
@@ -279,9 +279,16 @@ def test_map_shows_points_or_aggregates_cells(seeded):
 # -- cockpit tiles --------------------------------------------------------------------------------
 
 
-def run_tile(host, tile_id, identity=LEADER, filters: Filters | None = None):
+def run_tile(host, tile_id, identity=LEADER, filters: Filters | None = None, today: dt.date | None = None):
     spec = host.registry.tiles[tile_id][0]
-    return spec.query(host.tile_context(identity, tile_id, filters=filters or Filters()))
+    pinned = {"today": today} if today is not None else {}
+    return spec.query(host.tile_context(identity, tile_id, filters=filters or Filters(), **pinned))
+
+
+def test_overdue_inspections_are_counted_on_the_tiles_today(seeded):
+    long_ago = run_tile(seeded, "sensing_inspection_overdue", today=dt.date(2000, 1, 1))
+    assert long_ago.value == 0  # nothing was due yet on that day
+    assert run_tile(seeded, "sensing_inspection_overdue").value > 0
 
 
 def test_tiles_return_sensible_values(seeded):

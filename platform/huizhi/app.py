@@ -7,6 +7,7 @@ section per department → run the chosen page inside an error boundary that nam
 
 from __future__ import annotations
 
+import atexit
 import logging
 import traceback
 
@@ -24,15 +25,16 @@ from huizhi.specs import PageSpec
 log = logging.getLogger("huizhi.app")
 
 
-@st.cache_resource(show_spinner="正在启动平台…")
+@st.cache_resource(show_spinner="正在启动平台…", on_release=Host.dispose)
 def _host() -> Host:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     host = create_host(load_settings())
-    from huizhi.cockpit import warm
-
-    # Build the cockpit's shared rollups in the background and watch for commits (also from
-    # other processes), so the first leader to open the cockpit does not pay for them.
-    warm(host)
+    # Compute the cockpit in the background, so the first leader does not wait for it, and look
+    # for commits (also other processes') to recompute their tiles.
+    host.cockpit.warm()
+    host.cockpit.start_watching(2.0)
+    # Stop the watcher before the interpreter goes: a daemon thread inside DuckDB then aborts.
+    atexit.register(host.dispose)
     return host
 
 

@@ -41,6 +41,10 @@ __all__ = [
 ]
 
 
+# The cockpit filters a tile can honour; TileContext.filters_applied names those a tile applied.
+FILTER_STREET, FILTER_DEPARTMENT, FILTER_PERIOD = "street", "department", "period"
+
+
 @dataclass(frozen=True)
 class Filters:
     """Cockpit-wide filters (street, department, period). Tiles apply those that fit their data."""
@@ -352,3 +356,49 @@ class TileContext(_BaseContext):
 
     tile: TileSpec | None = None
     filters: Filters = field(default_factory=Filters)
+    # which of FILTER_STREET / _DEPARTMENT / _PERIOD the tile applied (the card says which it ignores)
+    filters_applied: set[str] = field(default_factory=set)
+
+    def filter_conditions(
+        self,
+        reader: LedgerReader,
+        *,
+        street: str | None = "street",
+        department: str | None = "auto",
+        date: str | None = None,
+    ) -> list[sa.ColumnElement[bool]]:
+        """WHERE conditions applying the cockpit filters to a read of ``reader``'s rows.
+
+        ``street`` names the ledger's street column (default ``"street"``, used when the ledger
+        has one; None: the tile has no street), ``department`` the department column
+        (``"auto"``: the ledger's ``department_column``), ``date`` the date column the period
+        filter applies to. Each filter the ledger has a column for is recorded in
+        :attr:`filters_applied`, active or not, so the cockpit can show which filters a tile
+        cannot honour.
+        """
+        names = {c.name for c in reader.spec.columns}
+
+        def column(name: str | None) -> str | None:
+            return name if name is not None and name in names else None
+
+        street_col = column(street)
+        dept_col = column(reader.spec.department_column if department == "auto" else department)
+        date_col = column(date)
+        conds: list[sa.ColumnElement[bool]] = []
+        if street_col:
+            self.filters_applied.add(FILTER_STREET)
+            if self.filters.streets:
+                conds.append(reader.c(street_col).in_(list(self.filters.streets)))
+        if dept_col:
+            self.filters_applied.add(FILTER_DEPARTMENT)
+            if self.filters.departments:
+                conds.append(reader.c(dept_col).in_(list(self.filters.departments)))
+        if date_col:
+            self.filters_applied.add(FILTER_PERIOD)
+            if self.filters.period is not None:
+                start, end = self.filters.period
+                if start is not None:
+                    conds.append(reader.c(date_col) >= start)
+                if end is not None:
+                    conds.append(reader.c(date_col) <= end)
+        return conds

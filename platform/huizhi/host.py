@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from huizhi import district
 from huizhi.access import AccessDenied, Identity, check_access_config, system_identity
 from huizhi.audit import AuditLog
+from huizhi.cockpit.runner import CockpitRunner
 from huizhi.config import Settings, load_settings
 from huizhi.context import PageContext, TileContext
 from huizhi.db import check_connection, create_db_engine, upgrade
@@ -44,8 +45,11 @@ class Host:
     channel: PgEventChannel | None = field(default=None, repr=False)
     _connections: dict[str, Any] = field(default_factory=dict, repr=False)
     _connections_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-    # the cockpit's caches and worker threads (huizhi.cockpit.cockpit_state), created on first use
-    _huizhi_cockpit_state: Any = field(default=None, repr=False, compare=False)
+    # the cockpit's caches and threads: made with the host, stopped by dispose()
+    cockpit: CockpitRunner = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.cockpit = CockpitRunner(self)
 
     def connector(self, connector_id: str, *, plugin: str, identity: Identity) -> Any:
         """The connection for ``connector_id``, for ``plugin`` acting for ``identity``.
@@ -171,10 +175,12 @@ class Host:
         self.audit.record(identity, "plugin.enable" if enabled else "plugin.disable", f"plugin:{name}")
 
     def dispose(self) -> None:
-        """Stop what the host started (event channel, listeners) and close its connections."""
+        """Stop what the host started (event channel, cockpit threads, joined) and close its
+        connections. Idempotent."""
         if self.channel is not None:
             self.channel.close()
         self.events.close()
+        self.cockpit.close()
         self._close_connections()
         self.engine.dispose()
 
@@ -226,6 +232,9 @@ def create_host(
 ) -> Host:
     """Build a host: connect, upgrade the host's tables, load plugins, create ledger tables.
 
+    The host owns threads once the cockpit runs: end it with ``host.dispose()``, or build it in
+    ``with create_host(...) as host:``.
+
     Raises :class:`huizhi.db.StoreUnavailable` when the database cannot be reached and
     :class:`huizhi.plugins.PluginError` in strict mode when a plugin is broken.
     """
@@ -262,12 +271,7 @@ def create_host(
 def _subscribe_listeners(host: Host) -> None:
     """The host's own listeners, then every plugin's ``huizhi_track_event``, each isolated."""
 
-    def refresh_cockpit(event) -> None:
-        from huizhi.cockpit import refresh_after_commit
-
-        refresh_after_commit(host, [event.ledger_id])
-
-    host.events.subscribe("cockpit", refresh_cockpit)
+    host.events.subscribe("cockpit", lambda event: host.cockpit.invalidate([event.ledger_id]))
     for plugin, function in host.registry.event_listeners():
         host.events.subscribe(f"plugin {plugin}", lambda event, f=function: f(event=event))
 

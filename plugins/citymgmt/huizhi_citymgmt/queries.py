@@ -199,15 +199,22 @@ def monthly(
     *,
     months: int | None = 24,
     today: dt.date | None = None,
+    first: dt.date | None = None,
+    last: dt.date | None = None,
 ) -> pd.DataFrame:
-    """Cases found per month (the last ``months`` months; None: every month ``conds`` allow),
-    with the closed-loop measures; ``month`` is the first day of the month."""
+    """Cases found per month (the last ``months`` months, this one included; None: every month
+    ``conds`` allow), with the closed-loop measures; ``month`` is the first day of the month.
+
+    Every month of the range has a row, a month without cases with zeros: a trend must not skip
+    it (nor may "the last complete month" become an older one). The range is the ``months``
+    window, else ``first``..``last`` where given, else the months that have cases.
+    """
     today = today or beijing_today()
     c = reader.rows.c
     conds = list(conds)
     if months is not None:
-        index = today.year * 12 + today.month - 1 - (months - 1)
-        conds.append(c.found_date >= dt.date(index // 12, index % 12 + 1, 1))
+        first, last = _month_at(_month_number(today) - (months - 1)), today
+        conds.append(c.found_date >= first)
     month = sa.cast(sa.func.date_trunc("month", c.found_date), sa.Date)
     stmt = (
         sa.select(month.label("month"), *_measures(reader, today))
@@ -215,9 +222,35 @@ def monthly(
         .group_by(month)
         .order_by(month)
     )
-    frame = reader.frame(stmt)
+    frame = _every_month(reader.frame(stmt), first, last)
     frame["on_time_ratio"] = frame["on_time"] / frame["closed"].where(frame["closed"] > 0)
     return frame
+
+
+def _month_number(day: dt.date) -> int:
+    return day.year * 12 + day.month - 1
+
+
+def _month_at(number: int) -> dt.date:
+    return dt.date(number // 12, number % 12 + 1, 1)
+
+
+def _every_month(frame: pd.DataFrame, first: dt.date | None, last: dt.date | None) -> pd.DataFrame:
+    """``frame`` (one row per month with cases) with a zero row for every other month from
+    ``first`` (default: its first month) to ``last`` (default: its last month)."""
+    import pandas as pd
+
+    present = [pd.Timestamp(m).date() for m in frame["month"]]
+    numbers = [_month_number(m) for m in present]
+    lo = _month_number(first) if first is not None else min(numbers, default=None)
+    hi = _month_number(last) if last is not None else max(numbers, default=None)
+    if lo is None or hi is None:
+        return frame
+    counts = [col for col in frame.columns if col != "month"]
+    full = pd.DataFrame({"month": [_month_at(n) for n in range(lo, hi + 1)]})
+    out = full.merge(frame.assign(month=present), on="month", how="left")
+    out[counts] = out[counts].fillna(0).astype("int64")
+    return out
 
 
 def rows_page(

@@ -1,7 +1,8 @@
 """Cockpit tiles of the case ledger (theme 城市治理).
 
 Queries aggregate in SQL on ``ctx.ledger(...).rows`` and apply the cockpit's street, department
-(承办单位) and period (发现日期) filters through :func:`huizhi.cockpit.filter_conditions`. Without a
+(承办单位) and period (发现日期) filters through ``ctx.filter_conditions``. ``ctx.today`` is the day
+of the values (the cockpit judges them on the same day). Without a
 period filter, rates cover the last twelve months, so they describe how the loop runs now.
 """
 
@@ -10,9 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from huizhi.clock import beijing_today
-from huizhi.cockpit import Breakdown, Series, filter_conditions, format_number, ratio
-from huizhi.specs import Target, Theme, TileSpec, TileValue
+from huizhi.fmt import format_number, ratio
+from huizhi.specs import Breakdown, Series, Target, Theme, TileSpec, TileValue
 from huizhi_citymgmt import queries
 from huizhi_citymgmt.schema import DEPARTMENT, LEDGER_ID
 
@@ -25,11 +25,19 @@ ON_TIME_TARGET = 95.0
 
 def _window(ctx: TileContext, reader: LedgerReader, today: dt.date) -> tuple[list[Any], str]:
     """Conditions for the cockpit filters plus, without a period filter, the last 12 months."""
-    conds = filter_conditions(ctx, reader, street="street", department="dispatch_unit", date="found_date")
+    conds = ctx.filter_conditions(reader, street="street", department="dispatch_unit", date="found_date")
     if ctx.filters.period is not None:
         return conds, "所选时段"
     start = dt.date(today.year - 1, today.month, 1)
     return [*conds, reader.rows.c.found_date >= start], f"近12个月（{start:%Y年%m月}起）"
+
+
+def _period_months(ctx: TileContext) -> dict[str, dt.date | None]:
+    """The months a trend spans under a period filter: its start to its end (at most today)."""
+    if ctx.filters.period is None:
+        return {}
+    start, end = ctx.filters.period
+    return {"first": start, "last": min(end, ctx.today) if end is not None else ctx.today}
 
 
 def _open(ctx: TileContext) -> tuple[LedgerReader, dt.datetime | None]:
@@ -49,10 +57,11 @@ def on_time_query(ctx: TileContext) -> TileValue:
     reader, stamp = _open(ctx)
     if stamp is None:
         return TileValue(None, note=EMPTY_NOTE)
-    today = beijing_today()
+    today = ctx.today
     conds, window = _window(ctx, reader, today)
     s = queries.summary(reader, conds, today)
-    trend = queries.monthly(reader, conds, months=None if ctx.filters.period else 12, today=today)
+    trend = queries.monthly(reader, conds, months=None if ctx.filters.period else 12, today=today,
+                            **_period_months(ctx))
     points = tuple(
         (m, round(100 * float(r), 2))
         for m, r in zip(trend["month"], trend["on_time_ratio"], strict=True)
@@ -67,8 +76,8 @@ def open_cases_query(ctx: TileContext) -> TileValue:
     reader, stamp = _open(ctx)
     if stamp is None:
         return TileValue(None, note=EMPTY_NOTE)
-    today = beijing_today()
-    conds = filter_conditions(ctx, reader, street="street", department="dispatch_unit", date="found_date")
+    today = ctx.today
+    conds = ctx.filter_conditions(reader, street="street", department="dispatch_unit", date="found_date")
     conds.append(queries.open_case(reader))
     s = queries.summary(reader, conds, today)
     by_street = queries.breakdown(reader, "street", conds, today)
@@ -81,10 +90,11 @@ def monthly_query(ctx: TileContext) -> TileValue:
     reader, stamp = _open(ctx)
     if stamp is None:
         return TileValue(None, note=EMPTY_NOTE)
-    today = beijing_today()
-    conds = filter_conditions(ctx, reader, street="street", department="dispatch_unit", date="found_date")
-    trend = queries.monthly(reader, conds, months=None if ctx.filters.period else 24, today=today)
-    if trend.empty:
+    today = ctx.today
+    conds = ctx.filter_conditions(reader, street="street", department="dispatch_unit", date="found_date")
+    trend = queries.monthly(reader, conds, months=None if ctx.filters.period else 24, today=today,
+                            **_period_months(ctx))
+    if not trend["total"].sum():
         return TileValue(None, as_of=stamp, note="所选范围内没有案件")
     points = tuple((m, float(n)) for m, n in zip(trend["month"], trend["total"], strict=True))
     detail = Series(points, name="发现案件", unit="件", kind="bar")
@@ -103,7 +113,7 @@ def satisfaction_query(ctx: TileContext) -> TileValue:
     reader, stamp = _open(ctx)
     if stamp is None:
         return TileValue(None, note=EMPTY_NOTE)
-    today = beijing_today()
+    today = ctx.today
     conds, window = _window(ctx, reader, today)
     s = queries.summary(reader, conds, today)
     by_source = queries.breakdown(reader, "source", conds, today)
@@ -119,7 +129,7 @@ def menqian_query(ctx: TileContext) -> TileValue:
     reader, stamp = _open(ctx)
     if stamp is None:
         return TileValue(None, note=EMPTY_NOTE)
-    today = beijing_today()
+    today = ctx.today
     conds, window = _window(ctx, reader, today)
     conds.append(reader.rows.c.category == "门前三包")
     s = queries.summary(reader, conds, today)

@@ -1,9 +1,10 @@
 """Cockpit tiles of the sensing ledger (theme 感知底座).
 
 Each query aggregates in SQL on ``ctx.ledger(...).rows`` (permission-scoped) and applies the
-cockpit's street and department filters through :func:`huizhi.cockpit.filter_conditions` (the
-period filter does not apply: the ledger is a census of devices, not events). Details are
-:class:`huizhi.cockpit.Breakdown` values, which the cockpit draws in its own style.
+cockpit's street and department filters through ``ctx.filter_conditions`` (the period filter
+does not apply: the ledger is a census of devices, not events). Overdue inspections are counted
+on ``ctx.today``, the day the cockpit judges the values. Details are
+:class:`huizhi.specs.Breakdown` values, which the cockpit draws in its own style.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from huizhi.cockpit import Breakdown, filter_conditions, ratio
-from huizhi.specs import Target, Theme, TileSpec, TileValue
+from huizhi.fmt import ratio
+from huizhi.specs import Breakdown, Target, Theme, TileSpec, TileValue
 from huizhi_sensing import plan, queries
 from huizhi_sensing.fmt import fmt_count, fmt_pct
 from huizhi_sensing.schema import DEPARTMENT, LEDGER_ID
@@ -28,7 +29,7 @@ def _open(ctx: TileContext) -> tuple[LedgerReader, dt.datetime | None, list[Any]
     return (
         reader,
         queries.as_of(reader),
-        filter_conditions(ctx, reader, street="street", department="owner_dept"),
+        ctx.filter_conditions(reader, street="street", department="owner_dept"),
     )
 
 
@@ -48,7 +49,7 @@ def registered_query(ctx: TileContext) -> TileValue:
     reader, stamp, conds = _open(ctx)
     if stamp is None:
         return TileValue(None, note=EMPTY_NOTE)
-    s = queries.summary(reader, conds)
+    s = queries.summary(reader, conds, ctx.today)
     detail = Breakdown(
         (
             ("视频监控", round(100 * s.cameras / plan.BASELINE_CAMERAS, 2)),
@@ -68,10 +69,10 @@ def networked_query(ctx: TileContext) -> TileValue:
     reader, stamp, conds = _open(ctx)
     if stamp is None:
         return TileValue(None, note=EMPTY_NOTE)
-    s = queries.summary(reader, conds)
+    s = queries.summary(reader, conds, ctx.today)
     if not s.inspected:
         return TileValue(None, as_of=stamp, note="没有在用设备")
-    by_dept = queries.breakdown(reader, "owner_dept", conds)
+    by_dept = queries.breakdown(reader, "owner_dept", conds, ctx.today)
     by_dept = by_dept[by_dept["inspected"] > 0].sort_values("networked_ratio")
     detail = Breakdown(
         _items(by_dept, "owner_dept", "networked_ratio", 100), by="权属单位", unit="%", limit=8
@@ -86,10 +87,10 @@ def overdue_query(ctx: TileContext) -> TileValue:
     reader, stamp, conds = _open(ctx)
     if stamp is None:
         return TileValue(None, note=EMPTY_NOTE)
-    s = queries.summary(reader, conds)
+    s = queries.summary(reader, conds, ctx.today)
     if not s.inspected:
         return TileValue(None, as_of=stamp, note="没有需要巡检的设备")
-    by_dept = queries.breakdown(reader, "owner_dept", conds)
+    by_dept = queries.breakdown(reader, "owner_dept", conds, ctx.today)
     by_dept = by_dept[by_dept["inspected"] > 0].sort_values("overdue_ratio", ascending=False)
     detail = Breakdown(_items(by_dept, "owner_dept", "overdue_ratio", 100), by="权属单位", unit="%", limit=8)
     note = (
@@ -105,7 +106,7 @@ def by_street_query(ctx: TileContext) -> TileValue:
     reader, stamp, conds = _open(ctx)
     if stamp is None:
         return TileValue(None, note=EMPTY_NOTE)
-    frame = queries.breakdown(reader, "street", conds)
+    frame = queries.breakdown(reader, "street", conds, ctx.today)
     if frame.empty:
         return TileValue(None, as_of=stamp, note="没有符合条件的设备")
     detail = Breakdown(_items(frame, "street", "total"), by="镇街", unit="台", limit=12)
@@ -118,7 +119,7 @@ def by_type_query(ctx: TileContext) -> TileValue:
     reader, stamp, conds = _open(ctx)
     if stamp is None:
         return TileValue(None, note=EMPTY_NOTE)
-    frame = queries.breakdown(reader, "device_type", conds)
+    frame = queries.breakdown(reader, "device_type", conds, ctx.today)
     if frame.empty:
         return TileValue(None, as_of=stamp, note="没有符合条件的设备")
     detail = Breakdown(_items(frame, "device_type", "total"), by="设备类型", unit="台", limit=12)

@@ -27,21 +27,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from huizhi import district
-from huizhi.cockpit import (
-    STATUS_STYLE,
-    THEME_COLORS,
-    Breakdown,
-    Series,
-    Status,
-    TileResult,
-    TopItems,
-    format_as_of,
-    format_date,
-    format_value,
-    status_counts,
-)
+from huizhi.cockpit.runner import TileResult, status_counts
+from huizhi.cockpit.status import Status
+from huizhi.cockpit.theme import STATUS_STYLE, THEME_COLORS
 from huizhi.context import Filters
-from huizhi.specs import Theme
+from huizhi.fmt import format_as_of, format_date, format_value
+from huizhi.specs import Breakdown, Series, Theme, TopItems
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -231,7 +222,7 @@ def _e(text: Any) -> str:
 
 
 def _card(r: TileResult, figures: Mapping[str, Any], chart_ids: list[tuple[str, str]]) -> str:
-    from huizhi.cockpit_charts import figure_for, style
+    from huizhi.cockpit.charts import figure_for, style
 
     t, a = r.tile, r.assessment
     color = STATUS_STYLE[a.status][1]

@@ -1,9 +1,9 @@
 """Plotly figures for cockpit tiles, in one colour scheme and Chinese number format.
 
-Tiles whose ``TileValue.detail`` is a :class:`huizhi.cockpit.Series` or
-:class:`huizhi.cockpit.Breakdown` get a chart without any plotting code in the plugin; a tile's
+Tiles whose ``TileValue.detail`` is a :class:`huizhi.specs.Series` or
+:class:`huizhi.specs.Breakdown` get a chart without any plotting code in the plugin; a tile's
 own ``render`` may call :func:`style` on a figure it builds to match. Values on axes are scaled to
-万 / 亿 and hover labels use :func:`huizhi.cockpit.format_number`.
+万 / 亿 and hover labels use :func:`huizhi.fmt.format_number`.
 """
 
 from __future__ import annotations
@@ -11,14 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from huizhi.cockpit import (
-    SERIES_COLORS,
-    Breakdown,
-    Series,
-    format_number,
-    format_percent,
-    scale_for,
-)
+from huizhi.cockpit.theme import SERIES_COLORS
+from huizhi.fmt import format_number, format_percent, scale_for
+from huizhi.specs import Breakdown, Series
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
