@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from huizhi import district
 from huizhi.access import Identity, check_access_config, system_identity
 from huizhi.audit import AuditLog
 from huizhi.config import Settings, load_settings
@@ -49,7 +48,7 @@ class Host:
 
     def system_identity(self, purpose: str) -> Identity:
         """A district-wide identity for the host's own work (seeding, CLI, warming the cockpit)."""
-        return system_identity(purpose)
+        return system_identity(purpose, self.settings.departments)
 
     def page_context(
         self,
@@ -81,8 +80,8 @@ class Host:
         then departments in the district's order, then shared sections, 台账中心, 平台管理."""
         sections: dict[str, list] = {}
         for spec in self.visible_pages(identity):
-            sections.setdefault(spec.section or district.department_name(spec.department), []).append(spec)
-        first, last = ["总览", *(d.name for d in district.DEPARTMENTS)], ["台账中心", "平台管理"]
+            sections.setdefault(spec.section or self.settings.departments.name(spec.department), []).append(spec)
+        first, last = ["总览", *self.settings.departments.names()], ["台账中心", "平台管理"]
 
         def rank(name: str) -> tuple[int, int]:
             if name in first:
@@ -132,7 +131,7 @@ def create_host(
     :class:`huizhi.plugins.PluginError` in strict mode when a plugin is broken.
     """
     settings = settings or load_settings()
-    for problem in check_access_config(settings.access):
+    for problem in check_access_config(settings.access, settings.departments):
         log.error("access configuration: %s", problem)
     engine = create_db_engine(settings.database_url)
     check_connection(engine)
@@ -144,6 +143,7 @@ def create_host(
         extra_plugins=extra_plugins,
         disabled_by_admin=_admin_disabled(engine),
         use_entry_points=use_entry_points,
+        departments=settings.departments,
     )
     store = LedgerStore(engine, {lid: spec for lid, (spec, _) in registry.ledgers.items()})
     store.ensure_tables()
