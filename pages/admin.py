@@ -8,13 +8,14 @@ import json
 import pandas as pd
 import streamlit as st
 
-from huizhi import HOST_API_VERSION, district
+from huizhi import HOST_API_VERSION
 from huizhi.access import ROLE_LABELS, check_access_config, identity_from_claims
 from huizhi.audit import ACTION_LABELS
 from huizhi.context import PageContext
 from huizhi.db import current_revision
 from huizhi.exports import csv_bytes, xlsx_bytes
 from huizhi.portal import host_of
+from huizhi.specs import Perm
 
 STATUS_LABELS = {"enabled": "已启用", "disabled": "已停用", "not loaded": "未加载"}
 
@@ -28,7 +29,7 @@ def plugins_page(ctx: PageContext) -> None:
             "插件": r.name,
             "名称": r.title,
             "版本": r.version,
-            "部门": district.department_name(r.department) if r.info else "—",
+            "部门": host.settings.departments.name(r.department) if r.info else "—",
             "状态": STATUS_LABELS[r.status],
             "原因": r.reason,
             "页面": len(r.pages),
@@ -77,7 +78,8 @@ def access_page(ctx: PageContext) -> None:
         f"按身份令牌中的声明（默认声明：`{access.get('claim', 'groups')}`）分配角色与部门；"
         "未匹配任何规则的账号无任何权限。每次登录时重新计算。"
     )
-    problems = check_access_config(access)
+    departments = host.settings.departments
+    problems = check_access_config(access, departments)
     for problem in problems:
         st.error(f"配置错误：{problem}")
     rules = [
@@ -85,7 +87,7 @@ def access_page(ctx: PageContext) -> None:
             "声明": r.get("claim", access.get("claim", "groups")),
             "取值": r.get("value"),
             "角色": ROLE_LABELS.get(r.get("role"), r.get("role")),
-            "部门": district.department_name(r["department"]) if r.get("department") else "全区",
+            "部门": departments.name(r["department"]) if r.get("department") else "全区",
         }
         for r in access.get("rules", [])
     ]
@@ -104,11 +106,11 @@ def access_page(ctx: PageContext) -> None:
     except ValueError:
         st.error("声明不是合法的 JSON 对象，请检查括号和引号。")
         return
-    identity = identity_from_claims(claims, access)
+    identity = identity_from_claims(claims, access, departments=departments)
     if not identity.has_access:
         st.warning("此账号不匹配任何规则：登录后只会看到“暂无访问权限”页面。")
         return
-    st.success("角色：" + "、".join(sorted(g.label for g in identity.grants)))
+    st.success("角色：" + "、".join(identity.grant_labels))
     pages = host.visible_pages(identity)
     st.markdown("**可见页面**：" + "、".join(p.title for p in pages))
     tiles = host.visible_tiles(identity)
@@ -119,6 +121,8 @@ def access_page(ctx: PageContext) -> None:
         scopes.append({
             "台账": spec.title,
             "可读范围": "全部行" if scope.all_rows else ("、".join(sorted(scope.department_names)) or "无"),
+            "可上传": "是" if identity.can(Perm.LEDGER_UPLOAD, spec) else "否",
+            "可回滚": "是" if identity.can(Perm.LEDGER_ROLLBACK, spec) else "否",
         })
     st.dataframe(pd.DataFrame(scopes), hide_index=True, width="stretch")
 

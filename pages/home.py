@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from huizhi import district
 from huizhi.context import PageContext
 from huizhi.portal import host_of
 from huizhi.specs import Perm
@@ -13,7 +12,7 @@ from huizhi.specs import Perm
 def render(ctx: PageContext) -> None:
     host, identity = host_of(ctx), ctx.identity
     st.title(f"您好，{identity.name}")
-    st.caption("您的角色：" + "、".join(sorted(g.label for g in identity.grants)))
+    st.caption("您的角色：" + "、".join(identity.grant_labels))
 
     by_section = {
         section: [p for p in pages if p.url_path != "home"]
@@ -29,10 +28,9 @@ def render(ctx: PageContext) -> None:
             for page in items:
                 ctx.link(page.url_path, label=page.title, icon=page.icon)
 
-    ledgers = [
-        spec for spec, _ in host.registry.ledgers.values()
-        if identity.allows(Perm.LEDGER_READ) and not identity.row_scope(spec).empty
-    ]
+    # identity.can is the one answer to "may read / upload / roll back": the same the ledger
+    # centre asks, so this table and the ledger page cannot disagree.
+    ledgers = [spec for spec, _ in host.registry.ledgers.values() if identity.can(Perm.LEDGER_READ, spec)]
     if ledgers:
         st.subheader("台账状态")
         heads = host.store.heads()
@@ -41,10 +39,11 @@ def render(ctx: PageContext) -> None:
             head = heads.get(spec.id)
             rows.append({
                 "台账": spec.title,
-                "牵头部门": district.department_name(spec.department),
+                "牵头部门": host.settings.departments.name(spec.department),
                 "当前版本": f"第{head.number}版" if head else "尚无数据",
                 "最近更新（UTC）": head.updated_at.strftime("%Y-%m-%d %H:%M") if head else "—",
                 "您可见的行": ctx.ledger(spec.id).count() if head else 0,
-                "可上传": "是" if identity.allows(Perm.LEDGER_UPLOAD, spec.department) else "否",
+                "可上传": "是" if identity.can(Perm.LEDGER_UPLOAD, spec) else "否",
+                "可回滚": "是" if identity.can(Perm.LEDGER_ROLLBACK, spec) else "否",
             })
         st.dataframe(rows, hide_index=True, width="stretch")

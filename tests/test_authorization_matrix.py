@@ -19,9 +19,9 @@ from databases import create_pg_database, drop_pg_database, test_store
 
 from huizhi import district
 from huizhi.access import AccessDenied, Identity, identity_from_claims
-from huizhi.config import DEFAULT_ACCESS, load_settings
+from huizhi.config import load_settings
 from huizhi.context import PageContext
-from huizhi.demo import DEMO_IDENTITIES
+from huizhi.demo import DEMO_IDENTITIES, demo_access
 from huizhi.host import Host, create_host
 from huizhi.ledger_store import VERSION_COLUMN
 from huizhi.plugins import load_registry
@@ -83,7 +83,9 @@ LEDGERS = sorted(REGISTRY.ledgers)
 
 
 def identity(who: Who) -> Identity:
-    return identity_from_claims({"sub": who.name, "groups": sorted(who.groups)}, DEFAULT_ACCESS)
+    return identity_from_claims(
+        {"sub": who.name, "groups": sorted(who.groups)}, demo_access(), departments=district.DAXING
+    )
 
 
 @pytest.fixture(scope="module")
@@ -178,3 +180,27 @@ def test_ledger_actions(host, who, ledger_id):
         assert scope.empty, f"{who.name} must not upload {ledger_id}"
     may_roll_back = person.allows(Perm.LEDGER_ROLLBACK, spec.department)
     assert may_roll_back is (spec.department in who.admin_depts)
+
+
+def _may_read(who: Who, spec: LedgerSpec) -> bool:
+    return who.leader or spec.department in who.depts or bool(who.depts and spec.department_column)
+
+
+def _may_upload(who: Who, spec: LedgerSpec) -> bool:
+    return spec.department in who.admin_depts or bool(who.admin_depts and spec.department_column)
+
+
+def _may_roll_back(who: Who, spec: LedgerSpec) -> bool:
+    return spec.department in who.admin_depts  # a rollback replaces every department's rows
+
+
+@pytest.mark.parametrize("who", PEOPLE, ids=lambda w: w.name)
+@pytest.mark.parametrize("ledger_id", LEDGERS)
+def test_can_agrees_with_the_policy(who, ledger_id):
+    """``Identity.can`` is the one decision pages, tiles and services ask; it must say what the
+    policy above says, for every identity and ledger."""
+    spec = REGISTRY.ledger(ledger_id)
+    person = identity(who)
+    assert person.can(Perm.LEDGER_READ, spec) is _may_read(who, spec), f"{who.name} read {ledger_id}"
+    assert person.can(Perm.LEDGER_UPLOAD, spec) is _may_upload(who, spec), f"{who.name} upload {ledger_id}"
+    assert person.can(Perm.LEDGER_ROLLBACK, spec) is _may_roll_back(who, spec), f"{who.name} roll back {ledger_id}"

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from plugin_fixtures import BROKEN_IMPORT, install_distribution
 
+from huizhi.demo import write_demo_config
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -30,6 +32,7 @@ def test_plugins_lists_every_plugin_and_the_store(tmp_path):
 
 
 def test_check_fails_on_a_broken_plugin_and_names_it(tmp_path):
+    write_demo_config(tmp_path / "huizhi.toml")  # a role mapping, so only the plugin can fail the check
     assert huizhi("check", tmp_path=tmp_path).returncode == 0
     site = tmp_path / "site"
     install_distribution(site, "huizhi-broken", "huizhi_broken_plugin", BROKEN_IMPORT, entry_name="broken")
@@ -59,3 +62,39 @@ def test_docs_check_and_scaffold(tmp_path):
     bad = huizhi("new-plugin", "water", "--department", "nowhere", tmp_path=tmp_path)
     assert bad.returncode == 2 and "unknown department id 'nowhere'" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_check_fails_without_a_role_mapping_and_says_where_to_read(tmp_path):
+    result = huizhi("check", tmp_path=tmp_path)  # no huizhi.toml: deny everyone
+    assert result.returncode == 1
+    assert "no [access] section" in result.stderr and "docs/sign-in.md" in result.stderr
+    write_demo_config(tmp_path / "huizhi.toml")
+    ok = huizhi("check", tmp_path=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert "access rules" in ok.stdout
+
+
+MISSPELT = """
+from huizhi import hookimpl
+from huizhi.specs import PluginInfo
+
+@hookimpl
+def huizhi_plugin_info():
+    return PluginInfo(name="typo", title="拼错的插件", department="swj", version="0.1.0", host_api=">=1.0,<2")
+
+@hookimpl
+def huizhi_tile():
+    return []
+"""
+
+
+def test_check_fails_on_a_misspelt_hook_naming_plugin_and_hook(tmp_path):
+    write_demo_config(tmp_path / "huizhi.toml")
+    site = tmp_path / "site"
+    install_distribution(site, "huizhi-typo", "huizhi_typo_plugin", MISSPELT, entry_name="typo")
+    sys.path.remove(str(site))
+    result = huizhi("check", tmp_path=tmp_path, extra_path=site)
+    assert result.returncode == 1
+    assert "typo" in result.stderr and "'huizhi_tile'" in result.stderr and "huizhi_tiles" in result.stderr
+    listed = huizhi("plugins", tmp_path=tmp_path, extra_path=site)
+    assert listed.returncode == 1 and "huizhi_tile" in listed.stdout

@@ -26,6 +26,7 @@ from plugin_fixtures import make_plugin, page
 
 import huizhi_connectors.plugin as builtin_connectors
 from huizhi.access import AccessDenied, Grant, Identity, Role
+from huizhi.district import DAXING
 from huizhi.host import Host, check_connector_config
 from huizhi.specs import ConnectorSpec, Perm
 from huizhi_connectors.files import FilesConnection
@@ -440,14 +441,14 @@ def test_files_connector_granted_the_same_way(make_host: Callable[..., Host], tm
 
 
 def test_configured_departments_are_checked(make_host: Callable[..., Host], sqlite_source: str) -> None:
-    assert check_connector_config({"sql": {"departments": ["jxj", "nope"]}}) == [
+    assert check_connector_config({"sql": {"departments": ["jxj", "nope"]}}, DAXING) == [
         "[connectors.sql] departments: unknown department id 'nope' (known: "
-        + ", ".join(d.id for d in __import__("huizhi.district").district.DEPARTMENTS) + ")"
+        + ", ".join(DAXING.ids()) + ")"
     ]
-    assert check_connector_config({"sql": {"departments": "jxj"}}) == [
+    assert check_connector_config({"sql": {"departments": "jxj"}}, DAXING) == [
         "[connectors.sql] departments must be a list of department ids"
     ]
-    assert check_connector_config({"sql": {"url": "x", "departments": ["jxj"]}, "rest": {}}) == []
+    assert check_connector_config({"sql": {"url": "x", "departments": ["jxj"]}, "rest": {}}, DAXING) == []
     host = make_host(extra_plugins=[("builtin_connectors", builtin_connectors),
                                     ("jxj_plugin", connector_plugin("jxj_plugin", "jxj"))],
                      connectors={"sql": {"url": sqlite_source, "departments": ["jxj", "nope"]}})

@@ -151,3 +151,45 @@ def test_admin_switch_is_persisted_and_audited(make_host):
     again = make_host(extra_plugins=[("quiet", make_plugin("quiet", pages=[page("quiet-page")]))])
     assert again.registry.plugins["quiet"].status == "disabled"
     assert [e.target for e in host.audit.search(action="plugin.disable")] == ["plugin:quiet"]
+
+
+def test_misspelt_hook_disables_the_plugin_and_names_the_hook():
+    registry = load_registry(
+        extra_plugins=[
+            ("typo", make_plugin("typo", huizhi_tile=lambda: [tile("never_called")])),
+            ("ok", make_plugin("ok", tiles=[tile("ok_tile")])),
+        ],
+        use_entry_points=False,
+    )
+    record = registry.plugins["typo"]
+    assert record.status == "disabled"
+    assert "'huizhi_tile'" in record.reason and "did you mean 'huizhi_tiles'" in record.reason
+    assert registry.plugins["ok"].status == "enabled" and "ok_tile" in registry.tiles
+    with pytest.raises(PluginError, match="huizhi_tile"):
+        load_registry(extra_plugins=[("typo", make_plugin("typo", huizhi_tile=lambda: []))],
+                      use_entry_points=False, strict=True)
+
+
+def test_optional_unknown_hook_is_allowed_as_pluggy_allows_it():
+    from types import SimpleNamespace
+
+    from huizhi import hookimpl
+
+    plugin = make_plugin("future")
+    # pluggy's rule: an implementation marked optionalhook may name a hook this host lacks
+    plugin.huizhi_from_a_newer_host = hookimpl(optionalhook=True)(lambda: None)
+    assert isinstance(plugin, SimpleNamespace)
+    registry = load_registry(extra_plugins=[("future", plugin)], use_entry_points=False, strict=True)
+    assert registry.plugins["future"].status == "enabled"
+
+
+def test_departments_are_checked_against_the_deployments_list():
+    from huizhi.district import Departments
+
+    water = Departments.of([("water", "水务中心")])
+    registry = load_registry(
+        extra_plugins=[("w", make_plugin("w", department="water")), ("j", make_plugin("j", department="jxj"))],
+        use_entry_points=False, departments=water,
+    )
+    assert registry.plugins["w"].status == "enabled", registry.plugins["w"].reason
+    assert "unknown department id 'jxj' (known: water)" in registry.plugins["j"].reason

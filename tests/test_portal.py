@@ -91,3 +91,64 @@ def test_database_lost_mid_session_is_not_blamed_on_the_plugin(database_url):
     assert not at.exception
     assert "数据库暂时无法连接，数据未丢失" in at.error[0].value
     assert "reads" not in at.error[0].value and not at.code
+
+
+def _widget_script(database_url: str, kind: str) -> None:
+    import streamlit as st
+
+    from huizhi import hookimpl
+    from huizhi.access import AccessDenied, Grant, Identity, Role
+    from huizhi.app import _page_runner
+    from huizhi.config import load_settings
+    from huizhi.host import create_host
+    from huizhi.specs import PageSpec, PluginInfo
+
+    def render(ctx):
+        if kind == "duplicate-key":  # the commonest plugin bug: two widgets with one key
+            st.button("一", key="same")
+            st.button("二", key="same")
+        elif kind == "denied":
+            raise AccessDenied("request", "department:gaj", "您只能查看本部门的数据。")
+        elif kind == "stop":
+            st.write("before stop")
+            st.stop()  # Streamlit's control flow passes through the boundary
+
+    class Widgets:
+        @hookimpl
+        def huizhi_plugin_info(self):
+            return PluginInfo(name="widgety", title="控件插件", department="jxj", version="0.1", host_api=">=1.0")
+
+        @hookimpl
+        def huizhi_pages(self):
+            return [PageSpec("控件页面", "widgets", render, department="jxj")]
+
+    host = create_host(load_settings({}, database_url=database_url), extra_plugins=[("widgety", Widgets())],
+                       use_entry_points=False)
+    try:
+        spec, plugin = host.registry.pages["widgets"]
+        _page_runner(host, Identity("s", "员工", frozenset({Grant(Role.STAFF, "jxj")})), spec, plugin, {})()
+        st.write("the rest of the portal still runs")
+    finally:
+        host.dispose()
+
+
+def test_duplicate_widget_key_is_contained_and_names_the_plugin(database_url):
+    at = AppTest.from_function(_widget_script, args=(database_url, "duplicate-key"), default_timeout=30).run()
+    assert not at.exception  # not Streamlit's own red exception box
+    assert len(at.error) == 1
+    assert "控件页面" in at.error[0].value and "widgety" in at.error[0].value
+    assert any("DuplicateWidgetID" in c.value or "StreamlitDuplicateElementKey" in c.value for c in at.code)
+    assert "the rest of the portal still runs" in [m.value for m in at.markdown]
+
+
+def test_access_denied_from_a_page_shows_its_message(database_url):
+    at = AppTest.from_function(_widget_script, args=(database_url, "denied"), default_timeout=30).run()
+    assert not at.exception and not at.error
+    assert at.warning[0].value == "您只能查看本部门的数据。"
+
+
+def test_streamlit_control_flow_passes_through_the_boundary(database_url):
+    at = AppTest.from_function(_widget_script, args=(database_url, "stop"), default_timeout=30).run()
+    assert not at.exception and not at.error
+    texts = [m.value for m in at.markdown]
+    assert "before stop" in texts and "the rest of the portal still runs" not in texts

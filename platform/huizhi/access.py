@@ -2,8 +2,11 @@
 
 Sign-in (OpenID Connect, see :mod:`huizhi.signin`) produces claims; :func:`map_claims` turns
 them into :class:`Grant` s by configuration; an :class:`Identity` answers ``allows(perm, dept)``
-and, for ledger reads, :meth:`Identity.row_scope`, which the ledger store turns into a WHERE
-clause, so a plugin's query cannot skip it. Deny by default: no matching rule, no grant.
+for pages and tiles and :meth:`Identity.can` for a ledger ("may this identity read / upload /
+roll back ledger L": the one decision every page, tile, service and the CLI asks), and, for ledger
+reads, :meth:`Identity.row_scope`, which the ledger store turns into a WHERE clause, so a
+plugin's query cannot skip it. Deny by default: no matching rule, no grant; no ``[access]``
+section, no grant for anyone.
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
-from huizhi import district
+from huizhi.district import DAXING, Departments
 from huizhi.specs import LedgerSpec, Perm
 
 
@@ -65,10 +69,9 @@ class Grant:
     def covers(self, department: str | None) -> bool:
         return self.department is None or department is None or self.department == department
 
-    @property
-    def label(self) -> str:
+    def label(self, departments: Departments) -> str:
         role = ROLE_LABELS[self.role]
-        return role if self.department is None else f"{district.department_name(self.department)} · {role}"
+        return role if self.department is None else f"{departments.name(self.department)} · {role}"
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,8 @@ class Identity:
     email: str = ""
     claims: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
     expires_at: dt.datetime | None = None  # from the ID token's exp (UTC)
+    # The deployment's departments (Settings.departments): grant ids → the names ledgers store.
+    directory: Departments = field(default=DAXING, compare=False, hash=False, repr=False)
 
     @property
     def has_access(self) -> bool:
@@ -104,6 +109,21 @@ class Identity:
     def roles(self) -> frozenset[Role]:
         return frozenset(g.role for g in self.grants)
 
+    @property
+    def grant_labels(self) -> list[str]:
+        """The grants in Chinese, sorted: 区经济和信息化局 · 台账管理员 …"""
+        return sorted(g.label(self.directory) for g in self.grants)
+
+    @property
+    def account(self) -> str:
+        """A readable account identifier for people and admins (the no-access page, the audit
+        log's 操作人): the login name and the provider's host, e.g. ``visitor（idp.example.gov.cn）``.
+        The stable key remains :attr:`subject`."""
+        claims = self.claims
+        login = str(claims.get("preferred_username") or claims.get("email") or claims.get("sub") or self.subject)
+        issuer = urlsplit(str(claims.get("iss") or "")).netloc
+        return f"{login}（{issuer}）" if issuer else login
+
     def is_expired(self, now: dt.datetime | None = None) -> bool:
         if self.expires_at is None:
             return False
@@ -115,11 +135,16 @@ class Identity:
         return any(perm in ROLE_PERMISSIONS[g.role] and g.covers(department) for g in self.grants)
 
     def can(self, perm: Perm, ledger: LedgerSpec) -> bool:
-        """The one answer to "may this identity read / upload to / roll back this ledger".
+        """THE answer to "may this identity read / upload / roll back ``ledger``".
 
-        Read: ``LEDGER_READ`` and at least some rows in scope; upload (and commit): a non-empty
-        upload scope (a department may replace its own rows of a district-wide ledger);
-        rollback: ``LEDGER_ROLLBACK`` for the owning department (it restores every row).
+        * ``LEDGER_READ``: a read grant and a non-empty :meth:`row_scope` (some rows to see);
+        * ``LEDGER_UPLOAD``: a non-empty :meth:`upload_scope` (the whole ledger, or on a
+          district-wide ledger its own department's rows);
+        * ``LEDGER_ROLLBACK``: the rollback permission for the ledger's owning department
+          (a rollback replaces every department's rows).
+
+        Any other permission is a programming error (ValueError): pages and tiles are checked
+        with :meth:`allows`.
         """
         if perm == Perm.LEDGER_READ:
             return self.allows(Perm.LEDGER_READ) and not self.row_scope(ledger).empty
@@ -127,7 +152,7 @@ class Identity:
             return not self.upload_scope(ledger).empty
         if perm == Perm.LEDGER_ROLLBACK:
             return self.allows(Perm.LEDGER_ROLLBACK, ledger.department)
-        return self.allows(perm, ledger.department)
+        raise ValueError(f"can() answers ledger permissions only, not {perm!r}")
 
     def row_scope(self, ledger: LedgerSpec) -> RowScope:
         """Rows of ``ledger`` this identity may read.
@@ -140,8 +165,7 @@ class Identity:
             return RowScope(all_rows=True)
         if ledger.department_column is None:
             return RowScope()
-        return RowScope(department_names=frozenset(district.department_name(g.department) for g in readers))
-
+        return RowScope(department_names=frozenset(self.directory.name(g.department) for g in readers))
 
     def upload_scope(self, ledger: LedgerSpec) -> RowScope:
         """Rows of ``ledger`` this identity may replace by uploading.
@@ -155,7 +179,7 @@ class Identity:
             return RowScope(all_rows=True)
         if ledger.department_column is None:
             return RowScope()
-        return RowScope(department_names=frozenset(district.department_name(g.department) for g in uploaders))
+        return RowScope(department_names=frozenset(self.directory.name(g.department) for g in uploaders))
 
 
 def _claim_values(claims: Mapping[str, Any], claim: str) -> set[str]:
@@ -189,9 +213,20 @@ def map_claims(claims: Mapping[str, Any], access: Mapping[str, Any]) -> frozense
     return frozenset(grants)
 
 
-def check_access_config(access: Mapping[str, Any]) -> list[str]:
-    """Problems in an ``[access]`` section, in English for the admin log and CLI."""
+def check_access_config(access: Mapping[str, Any], departments: Departments) -> list[str]:
+    """Problems in an ``[access]`` section, in English for the start-up log, ``huizhi check``
+    and the admin page. A missing section or one without rules is a problem: the portal then
+    denies everyone."""
+    if not access:
+        return [
+            "no [access] section in huizhi.toml: no role mapping, so every signed-in person is denied; "
+            "add [access] rules (see docs/sign-in.md)"
+        ]
     problems = []
+    if not access.get("rules"):
+        problems.append(
+            "[access] has no rules: every signed-in person is denied; add [[access.rules]] (see docs/sign-in.md)"
+        )
     for i, rule in enumerate(access.get("rules", []), 1):
         if "value" not in rule or "role" not in rule:
             problems.append(f"rule {i}: needs 'value' and 'role'")
@@ -207,14 +242,17 @@ def check_access_config(access: Mapping[str, Any]) -> list[str]:
                 problems.append(f"rule {i}: role {role} needs a department")
             else:
                 try:
-                    district.department(dept)
+                    departments.get(dept)
                 except KeyError as exc:
                     problems.append(f"rule {i}: {exc.args[0]}")
     return problems
 
 
-def identity_from_claims(claims: Mapping[str, Any], access: Mapping[str, Any]) -> Identity:
-    """Build the identity for a set of ID-token claims (evaluated at every sign-in)."""
+def identity_from_claims(
+    claims: Mapping[str, Any], access: Mapping[str, Any], *, departments: Departments
+) -> Identity:
+    """Build the identity for a set of ID-token claims (evaluated at every sign-in), by the
+    deployment's ``[access]`` rules and departments (``Settings.access``, ``Settings.departments``)."""
     issuer = str(claims.get("iss", ""))
     sub = str(claims.get("sub", ""))
     exp = claims.get("exp")
@@ -226,10 +264,11 @@ def identity_from_claims(claims: Mapping[str, Any], access: Mapping[str, Any]) -
         grants=map_claims(claims, access),
         claims=dict(claims),
         expires_at=expires_at,
+        directory=departments,
     )
 
 
-def system_identity(purpose: str) -> Identity:
+def system_identity(purpose: str, departments: Departments = DAXING) -> Identity:
     """The host acting on its own behalf (seeding, CLI maintenance, warming the cockpit).
 
     Host-internal: plugins are never handed one, and it is not part of the plugin contract
@@ -241,4 +280,5 @@ def system_identity(purpose: str) -> Identity:
         name="系统",
         # a district-wide ledger admin too: seeds and scripted imports commit through the service
         grants=frozenset({Grant(Role.LEADER), Grant(Role.PLATFORM_ADMIN), Grant(Role.LEDGER_ADMIN)}),
+        directory=departments,
     )

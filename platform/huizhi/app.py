@@ -2,7 +2,8 @@
 
 Order of a run: build (or reuse) the host → require sign-in → map claims to an identity → deny an
 identity with no role → compose ``st.navigation`` from the pages this identity may open, one
-section per department → run the chosen page inside an error boundary that names its plugin.
+section per department, plus hidden pages that refuse (in Chinese, audited) every other page path
+and a typed unknown one → run the chosen page inside an error boundary that names its plugin.
 """
 
 from __future__ import annotations
@@ -10,9 +11,15 @@ from __future__ import annotations
 import atexit
 import logging
 import traceback
+from urllib.parse import unquote, urlsplit
 
 import streamlit as st
 from sqlalchemy.exc import OperationalError
+
+# Streamlit's own control flow (st.rerun, st.stop, st.switch_page): the only exceptions a page may
+# let out of the boundary. They derive from BaseException, so `except Exception` never sees them;
+# named here so the boundary says what passes.
+from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
 from huizhi.access import AccessDenied, Identity, identity_from_claims
 from huizhi.config import load_settings
@@ -68,16 +75,28 @@ def signin_page(host: Host) -> None:
                     )
 
 
+def _contact(host: Host) -> str:
+    return str(host.settings.access.get("contact") or "平台管理员")
+
+
 def no_access_page(host: Host, identity: Identity) -> None:
-    contact = host.settings.access.get("contact", "平台管理员")
+    contact = _contact(host)
     _, mid, _ = st.columns([1, 2, 1])
     with mid, st.container(border=True):
         st.title("暂无访问权限")
-        st.write(
-            f"您好，{identity.name}。您的账号已通过统一身份认证，但尚未分配本平台的任何角色，"
-            f"因此无法查看任何页面。请联系 **{contact}** 开通权限，并告知下方账号标识。"
-        )
-        st.code(identity.subject, language=None)
+        if not host.settings.access.get("rules"):
+            # Deny by default: a deployment without [access] rules has given nobody a role yet.
+            st.write(
+                f"您好，{identity.name}。您的账号已通过统一身份认证，但本平台尚未配置角色映射"
+                f"（哪些账号、用户组对应哪些角色和部门），因此目前任何人都无法查看页面。"
+                f"请联系 **{contact}** 完成角色配置后再登录，并告知下方账号标识。"
+            )
+        else:
+            st.write(
+                f"您好，{identity.name}。您的账号已通过统一身份认证，但尚未分配本平台的任何角色，"
+                f"因此无法查看任何页面。请联系 **{contact}** 开通权限，并告知下方账号标识。"
+            )
+        st.code(identity.account, language=None)
         if st.button("退出登录", key="logout-noaccess"):
             _sign_out(host, identity)
 
@@ -99,7 +118,7 @@ def _record_signin(host: Host, identity: Identity) -> None:
             identity,
             "signin" if identity.has_access else "signin.no_role",
             token=token_id,
-            grants=sorted(g.label for g in identity.grants),
+            grants=identity.grant_labels,
         )
 
 
@@ -108,7 +127,7 @@ def _page_runner(host: Host, identity: Identity, spec: PageSpec, plugin: str, na
         # Checked again here, not only when building the menu: a page must never trust that it
         # was reached through the menu.
         if not identity.allows(spec.permission, spec.department):
-            host.audit.record(identity, "access.denied", f"page:{spec.url_path}", "denied")
+            host.audit.record(identity, "access.denied", f"page:{spec.url_path}", "denied", how="page run")
             st.error("您没有访问此页面的权限。")
             return
         viewed = st.session_state.setdefault("huizhi_viewed", set())
@@ -118,6 +137,8 @@ def _page_runner(host: Host, identity: Identity, spec: PageSpec, plugin: str, na
         ctx = host.page_context(identity, spec.url_path, params=st.query_params.to_dict(), nav=nav)
         try:
             spec.render(ctx)
+        except ScriptControlException:
+            raise  # st.rerun / st.stop / st.switch_page: Streamlit's control flow, not an error
         except AccessDenied as exc:
             st.warning(exc.user_message)
         except StoreUnavailable as exc:
@@ -128,8 +149,8 @@ def _page_runner(host: Host, identity: Identity, spec: PageSpec, plugin: str, na
             log.error("page %s: %s", spec.url_path, down)
             st.error(down.user_message)
         except Exception as exc:
-            if type(exc).__module__.startswith("streamlit"):  # st.rerun / st.stop / st.switch_page signals
-                raise
+            # Everything else is the plugin's, Streamlit's own API errors included (a duplicate
+            # widget key raises DuplicateWidgetID, a StreamlitAPIException): contained here.
             log.exception("page %s of plugin %s failed", spec.url_path, plugin)
             st.error(
                 f"页面“{spec.title}”运行出错，已记录日志。其他页面不受影响。请联系插件“{plugin}”的维护人员。"
@@ -139,6 +160,55 @@ def _page_runner(host: Host, identity: Identity, spec: PageSpec, plugin: str, na
 
     run.__name__ = "page_" + spec.url_path.replace("-", "_")
     return run
+
+
+REFUSED = "无法打开页面“/{path}”：该页面不存在，或您没有访问权限。如需开通，请联系本部门负责人或{contact}。"
+
+
+def _refusal(host: Host, identity: Identity, url_path: str, exists: bool, nav: dict[str, st.Page]):
+    """A hidden page for a path this identity may not open (or that does not exist): a Chinese
+    refusal, audited, instead of Streamlit's English "Page not found" dialog over the home page.
+    Both cases read the same, so the refusal does not tell which pages exist; the audit does."""
+
+    def run() -> None:
+        host.audit.record(
+            identity, "access.denied", f"page:{url_path}", "denied", how="typed URL", exists=exists
+        )
+        st.error(REFUSED.format(path=url_path, contact=_contact(host)))
+        if "home" in nav:
+            st.page_link(nav["home"], label="返回首页", icon=":material/home:")
+
+    run.__name__ = "refused_" + url_path.replace("-", "_")
+    return run
+
+
+def _typed_path() -> str | None:
+    """The page path in the browser's URL (one segment, base URL path removed), or None.
+
+    Streamlit answers any path with the app and falls back to the default page when no page has
+    that url_path; knowing the path lets the portal register a refusal for it instead."""
+    url = st.context.url
+    if not url:
+        return None
+    path = urlsplit(url).path.strip("/")
+    base = str(st.get_option("server.baseUrlPath") or "").strip("/")
+    if base and (path == base or path.startswith(base + "/")):
+        path = path[len(base):].strip("/")
+    path = unquote(path)
+    return path if path and "/" not in path else None
+
+
+def _hidden_pages(run_for, known: set[str], registered: set[str]) -> list[st.Page]:
+    """Hidden pages for every registered url path not in ``known`` and for a typed unknown one;
+    ``run_for(url_path, exists)`` gives the page function."""
+    paths = {p: True for p in sorted(registered - known)}
+    typed = _typed_path()
+    if typed and typed not in known and typed not in registered:
+        paths[typed] = False
+    return [
+        st.Page(run_for(path, exists), title="无法打开", url_path=path, visibility="hidden")
+        for path, exists in paths.items()
+    ]
 
 
 def navigation(host: Host, identity: Identity) -> dict[str, list[st.Page]]:
@@ -154,13 +224,19 @@ def navigation(host: Host, identity: Identity) -> dict[str, list[st.Page]]:
                 default=spec.default,
             )
             sections.setdefault(section, []).append(nav[spec.url_path])
+    hidden = _hidden_pages(
+        lambda path, exists: _refusal(host, identity, path, exists, nav), set(nav), set(host.registry.pages)
+    )
+    if hidden:
+        # a section of hidden pages never shows in the menu; Streamlit still resolves their paths
+        sections.setdefault("", []).extend(hidden)
     return sections
 
 
 def sidebar(host: Host, identity: Identity) -> None:
     with st.sidebar:
         st.markdown(f"**{identity.name}**")
-        st.caption(" / ".join(sorted(g.label for g in identity.grants)))
+        st.caption(" / ".join(identity.grant_labels))
         if st.button("退出登录", key="logout", icon=":material/logout:"):
             _sign_out(host, identity)
         problems = host.registry.problems()
@@ -184,13 +260,17 @@ def main() -> None:
         st.code(str(exc), language=None)
         st.stop()
 
+    registered = set(host.registry.pages)
     if not st.user.is_logged_in:
-        st.navigation(
-            [st.Page(lambda: signin_page(host), title="登录", url_path="signin", default=True)], position="hidden"
-        ).run()
+        # Any page path (e.g. a bookmark) shows the sign-in page, not Streamlit's "Page not found".
+        signin = [st.Page(lambda: signin_page(host), title="登录", url_path="signin", default=True)]
+        aliases = _hidden_pages(lambda path, exists: lambda: signin_page(host), {"signin"}, registered)
+        st.navigation(signin + aliases, position="hidden").run()
         return
 
-    identity = identity_from_claims(st.user.to_dict(), host.settings.access)
+    identity = identity_from_claims(
+        st.user.to_dict(), host.settings.access, departments=host.settings.departments
+    )
     if identity.is_expired():
         host.audit.record(identity, "signout", reason="id token expired")
         st.session_state.pop("huizhi_signin_recorded", None)
@@ -198,17 +278,21 @@ def main() -> None:
         return
     _record_signin(host, identity)
     if not identity.has_access:
-        st.navigation(
-            [
-                st.Page(
-                    lambda: no_access_page(host, identity),
-                    title="暂无权限",
-                    url_path="no-access",
-                    default=True,
+        no_access = [
+            st.Page(lambda: no_access_page(host, identity), title="暂无权限", url_path="no-access", default=True)
+        ]
+        # A typed page path gets the same no-access page, and the attempt is audited.
+        def refused(path: str, exists: bool):
+            def run() -> None:
+                host.audit.record(
+                    identity, "access.denied", f"page:{path}", "denied", how="typed URL", exists=exists
                 )
-            ],
-            position="hidden",
-        ).run()
+                no_access_page(host, identity)
+
+            return run
+
+        aliases = _hidden_pages(refused, {"no-access"}, registered)
+        st.navigation(no_access + aliases, position="hidden").run()
         return
 
     sidebar(host, identity)

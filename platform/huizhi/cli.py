@@ -1,7 +1,7 @@
 """The ``huizhi`` command: operate a deployment and develop plugins.
 
 huizhi plugins            list plugins with status and reason (exit 1 if any is broken)
-huizhi check              load everything in strict mode; for plugin authors and CI
+huizhi check              load everything in strict mode and check [access]; for plugin authors and CI
 huizhi migrate            create or upgrade the host's tables
 huizhi seed               load the demo data from the action plan (skips ledgers with data)
 huizhi docs [--check]     write (or verify) docs/plugins.md from the hookspecs
@@ -20,8 +20,6 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
-
-from huizhi import district
 
 APP = Path(__file__).with_name("app.py")
 
@@ -42,7 +40,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         (
             r.name,
             r.version or "-",
-            district.department_name(r.department) if r.info else "-",
+            host.settings.departments.name(r.department) if r.info else "-",
             r.status,
             r.reason,
         )
@@ -64,6 +62,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    """Strict plugin loading and the role mapping: what must hold before a deployment starts."""
+    from huizhi.access import check_access_config
     from huizhi.plugins import PluginError
 
     try:
@@ -71,10 +71,19 @@ def cmd_check(args: argparse.Namespace) -> int:
     except PluginError as exc:
         print(exc, file=sys.stderr)
         return 1
+    settings = host.settings
+    access_problems = check_access_config(settings.access, settings.departments)
+    if access_problems:
+        where = settings.config_file or "huizhi.toml (none found; set HUIZHI_CONFIG)"
+        print(f"access configuration in {where}:", file=sys.stderr)
+        for problem in access_problems:
+            print(f"- {problem}", file=sys.stderr)
+        return 1
     reg = host.registry
     print(
         f"ok: {len(reg.enabled())} plugins, {len(reg.pages)} pages, {len(reg.ledgers)} ledgers, "
-        f"{len(reg.tiles)} tiles, {len(reg.connectors)} connectors"
+        f"{len(reg.tiles)} tiles, {len(reg.connectors)} connectors, "
+        f"{len(settings.access.get('rules', ()))} access rules, {len(settings.departments)} departments"
     )
     return 0
 
@@ -126,13 +135,32 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    import importlib.util
+    import os
     import time
 
-    from huizhi.demo import run_demo
+    from huizhi.config import load_settings
+    from huizhi.demo import run_demo, write_demo_config
+    from huizhi.host import create_host
     from huizhi_seeds.loader import load_demo
 
+    if importlib.util.find_spec("oidc_provider_mock") is None:
+        print(
+            "[huizhi] 演示需要本地身份提供方 oidc-provider-mock（演示专用，不属于生产依赖），当前环境未安装。\n"
+            "  安装：pip install 'huizhi[demo]'   （在源码目录中：pip install -e '.[demo]'，或直接运行 ./dev demo）\n"
+            "  the demo needs the 'demo' extra: pip install 'huizhi[demo]'",
+            file=sys.stderr,
+        )
+        return 2
     started = time.monotonic()
-    host = _host()
+    # The demo runs on its own configuration: the user's database and data directory plus the
+    # demo's role mapping (a real deployment has none until it writes [access] in huizhi.toml).
+    user = load_settings()
+    config = write_demo_config(
+        Path.cwd() / "var" / "demo" / "huizhi.toml",
+        {"data_dir": user.data_dir, "database_url": user.database_url},
+    )
+    host = create_host(load_settings({**os.environ, "HUIZHI_CONFIG": str(config)}))
     try:
         loaded = load_demo(host, only_if_empty=True)
     finally:
@@ -142,7 +170,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"[huizhi] 演示数据已载入（{sum(loaded.values())} 行，{time.monotonic() - started:.1f} 秒）: "
             + ", ".join(f"{k} {v}" for k, v in loaded.items())
         )
-    return run_demo(portal_port=args.port, oidc_port=args.oidc_port) or 0
+    return run_demo(portal_port=args.port, oidc_port=args.oidc_port, env={"HUIZHI_CONFIG": str(config)}) or 0
 
 
 def cmd_new_plugin(args: argparse.Namespace) -> int:

@@ -6,7 +6,8 @@
 | data directory | ``HUIZHI_DATA_DIR`` | ``data_dir`` | ``./var`` |
 | plugins to load | ``HUIZHI_LOAD_PLUGINS`` (comma list) | ``[plugins] load`` | all installed |
 | strict mode | ``HUIZHI_STRICT=1`` | ``[plugins] strict`` | off |
-| role mapping | — | ``[access]`` | :data:`DEFAULT_ACCESS` (the demo mapping) |
+| role mapping | — | ``[access]`` | none: nobody has a role (deny by default) |
+| departments | — | ``[[departments]]`` (``id``, ``name``) | Daxing's units (:data:`huizhi.district.DAXING`) |
 | config file | ``HUIZHI_CONFIG`` | — | ``./huizhi.toml`` when present |
 
 Settings are a plain value built by :func:`load_settings`; nothing reads the environment later,
@@ -16,45 +17,50 @@ so tests build as many independent settings as they like.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
-# Demo role mapping: which values of which claim grant which role in which department. A real
-# deployment replaces this in huizhi.toml ([access]); stable group ids, not display names.
-DEFAULT_ACCESS: dict[str, Any] = {
-    "claim": "groups",
-    "contact": "区智慧办（区智慧城市领导小组办公室）平台管理员",
-    "rules": [
-        {"value": "daxing-leaders", "role": "leader"},
-        {"value": "huizhi-platform-admins", "role": "platform_admin"},
-        *(
-            rule
-            for dept in (
-                "jxj",
-                "gaj",
-                "zfw",
-                "cgw",
-                "cgzx",
-                "sthj",
-                "swj",
-                "zwfw",
-                "wjw",
-                "jw",
-                "jtj",
-                "yjj",
-                "mzj",
-                "xf",
+from huizhi.district import DAXING, Departments
+
+DEPARTMENT_ID = re.compile(r"[a-z][a-z0-9_-]*")
+
+# No role mapping means nobody is granted anything (deny by default). The demo's mapping lives in
+# huizhi.demo (demo_access) and reaches the portal through the demo's own config file.
+NO_ACCESS: Mapping[str, Any] = MappingProxyType({})
+
+
+def freeze(value: Any) -> Any:
+    """A read-only copy of parsed TOML: tables become mappings that cannot be changed, arrays
+    tuples. Settings are shared by every session of a process; nothing may edit them in place."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def _departments(config: Mapping[str, Any]) -> Departments:
+    """``[[departments]]`` (each ``id`` and ``name``) when present, else Daxing's list."""
+    tables = config.get("departments")
+    if tables is None:
+        return DAXING
+    if not isinstance(tables, list) or not tables:
+        raise ValueError("[[departments]] in huizhi.toml must be a non-empty array of tables with id and name")
+    pairs = []
+    for n, table in enumerate(tables, 1):
+        dept_id, name = (table.get("id"), table.get("name")) if isinstance(table, Mapping) else (None, None)
+        if not isinstance(dept_id, str) or not DEPARTMENT_ID.fullmatch(dept_id) or not isinstance(name, str) or not name:
+            raise ValueError(
+                f"[[departments]] entry {n}: needs an ASCII id (lower-case letters, digits, _ or -) "
+                f"and a name, got id={dept_id!r} name={name!r}"
             )
-            for rule in (
-                {"value": f"dept-{dept}-staff", "role": "staff", "department": dept},
-                {"value": f"dept-{dept}-ledger-admin", "role": "ledger_admin", "department": dept},
-            )
-        ),
-    ],
-}
+        pairs.append((dept_id, name))
+    return Departments.of(pairs)
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,8 @@ class Settings:
     data_dir: Path
     load_plugins: tuple[str, ...] | None = None
     strict: bool = False
-    access: Mapping[str, Any] = field(default_factory=lambda: DEFAULT_ACCESS)
+    access: Mapping[str, Any] = field(default_factory=lambda: NO_ACCESS)  # [access]; empty: nobody has a role
+    departments: Departments = DAXING  # [[departments]]
     connectors: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     signin_labels: Mapping[str, str] = field(default_factory=dict)  # [signin.labels]: provider → button text
     config_file: Path | None = None
@@ -114,10 +121,12 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         "data_dir": data_dir,
         "load_plugins": load_plugins,
         "strict": strict,
-        "access": config.get("access", DEFAULT_ACCESS),
+        "access": freeze(config.get("access", {})),
+        "departments": _departments(config),
         "connectors": config.get("connectors", {}),
         "signin_labels": config.get("signin", {}).get("labels", {}),
         "config_file": config_path if config_path.is_file() else None,
     }
     values.update(overrides)
+    values["access"] = freeze(values["access"])  # overrides too: tests pass plain dicts
     return Settings(**values)

@@ -44,7 +44,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_PORTAL_PORT = 8501
@@ -134,6 +134,62 @@ DEMO_IDENTITIES: tuple[DemoIdentity, ...] = (
         expect="未映射身份：只看到“无访问权限”页面",
     ),
 )
+
+
+# The departments whose staff and ledger admins the demo maps (the demo identities use jxj and cgw;
+# the others let an admin try the simulator on any department with demo data).
+_DEMO_DEPARTMENTS = (
+    "jxj", "gaj", "zfw", "cgw", "cgzx", "sthj", "swj", "zwfw", "wjw", "jw", "jtj", "yjj", "mzj", "xf",
+)  # fmt: skip
+
+
+def demo_access() -> dict[str, Any]:
+    """The demo's role mapping (an ``[access]`` section): which ``groups`` values grant which
+    role in which department. Only the demo and the tests use it; a deployment writes its own in
+    huizhi.toml. A new dict each call, so no caller can change another's."""
+    return {
+        "claim": "groups",
+        "contact": "区智慧办（区智慧城市领导小组办公室）平台管理员",
+        "rules": [
+            {"value": "daxing-leaders", "role": "leader"},
+            {"value": "huizhi-platform-admins", "role": "platform_admin"},
+            *(
+                rule
+                for dept in _DEMO_DEPARTMENTS
+                for rule in (
+                    {"value": f"dept-{dept}-staff", "role": "staff", "department": dept},
+                    {"value": f"dept-{dept}-ledger-admin", "role": "ledger_admin", "department": dept},
+                )
+            ),
+        ],
+    }
+
+
+def demo_config_toml(base: Mapping[str, Any] | None = None) -> str:
+    """A huizhi.toml for the demo: ``base``'s database and data directory (when given, e.g.
+    from the user's own settings) and the demo's ``[access]`` mapping."""
+
+    def q(value: object) -> str:
+        return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a valid TOML string
+
+    base = base or {}
+    lines = ["# Written by huizhi.demo: the demo's own configuration, regenerated at every start."]
+    if base.get("data_dir"):
+        lines.append(f"data_dir = {q(base['data_dir'])}")
+    if base.get("database_url"):
+        lines += ["", "[database]", f"url = {q(base['database_url'])}"]
+    access = demo_access()
+    lines += ["", "[access]", f"claim = {q(access['claim'])}", f"contact = {q(access['contact'])}"]
+    for rule in access["rules"]:
+        lines += ["", "[[access.rules]]", *(f"{key} = {q(value)}" for key, value in rule.items())]
+    return "\n".join(lines) + "\n"
+
+
+def write_demo_config(path: Path, base: Mapping[str, Any] | None = None) -> Path:
+    """Write :func:`demo_config_toml` to ``path``; returns ``path`` (point HUIZHI_CONFIG at it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(demo_config_toml(base), encoding="utf-8")
+    return path
 
 
 def demo_identity(sub: str) -> DemoIdentity:
@@ -355,6 +411,13 @@ def oidc_provider(
     """
     if port_in_use(port):
         raise StartupError(f"port {port} on {LOOPBACK} is already in use (is another demo running?)")
+    import importlib.util
+
+    if importlib.util.find_spec("oidc_provider_mock") is None:
+        raise StartupError(
+            "oidc-provider-mock is not installed: it is a demo and test tool, in the 'demo' extra "
+            "(pip install 'huizhi[demo]', or ./dev setup in a checkout)"
+        )
     cmd = [sys.executable, "-m", "oidc_provider_mock", "--host", LOOPBACK, "--port", str(port)]
     for identity in identities:
         # ensure_ascii keeps the command line pure ASCII whatever the locale

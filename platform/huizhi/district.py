@@ -1,13 +1,20 @@
 """The district this deployment serves: its departments and its streets and towns (镇街).
 
-Defaults are Daxing District (北京市大兴区), taken from the action plan in shared/seed (the lead and
-supporting units named after each task). Department ids are stable ASCII ids used in role
-mappings and plugin declarations; names are what appears in ledgers and menus.
+The departments a deployment knows are *settings* (``[[departments]]`` in huizhi.toml, see
+:mod:`huizhi.config`): the host checks plugin declarations and role mappings against
+``Settings.departments``, a :class:`Departments` directory. :data:`DAXING` is the default, the
+units of Daxing District (北京市大兴区) named in the action plan in shared/seed. Department ids are
+stable ASCII ids used in role mappings and plugin declarations; names are what appears in
+ledgers and menus.
+
+The streets, coordinates and the module-level helpers below are Daxing's reference data, kept as
+immutable tuples for the plugins and seeds that describe Daxing's own ledgers.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -22,6 +29,70 @@ class Street:
     kind: str  # 街道 or 镇
     lon: float
     lat: float
+
+
+@dataclass(frozen=True)
+class Departments:
+    """The departments of one deployment, in menu order: id → name and back.
+
+    Built from settings; immutable. Raises ValueError on a duplicate id or name, so a mistake in
+    ``[[departments]]`` stops the start-up instead of showing two departments under one name.
+    """
+
+    items: tuple[Department, ...]
+    _by_id: dict[str, Department] = field(init=False, repr=False, compare=False)
+    _by_name: dict[str, Department] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        items = tuple(self.items)
+        by_id = {d.id: d for d in items}
+        by_name = {d.name: d for d in items}
+        if len(by_id) != len(items) or len(by_name) != len(items):
+            ids = [d.id for d in items]
+            names = [d.name for d in items]
+            dupes = sorted({i for i in ids if ids.count(i) > 1} | {n for n in names if names.count(n) > 1})
+            raise ValueError(f"departments: duplicate id or name {', '.join(map(repr, dupes))}")
+        object.__setattr__(self, "items", items)
+        # private lookups derived from the immutable tuple; never handed out
+        object.__setattr__(self, "_by_id", by_id)
+        object.__setattr__(self, "_by_name", by_name)
+
+    @classmethod
+    def of(cls, pairs: Iterable[tuple[str, str]]) -> Departments:
+        return cls(tuple(Department(i, n) for i, n in pairs))
+
+    def __iter__(self) -> Iterator[Department]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __contains__(self, dept_id: object) -> bool:
+        return dept_id in self._by_id
+
+    def get(self, dept_id: str) -> Department:
+        """The department with this id; KeyError naming the id and the known ids when unknown."""
+        try:
+            return self._by_id[dept_id]
+        except KeyError:
+            known = ", ".join(d.id for d in self.items)
+            raise KeyError(f"unknown department id {dept_id!r} (known: {known})") from None
+
+    def name(self, dept_id: str | None) -> str:
+        """Display name of ``dept_id``; 平台 for None (district-wide), the id itself when unknown."""
+        if dept_id is None:
+            return "平台"
+        dept = self._by_id.get(dept_id)
+        return dept.name if dept else dept_id
+
+    def by_name(self, name: str) -> Department | None:
+        return self._by_name.get(name)
+
+    def ids(self) -> tuple[str, ...]:
+        return tuple(d.id for d in self.items)
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(d.name for d in self.items)
 
 
 DEPARTMENTS: tuple[Department, ...] = (
@@ -77,31 +148,27 @@ STREETS: tuple[Street, ...] = (
 LON_RANGE = (116.20, 116.75)
 LAT_RANGE = (39.42, 39.86)
 
-_BY_ID = {d.id: d for d in DEPARTMENTS}
-_BY_NAME = {d.name: d for d in DEPARTMENTS}
+# The default directory (Settings.departments when huizhi.toml has no [[departments]]).
+DAXING = Departments(DEPARTMENTS)
 
 
+# Daxing reference helpers, for plugins and seeds that describe Daxing's ledgers. The host itself
+# uses Settings.departments.
 def department(dept_id: str) -> Department:
-    """The department with this id; raises KeyError naming the id when unknown."""
-    try:
-        return _BY_ID[dept_id]
-    except KeyError:
-        raise KeyError(f"unknown department id {dept_id!r}") from None
+    """The Daxing department with this id; raises KeyError naming the id when unknown."""
+    return DAXING.get(dept_id)
 
 
 def department_name(dept_id: str | None) -> str:
-    if dept_id is None:
-        return "平台"
-    dept = _BY_ID.get(dept_id)
-    return dept.name if dept else dept_id
+    return DAXING.name(dept_id)
 
 
 def department_by_name(name: str) -> Department | None:
-    return _BY_NAME.get(name)
+    return DAXING.by_name(name)
 
 
 def department_names() -> tuple[str, ...]:
-    return tuple(d.name for d in DEPARTMENTS)
+    return DAXING.names()
 
 
 def street_names() -> tuple[str, ...]:

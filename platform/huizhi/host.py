@@ -15,13 +15,13 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from huizhi import district
 from huizhi.access import AccessDenied, Identity, check_access_config, system_identity
 from huizhi.audit import AuditLog
 from huizhi.cockpit.runner import CockpitRunner
 from huizhi.config import Settings, load_settings
 from huizhi.context import PageContext, TileContext
 from huizhi.db import check_connection, create_db_engine, upgrade
+from huizhi.district import Departments
 from huizhi.events import EventBus, PgEventChannel, notify
 from huizhi.ledger_store import LedgerStore
 from huizhi.ledgers import LedgerService
@@ -72,7 +72,7 @@ class Host:
         config = dict(self.settings.connectors.get(connector_id, {}))
         configured = config.pop("departments", None)
         if configured is not None:
-            departments = _configured_departments(connector_id, configured)
+            departments = _configured_departments(connector_id, configured, self.settings.departments)
         else:
             owner_dept = self.registry.plugins[owner].department
             departments = spec.departments or ((owner_dept,) if owner_dept else ())
@@ -113,7 +113,7 @@ class Host:
 
     def system_identity(self, purpose: str) -> Identity:
         """A district-wide identity for the host's own work (seeding, CLI, warming the cockpit)."""
-        return system_identity(purpose)
+        return system_identity(purpose, self.settings.departments)
 
     def page_context(
         self,
@@ -145,8 +145,8 @@ class Host:
         then departments in the district's order, then shared sections, 台账中心, 平台管理."""
         sections: dict[str, list] = {}
         for spec in self.visible_pages(identity):
-            sections.setdefault(spec.section or district.department_name(spec.department), []).append(spec)
-        first, last = ["总览", *(d.name for d in district.DEPARTMENTS)], ["台账中心", "平台管理"]
+            sections.setdefault(spec.section or self.settings.departments.name(spec.department), []).append(spec)
+        first, last = ["总览", *self.settings.departments.names()], ["台账中心", "平台管理"]
 
         def rank(name: str) -> tuple[int, int]:
             if name in first:
@@ -191,17 +191,17 @@ class Host:
         self.dispose()
 
 
-def _configured_departments(connector_id: str, configured: Any) -> tuple[str, ...]:
+def _configured_departments(connector_id: str, configured: Any, departments: Departments) -> tuple[str, ...]:
     """``departments`` from ``[connectors.<id>]``, checked: a typo must not grant or hide silently."""
-    problems = check_connector_config({connector_id: {"departments": configured}})
+    problems = check_connector_config({connector_id: {"departments": configured}}, departments)
     if problems:
         raise ValueError("; ".join(problems))
     return tuple(configured)
 
 
-def check_connector_config(connectors: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def check_connector_config(connectors: Mapping[str, Mapping[str, Any]], departments: Departments) -> list[str]:
     """Problems in the ``[connectors.<id>]`` sections' ``departments``, in English for the log and CLI."""
-    known = [d.id for d in district.DEPARTMENTS]
+    known = list(departments.ids())
     problems = []
     for connector_id, config in connectors.items():
         if "departments" not in config:
@@ -239,7 +239,10 @@ def create_host(
     :class:`huizhi.plugins.PluginError` in strict mode when a plugin is broken.
     """
     settings = settings or load_settings()
-    for problem in [*check_access_config(settings.access), *check_connector_config(settings.connectors)]:
+    for problem in [
+        *check_access_config(settings.access, settings.departments),
+        *check_connector_config(settings.connectors, settings.departments),
+    ]:
         log.error("access configuration: %s", problem)
     engine = create_db_engine(settings.database_url)
     check_connection(engine)
@@ -251,6 +254,7 @@ def create_host(
         extra_plugins=extra_plugins,
         disabled_by_admin=_admin_disabled(engine),
         use_entry_points=use_entry_points,
+        departments=settings.departments,
     )
     store = LedgerStore(engine, {lid: spec for lid, (spec, _) in registry.ledgers.items()})
     store.ensure_tables()

@@ -3,12 +3,14 @@
 :func:`load_registry` builds a :class:`Registry` from the ``huizhi`` entry-point group (and any
 plugin objects a test passes in). Each plugin's hooks are called one plugin at a time, so a
 plugin that fails to import, raises in a hook, returns an invalid spec, targets an incompatible
-host API, or clashes with another plugin is *disabled with a reason* while the rest load.
+host API, implements a hook that does not exist (a misspelt name), or clashes with another plugin
+is *disabled with a reason* while the rest load.
 In strict mode (``HUIZHI_STRICT=1``, used by CI) any such problem raises :class:`PluginError`.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib.metadata
 import logging
 from collections import defaultdict
@@ -20,13 +22,17 @@ import pluggy
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from huizhi import HOST_API_VERSION, district, hookspecs
+from huizhi import HOST_API_VERSION, hookspecs
+from huizhi.district import DAXING, Departments
 from huizhi.specs import ConnectorSpec, LedgerSpec, PageSpec, PluginInfo, SpecError, TileSpec, validate
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "huizhi"
 BUILTIN_PLUGINS = frozenset({"builtin_pages", "builtin_connectors"})
+
+# The hooks a plugin may implement: every function of the hookspec module named huizhi_*.
+HOOK_NAMES = tuple(sorted(n for n in dir(hookspecs) if n.startswith("huizhi_")))
 
 Status = Literal["enabled", "disabled", "not loaded"]
 
@@ -128,7 +134,25 @@ def _call(pm: pluggy.PluginManager, hook_name: str, plugin_name: str) -> Any:
     return None
 
 
-def _collect(record: PluginRecord, pm: pluggy.PluginManager) -> None:
+def _unknown_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
+    """Problems for this plugin's hook implementations that match no hookspec.
+
+    A misspelt hook (``huizhi_tile`` for ``huizhi_tiles``) would otherwise never be called and
+    nobody would know: the rule of pluggy's ``PluginManager.check_pending()`` (an implementation
+    without a spec must be marked ``optionalhook``), applied to one plugin so the message names it.
+    """
+    problems = []
+    for caller in pm.get_hookcallers(plugin) or []:
+        if caller.has_spec():
+            continue
+        if any(impl.plugin is plugin and not impl.optionalhook for impl in caller.get_hookimpls()):
+            close = difflib.get_close_matches(caller.name, HOOK_NAMES, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (known hooks: {', '.join(HOOK_NAMES)})"
+            problems.append(f"hook implementation {caller.name!r} matches no huizhi hook{hint}")
+    return problems
+
+
+def _collect(record: PluginRecord, pm: pluggy.PluginManager, departments: Departments) -> None:
     """Call every hook of one plugin and check what it returns; disable it on any problem."""
     name = record.name
     try:
@@ -145,7 +169,7 @@ def _collect(record: PluginRecord, pm: pluggy.PluginManager) -> None:
                 f"install a plugin version that supports {HOST_API_VERSION} (or a host whose API version "
                 f"is in {info.host_api})"
             )
-        _check_department(info.department, f"plugin {info.name!r}")
+        _check_department(departments, info.department, f"plugin {info.name!r}")
         for hook, kind, attr in (
             ("huizhi_ledgers", LedgerSpec, "ledgers"),
             ("huizhi_pages", PageSpec, "pages"),
@@ -159,7 +183,9 @@ def _collect(record: PluginRecord, pm: pluggy.PluginManager) -> None:
                 if not isinstance(spec, kind):
                     raise SpecError(f"{hook} returned a {type(spec).__name__}, expected {kind.__name__}")
                 validate(spec)
-                _check_department(getattr(spec, "department", None), f"{hook} item")
+                _check_department(departments, getattr(spec, "department", None), f"{hook} item")
+                for granted in getattr(spec, "departments", ()):  # a connector's grants
+                    _check_department(departments, granted, f"{hook} item {getattr(spec, 'id', '')!r} departments")
             ids = [getattr(spec, "id", None) or getattr(spec, "url_path", None) for spec in specs]
             dupes = sorted({i for i in ids if ids.count(i) > 1})
             if dupes:
@@ -170,14 +196,14 @@ def _collect(record: PluginRecord, pm: pluggy.PluginManager) -> None:
         record.disable(f"{type(exc).__name__}: {exc}")
 
 
-def _check_department(dept_id: str | None, where: str) -> None:
+def _check_department(departments: Departments, dept_id: str | None, where: str) -> None:
+    """Department ids are checked against the deployment's list (``Settings.departments``)."""
     if dept_id is None:
         return
     try:
-        district.department(dept_id)
-    except KeyError:
-        known = ", ".join(d.id for d in district.DEPARTMENTS)
-        raise SpecError(f"{where}: unknown department id {dept_id!r} (known: {known})") from None
+        departments.get(dept_id)
+    except KeyError as exc:
+        raise SpecError(f"{where}: {exc.args[0]}") from None
 
 
 def _keys(record: PluginRecord) -> Iterable[tuple[str, str]]:
@@ -218,12 +244,15 @@ def load_registry(
     extra_plugins: Iterable[tuple[str, object]] = (),
     disabled_by_admin: Iterable[str] = (),
     use_entry_points: bool = True,
+    departments: Departments = DAXING,
 ) -> Registry:
     """Discover, check and register plugins.
 
     ``load_plugins`` is an allow-list of entry-point names (None loads all; built-ins are
     always loaded). ``extra_plugins`` registers (name, module-or-object) pairs directly, for tests
-    and scaffolding. ``disabled_by_admin`` names plugins an admin switched off.
+    and scaffolding. ``disabled_by_admin`` names plugins an admin switched off. ``departments``
+    is the deployment's list (``Settings.departments``; the host always passes it) that plugin
+    and spec department ids are checked against.
     """
     allow = None if load_plugins is None else set(load_plugins) | BUILTIN_PLUGINS
     admin_off = set(disabled_by_admin)
@@ -261,7 +290,11 @@ def load_registry(
             log.exception("plugin %s failed to import or register", name)
             record.disable(f"{type(exc).__name__}: {exc}")
             continue
-        _collect(record, pm)
+        _collect(record, pm, departments)
+        # A plugin with a misspelt hook is disabled, like one with an invalid spec: loading the
+        # rest of it would show a department's pages without the tiles or ledgers it meant to add.
+        for problem in _unknown_hooks(pm, module):
+            record.disable(problem)
 
     ordered = list(records.values())
     _resolve_clashes(ordered)

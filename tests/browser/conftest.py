@@ -190,15 +190,21 @@ def start_portal(oidc: demo.Provider, browser_state_dir: Path) -> Iterator[Calla
 def portal(
     start_portal: Callable[..., demo.Portal], portal_database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> demo.Portal:
-    """The huizhi portal on the session's seeded database, with one deliberately broken plugin
-    installed beside the real ones (it must show up as disabled while everything else works)."""
+    """The huizhi portal on the session's seeded database and the demo's role mapping, with one
+    deliberately broken plugin installed beside the real ones (it must show up as disabled while
+    everything else works)."""
     from plugin_fixtures import BROKEN_IMPORT, install_distribution
 
     site = tmp_path_factory.mktemp("portal-site")
     install_distribution(site, "huizhi-broken", "huizhi_broken_plugin", BROKEN_IMPORT, entry_name="broken")
     sys.path.remove(str(site))  # installed for the portal process only, not for this one
     app = demo.default_app_path()
-    return start_portal(app, env={"HUIZHI_DATABASE_URL": portal_database_url, "PYTHONPATH": str(site)})
+    # the demo's role mapping, given explicitly: without [access] the portal denies everyone
+    config = demo.write_demo_config(tmp_path_factory.mktemp("portal-config") / "huizhi.toml")
+    return start_portal(
+        app,
+        env={"HUIZHI_DATABASE_URL": portal_database_url, "PYTHONPATH": str(site), "HUIZHI_CONFIG": str(config)},
+    )
 
 
 # ----------------------------------------------------------------------------------------------

@@ -85,3 +85,40 @@ def test_platform_admin_sees_the_broken_plugin_disabled_and_no_department_data(
     # this session's own sign-in and page views are already there (rows are on a canvas)
     count = re.search(r"共 (\d+) 条", _main(page))
     assert count and int(count.group(1)) >= 3
+
+
+FORBIDDEN = ("sensing-ledger", "admin-audit", "no-such-page")  # another department's, admin-only, unknown
+
+
+def test_typed_urls_to_forbidden_pages_are_refused_in_chinese_and_audited(page, portal, sign_in, sign_out,
+                                                                          wait_rendered):
+    sign_in(page, "staff-cgw")
+    for url_path in FORBIDDEN:
+        _open(page, portal, url_path, wait_rendered)
+        text = _main(page)
+        assert f"无法打开页面“/{url_path}”" in text, text
+        assert "您好" not in text  # not quietly the home page instead
+        assert "Page not found" not in page.content()  # not Streamlit's English dialog
+        assert "区城市管理委" in _nav(page)  # the person's own menu is still there
+    sign_out(page)
+
+    # the platform admin finds each attempt in the audit log: who, what, how
+    sign_in(page, "platform-admin")
+    _open(page, portal, "admin-audit", wait_rendered)
+    main = page.locator('[data-testid="stMain"]')
+    main.get_by_label("操作人（姓名或标识）").fill("staff-cgw")
+    main.get_by_label("操作人（姓名或标识）").press("Enter")
+    wait_rendered(page)
+    for url_path in FORBIDDEN:
+        box = main.get_by_label("对象或详情包含")
+        box.fill(f"page:{url_path}")
+        box.press("Enter")
+        wait_rendered(page)
+        count = re.search(r"共 (\d+) 条", _main(page))
+        assert count and int(count.group(1)) >= 1, f"no audit entry for page:{url_path}"
+    box = main.get_by_label("对象或详情包含")
+    box.fill("typed URL")
+    box.press("Enter")
+    wait_rendered(page)
+    count = re.search(r"共 (\d+) 条", _main(page))
+    assert count and int(count.group(1)) >= len(FORBIDDEN)

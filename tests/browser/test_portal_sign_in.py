@@ -34,7 +34,9 @@ def test_department_staff_is_greeted_by_name(page, portal, sign_in) -> None:
 
 def test_unmapped_identity_gets_the_no_access_page(page, portal, sign_in, sign_out) -> None:
     sign_in(page, "visitor")
-    assert "暂无访问权限" in _main_text(page)
+    text = _main_text(page)
+    assert "暂无访问权限" in text
+    assert "visitor（127.0.0.1:" in text and "|visitor" not in text  # a readable account, not <issuer>|<sub>
     assert page.locator('[data-testid="stSidebarNav"]').count() == 0
     sign_out(page)
     assert "暂无访问权限" not in _main_text(page)

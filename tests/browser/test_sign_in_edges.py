@@ -16,9 +16,12 @@ def _main(page) -> str:
     return page.locator('[data-testid="stMain"]').inner_text()
 
 
-def _portal(tmp_path: Path, provider_port: int, env: dict[str, str]):
+def _portal(tmp_path: Path, provider_port: int, env: dict[str, str], *, access: bool = True):
+    """A portal of its own; with the demo's role mapping unless ``access`` is False."""
     port = demo.free_port()
     secrets = demo.write_auth_secrets(tmp_path / "secrets.toml", portal_port=port, oidc_port=provider_port)
+    if access:
+        env = {**env, "HUIZHI_CONFIG": str(demo.write_demo_config(tmp_path / "huizhi.toml"))}
     return demo.portal(demo.default_app_path(), port=port, secrets_files=[secrets], env=env,
                        log_file=tmp_path / "streamlit.log")
 
@@ -59,3 +62,18 @@ def test_database_down_gives_a_clear_message_and_recovers_nothing_lost(page, tmp
         text = _main(page)
         assert "数据库暂时无法连接，数据未丢失" in text
         assert "Traceback" not in text
+
+
+def test_no_role_mapping_denies_everyone_and_says_so(page, tmp_path, oidc):
+    """A deployment without [access]: even a leader gets the no-access page, which says that the
+    platform has no role mapping yet and whom to contact, and names the account readably."""
+    with _portal(tmp_path, oidc.port, {"HUIZHI_DATABASE_URL": f"duckdb:///{tmp_path / 'p.duckdb'}"},
+                 access=False) as portal:
+        sign_in_with(page, "leader", portal, oidc)
+        text = _main(page)
+        assert "暂无访问权限" in text and "尚未配置角色映射" in text and "平台管理员" in text
+        assert f"leader（127.0.0.1:{oidc.port}）" in text  # login and provider host, not "<issuer>|<sub>"
+        assert "|leader" not in text
+        assert page.locator('[data-testid="stSidebarNav"]').count() == 0
+        log = (tmp_path / "streamlit.log").read_text(encoding="utf-8")
+        assert "no [access] section" in log  # and the operator was told at start-up
