@@ -36,10 +36,13 @@ log = logging.getLogger("huizhi.app")
 def _host() -> Host:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     host = create_host(load_settings())
-    # Compute the cockpit in the background, so the first leader does not wait for it, and look
-    # for commits (also other processes') to recompute their tiles.
+    # Compute the cockpit in the background, so the first leader does not wait for it. Commits
+    # reach the cockpit as events: this process's directly, other processes' through PostgreSQL
+    # NOTIFY (host.channel). A DuckDB file admits one process, so it needs nothing more; only a
+    # store with neither polls the ledger heads.
     host.cockpit.warm()
-    host.cockpit.start_watching(2.0)
+    if host.channel is None and host.engine.dialect.name != "duckdb":
+        host.cockpit.start_watching(2.0)
     # Stop the watcher before the interpreter goes: a daemon thread inside DuckDB then aborts.
     atexit.register(host.dispose)
     return host
