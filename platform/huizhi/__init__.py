@@ -2,6 +2,8 @@
 
 import pluggy as _pluggy
 
+__all__ = ["HOST_API_VERSION", "__version__", "hookimpl"]
+
 __version__ = "0.1.0"
 
 # The version of the plugin contract (hookspecs + specs). Plugins declare the range they support

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+__all__ = ["BEIJING", "beijing_today", "to_beijing", "utcnow"]
+
 BEIJING = dt.timezone(dt.timedelta(hours=8), "北京时间")  # no DST in China: a fixed offset is exact
 
 
@@ -17,6 +19,7 @@ def utcnow() -> dt.datetime:
 
 
 def beijing_today() -> dt.date:
+    """Today's date in Beijing: the day deadlines, reporting periods and "not in the future" mean."""
     return dt.datetime.now(BEIJING).date()
 
 

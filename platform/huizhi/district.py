@@ -16,6 +16,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+__all__ = [
+    "DAXING",
+    "DEPARTMENTS",
+    "LAT_RANGE",
+    "LON_RANGE",
+    "STREETS",
+    "Department",
+    "Departments",
+    "Street",
+    "department",
+    "department_by_name",
+    "department_name",
+    "department_names",
+    "street_names",
+]
+
 
 @dataclass(frozen=True)
 class Department:
@@ -160,16 +176,20 @@ def department(dept_id: str) -> Department:
 
 
 def department_name(dept_id: str | None) -> str:
+    """The Chinese name of a Daxing department id (平台 for None; the id itself when unknown)."""
     return DAXING.name(dept_id)
 
 
 def department_by_name(name: str) -> Department | None:
+    """The Daxing department with this Chinese name, or None."""
     return DAXING.by_name(name)
 
 
 def department_names() -> tuple[str, ...]:
+    """Every Daxing department's Chinese name, in the plan's order (e.g. for a ColumnSpec's choices)."""
     return DAXING.names()
 
 
 def street_names() -> tuple[str, ...]:
+    """Daxing's 8 streets and 14 towns (镇街), in the usual order."""
     return tuple(s.name for s in STREETS)

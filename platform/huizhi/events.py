@@ -26,6 +26,8 @@ from typing import Literal
 
 from sqlalchemy import Connection, text
 
+__all__ = ["CHANNEL", "Event", "LedgerChanged"]
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "huizhi_events"

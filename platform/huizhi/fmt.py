@@ -12,6 +12,17 @@ from collections.abc import Iterable
 
 from huizhi.clock import BEIJING
 
+__all__ = [
+    "format_as_of",
+    "format_date",
+    "format_duration",
+    "format_number",
+    "format_percent",
+    "format_value",
+    "ratio",
+    "scale_for",
+]
+
 
 def _trim(text: str) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
@@ -56,10 +67,12 @@ def format_value(value: float | None, unit: str = "") -> str:
 
 
 def format_date(day: dt.date | None) -> str:
+    """A date the Chinese way: 2026年3月1日 ("—" for None)."""
     return "—" if day is None else f"{day.year}年{day.month}月{day.day}日"
 
 
 def format_duration(delta: dt.timedelta) -> str:
+    """A duration in the largest sensible unit: 3天5小时, 7小时, 12分钟 (at least 1分钟)."""
     seconds = max(0, int(delta.total_seconds()))
     if seconds >= 86400:
         days, rest = divmod(seconds, 86400)

@@ -13,6 +13,8 @@ from typing import Any
 
 from huizhi import district
 
+__all__ = ["departments", "first", "flag", "text", "values"]
+
 TRUE_WORDS = frozenset({"1", "true", "yes", "y", "on", "是"})
 FALSE_WORDS = frozenset({"0", "false", "no", "n", "off", "否"})
 
@@ -56,4 +58,5 @@ def flag(params: Mapping[str, Any], *names: str) -> bool | None:
 
 
 def text(params: Mapping[str, Any], *names: str, limit: int = 100) -> str:
+    """Free text from the first of ``names`` present, stripped and cut to ``limit`` characters."""
     return str(first(params, *names) or "").strip()[:limit]

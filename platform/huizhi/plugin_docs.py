@@ -8,9 +8,27 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import importlib
 import inspect
+from types import ModuleType
+from typing import Any
 
 from huizhi import HOST_API_VERSION, hookspecs, specs
+
+# What a plugin may import from the host: these modules, and in them only the names documented
+# below (their ``__all__``). Everything else in ``huizhi`` is the host's own and may change; a
+# test fails when a plugin in plugins/ imports anything else.
+CONTRACT_MODULES = (
+    "huizhi",
+    "huizhi.specs",
+    "huizhi.context",
+    "huizhi.kit",
+    "huizhi.fmt",
+    "huizhi.events",
+    "huizhi.params",
+    "huizhi.clock",
+    "huizhi.district",
+)
 
 SPEC_TYPES = (
     specs.PluginInfo,
@@ -32,6 +50,68 @@ def hook_names() -> list[str]:
     return [
         name for name, _ in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("huizhi_")
     ]
+
+
+def public_names(module: ModuleType) -> list[str]:
+    """The documented names of a contract module: its ``__all__`` (every contract module has one)."""
+    names = getattr(module, "__all__", None)
+    if names is None:
+        raise AssertionError(f"contract module {module.__name__} needs __all__")
+    return sorted(names)
+
+
+def documented_names() -> dict[str, frozenset[str]]:
+    """``{module: names}`` a plugin may import (see :data:`CONTRACT_MODULES`)."""
+    return {name: frozenset(public_names(importlib.import_module(name))) for name in CONTRACT_MODULES}
+
+
+def _doc(obj: Any) -> str:
+    return inspect.cleandoc(inspect.getdoc(obj) or "")
+
+
+def _callable_signature(name: str, obj: Any) -> str:
+    try:
+        return f"{name}{inspect.signature(obj)}"
+    except (TypeError, ValueError):
+        return name
+
+
+def _members(cls: type) -> list[tuple[str, Any]]:
+    """Public methods and properties a class defines itself (not inherited from object)."""
+    out = []
+    for name, value in vars(cls).items():
+        if name.startswith("_") or name in {"of"} and not callable(value):
+            continue
+        if isinstance(value, property) or inspect.isfunction(value) or isinstance(value, classmethod | staticmethod):
+            out.append((name, value))
+    return out
+
+
+def _render_module(module: ModuleType) -> list[str]:
+    out = [f"### `{module.__name__}`", "", _doc(module), ""]
+    for name in public_names(module):
+        obj = getattr(module, name)
+        if inspect.isclass(obj):
+            base = ", ".join(b.__name__ for b in obj.__bases__ if b is not object)
+            out += [f"#### class `{name}`" + (f" ({base})" if base else ""), "", _doc(obj), ""]
+            if dataclasses.is_dataclass(obj):
+                fields = [f for f in dataclasses.fields(obj) if not f.name.startswith("_")]
+                if fields:
+                    out.append("Fields: " + ", ".join(f"`{f.name}`" for f in fields) + ".")
+                    out.append("")
+            for member, value in _members(obj):
+                if isinstance(value, property):
+                    out += [f"- `{member}` (property): {_doc(value.fget) or '—'}"]
+                else:
+                    func = value.__func__ if isinstance(value, classmethod | staticmethod) else value
+                    doc = _doc(func).replace("\n", " ") or "—"
+                    out += [f"- `{_callable_signature(member, func)}`: {doc}"]
+            out.append("")
+        elif callable(obj) and not isinstance(obj, type):
+            out += [f"#### `{_callable_signature(name, obj)}`", "", _doc(obj) or "—", ""]
+        else:
+            out += [f"#### `{name}`", "", f"`{obj!r}`"[:300], ""]
+    return out
 
 
 def _signature(func) -> str:
@@ -97,4 +177,14 @@ def render() -> str:
             type_text = str(field.type).replace("|", "\\|")  # annotations are strings (PEP 563)
             out.append(f"| `{field.name}` | `{type_text}` | {default} |")
         out.append("")
+    out += [
+        "## Modules a plugin may import",
+        "",
+        "A plugin imports from the host only these modules and only the names listed here (a test fails",
+        "when a plugin in plugins/ imports anything else). `huizhi.specs` is described above.",
+        "",
+    ]
+    for name in CONTRACT_MODULES:
+        if name != "huizhi.specs":
+            out += _render_module(importlib.import_module(name))
     return "\n".join(out).rstrip() + "\n"

@@ -23,6 +23,28 @@ if TYPE_CHECKING:  # pandera is heavy to import (about 1 s); only ledger validat
 
     from huizhi.context import PageContext, TileContext
 
+__all__ = [
+    "Breakdown",
+    "ColumnSpec",
+    "ColumnType",
+    "ConnectorSpec",
+    "ID_PATTERN",
+    "LedgerSpec",
+    "PageSpec",
+    "Perm",
+    "PluginInfo",
+    "RowCheck",
+    "Series",
+    "SpecError",
+    "Target",
+    "Theme",
+    "TileSpec",
+    "TileValue",
+    "TopItems",
+    "URL_PATH_PATTERN",
+    "validate",
+]
+
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 URL_PATH_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 
