@@ -8,12 +8,11 @@ import streamlit as st
 from huizhi.context import PageContext
 from huizhi.portal import host_of
 from huizhi.specs import TileValue, TopItems
-from huizhi.submissions import submission_status
 
 
 def render(ctx: PageContext) -> None:
     st.title("台账报送情况")
-    items = submission_status(host_of(ctx))
+    items = host_of(ctx).submissions.status(ctx.today)
     if not items:
         st.info("目前没有声明填报周期（每月、每季度）的台账。")
         return
@@ -42,7 +41,7 @@ def render(ctx: PageContext) -> None:
 
 def tile(ctx) -> TileValue:
     """Cockpit tile: share of (ledger, department) submissions made this period."""
-    items = submission_status(host_of(ctx))
+    items = host_of(ctx).submissions.status(ctx.today)
     owed = sum(len(s.expected) for s in items)
     if not owed:
         return TileValue(None, note="没有声明填报周期的台账")

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 from streamlit.testing.v1 import AppTest
+
+from huizhi.config import load_settings
+from huizhi.host import create_host
 
 
 def _script(database_url: str, dept: str) -> None:
@@ -109,6 +114,8 @@ def _widget_script(database_url: str, kind: str) -> None:
             st.button("二", key="same")
         elif kind == "denied":
             raise AccessDenied("request", "department:gaj", "您只能查看本部门的数据。")
+        elif kind == "denied-by-host":  # refused through ctx.deny: already audited there
+            raise ctx.deny("department:gaj", "query parameter", "您只能查看本部门的数据。")
         elif kind == "stop":
             st.write("before stop")
             st.stop()  # Streamlit's control flow passes through the boundary
@@ -145,6 +152,13 @@ def test_access_denied_from_a_page_shows_its_message(database_url):
     at = AppTest.from_function(_widget_script, args=(database_url, "denied"), default_timeout=30).run()
     assert not at.exception and not at.error
     assert at.warning[0].value == "您只能查看本部门的数据。"
+    at = AppTest.from_function(_widget_script, args=(database_url, "denied-by-host"), default_timeout=30).run()
+    assert at.warning[0].value == "您只能查看本部门的数据。"
+    with create_host(load_settings({}, database_url=database_url), use_entry_points=False) as host:
+        denials = host.audit.search(action="access.denied", actor="s")
+    # each refusal audited exactly once: the one the page raised itself by the boundary
+    assert sorted(json.loads(e.detail)["how"] for e in denials) == ["query parameter", "raised by page"]
+    assert all(e.target == "department:gaj" and e.outcome == "denied" for e in denials)
 
 
 def test_streamlit_control_flow_passes_through_the_boundary(database_url):

@@ -50,3 +50,19 @@ def test_who_has_submitted_this_period(make_host):
     assert later.missing == later.expected and not later.stale  # due again; last month's upload is recent
     (much_later,) = submission_status(host, next_month + dt.timedelta(days=40))
     assert much_later.stale
+
+
+def test_the_tracker_keeps_its_answer_until_a_ledger_changes(make_host, monkeypatch):
+    import huizhi.submissions as submissions
+
+    host = make_host(extra_plugins=[("assets", make_plugin("assets", ledgers=[MONTHLY]))])
+    today = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+    commit_rows(host, "assets", ROWS, kind="seed")
+    computed = []
+    real = submissions.submission_status
+    monkeypatch.setattr(submissions, "submission_status", lambda h, day: computed.append(day) or real(h, day))
+    first = host.submissions.status(today)
+    assert host.submissions.status(today) is first and computed == [today]  # the page and the tile share it
+    commit_rows(host, "assets", ROWS[ROWS.owner == "区公安分局"].assign(count=[5, 6]), identity=admin("gaj"))
+    (status,) = host.submissions.status(today)  # the commit's LedgerChanged event dropped it
+    assert computed == [today, today] and set(status.submitted) == {"区公安分局"}

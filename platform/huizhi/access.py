@@ -50,12 +50,18 @@ GLOBAL_ROLES = frozenset({Role.LEADER, Role.PLATFORM_ADMIN})
 
 
 class AccessDenied(PermissionError):
-    """Raised by the host when an identity lacks a permission. ``user_message`` is Chinese."""
+    """Raised by the host when an identity lacks a permission. ``user_message`` is Chinese.
 
-    def __init__(self, perm: Perm | str, target: str, user_message: str | None = None):
+    ``audited`` is True when the refusal is already in the audit log (``ctx.deny``, the ledger
+    service, connectors); the page and tile boundaries record the others, so every refusal is
+    audited exactly once, also one a plugin raises itself.
+    """
+
+    def __init__(self, perm: Perm | str, target: str, user_message: str | None = None, *, audited: bool = False):
         super().__init__(f"access denied: {perm} on {target}")
         self.perm = perm
         self.target = target
+        self.audited = audited
         self.user_message = (
             user_message or f"您没有访问“{target}”的权限。如需开通，请联系本部门负责人或平台管理员。"
         )

@@ -143,6 +143,9 @@ def _page_runner(host: Host, identity: Identity, spec: PageSpec, plugin: str, na
         except ScriptControlException:
             raise  # st.rerun / st.stop / st.switch_page: Streamlit's control flow, not an error
         except AccessDenied as exc:
+            if not exc.audited:  # raised by the page itself: recorded here, once
+                host.audit.record(identity, "access.denied", exc.target, "denied", plugin=plugin,
+                                  how="raised by page", page=spec.url_path)
             st.warning(exc.user_message)
         except StoreUnavailable as exc:
             log.error("%s", exc)

@@ -298,7 +298,7 @@ class _BaseContext:
         to raise: ``raise ctx.deny("department:gaj", "query parameter")``. The host shows its
         Chinese message in place of the page or tile."""
         self._host.audit.record(self.identity, "access.denied", target, "denied", plugin=self.plugin, how=how)
-        return AccessDenied("request", target, message)
+        return AccessDenied("request", target, message, audited=True)
 
     def connector(self, connector_id: str) -> Any:
         """The configured connection (files, SQL, REST …) for ``connector_id``.

@@ -28,6 +28,7 @@ from huizhi.ledgers import LedgerService
 from huizhi.models import PluginState, utcnow
 from huizhi.plugins import Registry, load_registry
 from huizhi.specs import Perm
+from huizhi.submissions import SubmissionTracker
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,12 @@ class Host:
     # the cockpit's caches and threads: made with the host, stopped by dispose()
     cockpit: CockpitRunner = field(init=False, repr=False, compare=False)
 
+    # which departments have submitted this period; forgets on every LedgerChanged
+    submissions: SubmissionTracker = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         self.cockpit = CockpitRunner(self)
+        self.submissions = SubmissionTracker(self)
 
     def connector(self, connector_id: str, *, plugin: str, identity: Identity) -> Any:
         """The connection for ``connector_id``, for ``plugin`` acting for ``identity``.
@@ -90,7 +95,7 @@ class Host:
                 identity, "access.denied", f"connector:{connector_id}", "denied",
                 plugin=plugin, how="connector", refused=refused, granted=list(departments),
             )
-            raise AccessDenied(perm, f"connector:{connector_id}", message)
+            raise AccessDenied(perm, f"connector:{connector_id}", message, audited=True)
         # Streamlit runs each session's script in its own thread: build a connection only once.
         with self._connections_lock:
             if connector_id not in self._connections:
@@ -276,6 +281,7 @@ def _subscribe_listeners(host: Host) -> None:
     """The host's own listeners, then every plugin's ``huizhi_track_event``, each isolated."""
 
     host.events.subscribe("cockpit", lambda event: host.cockpit.invalidate([event.ledger_id]))
+    host.events.subscribe("submissions", host.submissions.on_event)
     for plugin, function in host.registry.event_listeners():
         host.events.subscribe(f"plugin {plugin}", lambda event, f=function: f(event=event))
 

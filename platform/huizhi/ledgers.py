@@ -162,7 +162,7 @@ class LedgerService:
         if identity.can(perm, spec):
             return
         self._audit.record(identity, "access.denied", f"ledger:{spec.id}", "denied", perm=str(perm), how=how)
-        raise AccessDenied(perm, spec.title, _DENIED.get(perm, "").format(title=spec.title) or None)
+        raise AccessDenied(perm, spec.title, _DENIED.get(perm, "").format(title=spec.title) or None, audited=True)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -283,7 +283,7 @@ class LedgerService:
             raise StaleVersion(f"ledger {spec.id}: preview {preview.id} no longer exists")
         if staged.scope != _scope_json(identity.upload_scope(spec)):  # the grants changed since
             self._audit.record(identity, "access.denied", target, "denied", how="upload scope changed")
-            raise AccessDenied(Perm.LEDGER_UPLOAD, spec.title)
+            raise AccessDenied(Perm.LEDGER_UPLOAD, spec.title, audited=True)
         if preview.needs_confirmation and not confirm_removal:
             raise ConfirmationRequired(preview.counts.removed, preview.removal_share)
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import json
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ from huizhi.access import RowScope
 from huizhi.clock import beijing_today, to_beijing
 
 if TYPE_CHECKING:
+    from huizhi.events import LedgerChanged
     from huizhi.host import Host
     from huizhi.specs import LedgerSpec
 
@@ -102,3 +104,32 @@ def submission_status(host: Host, today: dt.date | None = None) -> list[Submissi
                        submitted, last, stale)
         )
     return result
+
+
+class SubmissionTracker:
+    """Submission status by day, computed once and kept until a ledger changes.
+
+    The host owns one (``host.submissions``) and subscribes it to
+    :class:`~huizhi.events.LedgerChanged`: any commit or rollback, in this process or another,
+    drops what it knew. The status reads every periodic ledger's versions, so the page and the
+    cockpit tile should not compute it on every redraw.
+    """
+
+    def __init__(self, host: Host):
+        self._host = host
+        self._known: dict[dt.date, list[Submission]] = {}
+        self._lock = threading.Lock()
+
+    def status(self, today: dt.date | None = None) -> list[Submission]:
+        day = today or beijing_today()
+        with self._lock:
+            known = self._known.get(day)
+        if known is None:
+            known = submission_status(self._host, day)
+            with self._lock:
+                self._known = {day: known}  # one day at a time: yesterday's answer is never asked again
+        return known
+
+    def on_event(self, event: LedgerChanged) -> None:
+        with self._lock:
+            self._known.clear()

@@ -372,6 +372,9 @@ class CockpitRunner:
                 )
                 continue
             except AccessDenied as exc:
+                if not exc.audited:  # raised by the tile itself: recorded here, once
+                    self._host.audit.record(identity, "access.denied", exc.target, "denied", plugin=plugin,
+                                            how="raised by tile", tile=tile.id)
                 results[i] = _error_result(tile, plugin, exc, time.perf_counter() - started)
                 continue
             except InvalidTileValue as exc:
