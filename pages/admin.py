@@ -11,6 +11,7 @@ import streamlit as st
 from huizhi import HOST_API_VERSION
 from huizhi.access import ROLE_LABELS, check_access_config, identity_from_claims
 from huizhi.audit import ACTION_LABELS
+from huizhi.clock import to_beijing
 from huizhi.context import PageContext
 from huizhi.db import current_revision
 from huizhi.exports import csv_bytes, xlsx_bytes
@@ -143,7 +144,7 @@ def audit_page(ctx: PageContext) -> None:
         [
             {
                 "编号": e.id,
-                "时间（UTC）": e.occurred_at.strftime("%Y-%m-%d %H:%M:%S"),
+                "时间（北京时间）": to_beijing(e.occurred_at).strftime("%Y-%m-%d %H:%M:%S"),
                 "操作人": e.actor_name or e.actor,
                 "账号标识": e.actor,
                 "操作": ACTION_LABELS.get(e.action, e.action),
@@ -153,7 +154,7 @@ def audit_page(ctx: PageContext) -> None:
             }
             for e in events
         ],
-        columns=["编号", "时间（UTC）", "操作人", "账号标识", "操作", "对象", "结果", "详情"],
+        columns=["编号", "时间（北京时间）", "操作人", "账号标识", "操作", "对象", "结果", "详情"],
     )
     st.caption(f"共 {len(df)} 条（最多显示 2000 条，按时间倒序）。审计日志只追加，不可修改。")
     st.dataframe(df, hide_index=True, width="stretch", height=480)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from huizhi.context import PageContext
+from huizhi.fmt import format_as_of
 from huizhi.portal import host_of
 from huizhi.specs import Perm
 
@@ -41,8 +42,8 @@ def render(ctx: PageContext) -> None:
                 "台账": spec.title,
                 "牵头部门": host.settings.departments.name(spec.department),
                 "当前版本": f"第{head.number}版" if head else "尚无数据",
-                "最近更新（UTC）": head.updated_at.strftime("%Y-%m-%d %H:%M") if head else "—",
-                "您可见的行": ctx.ledger(spec.id).count() if head else 0,
+                "最近更新（北京时间）": format_as_of(head.updated_at) if head else "—",
+                "您可见的行": f"{ctx.ledger(spec.id).count() if head else 0:,}",
                 "可上传": "是" if identity.can(Perm.LEDGER_UPLOAD, spec) else "否",
                 "可回滚": "是" if identity.can(Perm.LEDGER_ROLLBACK, spec) else "否",
             })
