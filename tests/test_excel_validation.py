@@ -13,8 +13,8 @@ from excel_corpus import SPEC
 
 from huizhi.excel.convert import convert_column
 from huizhi.excel.header import find_header, is_footer_row, is_total_row, normalise_header
+from huizhi.excel.validation import build_schema, pattern_mask, re2_pattern, typed_frame, validate_typed
 from huizhi.specs import ColumnSpec, LedgerSpec, RowCheck
-from huizhi.validation import build_schema, pattern_mask, re2_pattern, typed_frame, validate_typed
 
 
 def conv(values, dtype, kind="s"):
