@@ -554,7 +554,7 @@ def child_baseline(file: str, store: str, target: str) -> dict:
     import pandera.pandas as pa
     import sqlalchemy as sa
 
-    from huizhi.validation import _column_checks
+    from huizhi.excel.validation import _column_checks
 
     dtypes = {
         "str": "string",

@@ -199,7 +199,7 @@ def test_snapshot_png_and_pdf(host):
 def test_tiles_are_recomputed_after_a_commit(host):
     compute_tiles(host, LEADER)
     commit_rows(host, "cases", _cases(33))
-    recomputed = cockpit.refresh_after_commit(host, ["cases"]).result(timeout=30)  # = host.cockpit.invalidate
+    recomputed = host.cockpit.invalidate(["cases"]).result(timeout=30)
     assert {r.tile.id for r in recomputed} == {"cases_total", "cases_trend", "cases_top", "cases_fail"}
     results = {r.tile.id: r for r in compute_tiles(host, LEADER)}
     assert results["cases_total"].value.value == 33 and results["cases_total"].cached  # served by the recompute

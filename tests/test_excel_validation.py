@@ -13,8 +13,8 @@ from excel_corpus import SPEC
 
 from huizhi.excel.convert import convert_column
 from huizhi.excel.header import find_header, is_footer_row, is_total_row, normalise_header
+from huizhi.excel.validation import build_schema, pattern_mask, re2_pattern, typed_frame, validate_typed
 from huizhi.specs import ColumnSpec, LedgerSpec, RowCheck
-from huizhi.validation import pattern_mask, re2_pattern, typed_frame, validate_typed
 
 
 def conv(values, dtype, kind="s"):
@@ -127,7 +127,7 @@ def test_pattern_pitfalls_full_width_digits_and_trailing_newline():
 
 
 def test_build_schema_is_the_pandera_contract():
-    schema = SPEC.pandera_schema()
+    schema = build_schema(SPEC)
     assert isinstance(schema, pa.DataFrameSchema)
     assert schema.columns["qty"].dtype.type.name == "Int64" or str(schema.columns["qty"].dtype) == "Int64"
     assert schema.columns["code"].nullable is False and schema.columns["note"].nullable is True

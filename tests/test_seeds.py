@@ -165,8 +165,8 @@ def test_seed_facts_agree_with_the_plugins():
 
 
 def test_host_validation_accepts_the_seeds():
-    """The host's own cell-by-cell validation (huizhi.validation) finds no errors."""
-    validation = pytest.importorskip("huizhi.validation")
+    """The host's own cell-by-cell validation (huizhi.excel.validation) finds no errors."""
+    validation = pytest.importorskip("huizhi.excel.validation")
     for ledger_id, spec in SPECS.items():
         table = generate(ledger_id, seed=11, scale=0.03, as_of=AS_OF)
         issues = validation.validate_typed(spec, validation.typed_frame(table, spec))

@@ -34,12 +34,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_import(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    from huizhi.cli import _host
+    from huizhi.config import load_settings
+    from huizhi.host import create_host
 
     if not args.file.is_file():
         print(f"error: {args.file} does not exist", file=err)
         return 2
-    with _host() as host:
+    with create_host(load_settings()) as host:
         if args.ledger not in host.registry.ledgers:
             known = ", ".join(sorted(host.registry.ledgers)) or "(none)"
             print(f"error: no enabled plugin declares ledger {args.ledger!r} (known: {known})", file=err)

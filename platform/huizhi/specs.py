@@ -18,9 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
-if TYPE_CHECKING:  # pandera is heavy to import (about 1 s); only ledger validation needs it.
-    import pandera.pandas as pa
-
+if TYPE_CHECKING:
     from huizhi.context import PageContext, TileContext
 
 __all__ = [
@@ -167,12 +165,6 @@ class LedgerSpec:
             if col.name == name:
                 return col
         raise KeyError(name)
-
-    def pandera_schema(self) -> pa.DataFrameSchema:
-        """The pandera schema for typed rows of this ledger (types already converted)."""
-        from huizhi.validation import build_schema
-
-        return build_schema(self)
 
 
 @dataclass(frozen=True)

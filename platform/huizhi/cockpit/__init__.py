@@ -15,7 +15,6 @@ Plugins import none of this: tiles use :mod:`huizhi.specs`, :mod:`huizhi.fmt` an
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import datetime as dt
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -66,12 +65,6 @@ def compute_tiles(
     )
 
 
-def refresh_after_commit(host: Host, ledger_ids: Iterable[str] | None = None) -> cf.Future[list[TileResult]]:
-    """After a commit or rollback of ``ledger_ids`` (default: every ledger with a version):
-    ``host.cockpit.invalidate(ledger_ids)``. Kept for the pages that call it after a commit."""
-    return host.cockpit.invalidate(ledger_ids if ledger_ids is not None else host.store.heads())
-
-
 __all__ = [
     "FILTER_LABELS",
     "SERIES_COLORS",
@@ -98,7 +91,6 @@ __all__ = [
     "move_pin",
     "normalize_filters",
     "progress_fraction",
-    "refresh_after_commit",
     "save_pins",
     "status_counts",
     "toggle_pin",

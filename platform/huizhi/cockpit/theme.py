@@ -52,7 +52,3 @@ THEME_ICONS: dict[Theme, str] = {
 SERIES_COLORS = ("#1F6FB2", "#E37400", "#178A6E", "#7B4FB0", "#C2571A", "#5F6B7A", "#B08A12", "#D93025")
 
 
-def status_color(status: Status) -> str:
-    return STATUS_STYLE[status][1]
-
-

@@ -67,15 +67,6 @@ def _col_index(letters: bytes) -> int:
     return n - 1
 
 
-def _letter(index: int) -> str:
-    index += 1
-    out = ""
-    while index:
-        index, rem = divmod(index - 1, 26)
-        out = chr(65 + rem) + out
-    return out
-
-
 class _Background:
     """Run ``fn(*args)`` in a thread; ``result()`` joins and re-raises its exception."""
 

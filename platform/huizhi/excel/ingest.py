@@ -12,7 +12,7 @@ Pipeline (phases reported to ``on_progress(phase, fraction)``):
 4. ``convert`` — vectorised type conversion per column, each failure recorded per cell
    (:mod:`.convert`).
 5. ``validate``— pandera over the typed frame plus key uniqueness and row rules
-   (:func:`huizhi.validation.validate_typed`).
+   (:func:`huizhi.excel.validation.validate_typed`).
 
 Nothing here writes to a database; :class:`IngestResult` is what the upload page shows, what the
 diff compares and what a commit stores.
@@ -174,7 +174,7 @@ class IngestResult:
 
     def frame(self) -> pd.DataFrame:
         """``table`` as pandas with nullable dtypes (dates as ``datetime64[ms]``)."""
-        from huizhi.validation import typed_frame
+        from huizhi.excel.validation import typed_frame
 
         if self._frame is None:
             table = self.table if self.table is not None else _empty_typed(self.spec)
@@ -603,7 +603,7 @@ def _process(
             )
         )
     else:
-        from huizhi.validation import typed_frame, validate_typed
+        from huizhi.excel.validation import typed_frame, validate_typed
 
         frame = typed_frame(table, spec)
         result._frame = frame

@@ -36,10 +36,6 @@ class Limits:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict) -> Limits:
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
-
 
 def human_bytes(n: float) -> str:
     """``104857600`` -> ``'100 MB'`` (binary units, Chinese-friendly short form)."""

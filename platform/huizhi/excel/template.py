@@ -105,7 +105,7 @@ def _example_value(col: ColumnSpec, k: int, spec: LedgerSpec):
 
 def example_rows(spec: LedgerSpec) -> list[dict]:
     """Up to two example rows that pass the ledger's own validation (may be empty)."""
-    from huizhi.validation import typed_frame, validate_typed
+    from huizhi.excel.validation import typed_frame, validate_typed
 
     candidates = [{c.name: _example_value(c, k, spec) for c in spec.columns} for k in range(2)]
     for count in (2, 1):

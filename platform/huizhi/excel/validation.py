@@ -8,9 +8,9 @@ Two layers, both driven by :class:`huizhi.specs.LedgerSpec` data:
     ``datetime64[ms]``, ``boolean``), ``nullable=not required``, and checks named ``choices``,
     ``min``, ``max``, ``finite``, ``pattern``; column ``unique=True`` where declared; the ledger
     key as a frame-level uniqueness constraint; every ``RowCheck`` as a frame-level check (soft
-    ones ``raise_warning=True``). ``LedgerSpec.pandera_schema()`` returns it. No ``coerce``:
-    coercion inside pandera loses per-cell errors once one cell fails (measured), so types are
-    converted beforehand by :mod:`huizhi.excel.convert`, which records each failure per cell.
+    ones ``raise_warning=True``). No ``coerce``: coercion inside pandera loses per-cell errors
+    once one cell fails (measured), so types are converted beforehand by
+    :mod:`huizhi.excel.convert`, which records each failure per cell.
 
 ``validate_typed(spec, frame, ...)``
     Runs that schema lazily over the whole frame (without the key and row checks) and turns every
