@@ -40,6 +40,7 @@ import threading
 import time
 import unicodedata
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -378,7 +379,7 @@ class Provider:
         """Replace the claims of ``sub`` (created if unknown); takes effect at its next sign-in."""
         body = {k: v for k, v in claims.items() if k != "sub"}
         request = urllib.request.Request(
-            f"{self.base_url}/users/{urllib.request.quote(sub, safe='')}",
+            f"{self.base_url}/users/{urllib.parse.quote(sub, safe='')}",
             data=json.dumps(body).encode(),
             method="PUT",
             headers={"Content-Type": "application/json"},
@@ -389,7 +390,7 @@ class Provider:
 
     def revoke_tokens(self, sub: str) -> None:
         request = urllib.request.Request(
-            f"{self.base_url}/users/{urllib.request.quote(sub, safe='')}/revoke-tokens", method="POST"
+            f"{self.base_url}/users/{urllib.parse.quote(sub, safe='')}/revoke-tokens", method="POST"
         )
         with _NO_PROXY_OPENER.open(request, timeout=5):
             pass

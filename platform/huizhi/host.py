@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,12 +22,12 @@ from huizhi.config import Settings, load_settings
 from huizhi.context import PageContext, TileContext
 from huizhi.db import check_connection, create_db_engine, upgrade
 from huizhi.district import Departments
-from huizhi.events import EventBus, PgEventChannel, notify
+from huizhi.events import EventBus, LedgerChanged, PgEventChannel, notify
 from huizhi.ledger_store import LedgerStore
 from huizhi.ledgers import LedgerService
 from huizhi.models import PluginState, utcnow
 from huizhi.plugins import Registry, load_registry
-from huizhi.specs import Perm
+from huizhi.specs import Perm, Theme
 from huizhi.submissions import SubmissionTracker
 
 log = logging.getLogger(__name__)
@@ -166,7 +166,8 @@ class Host:
             for spec, _ in self.registry.tiles.values()
             if identity.allows(spec.permission, spec.department)
         ]
-        return sorted(tiles, key=lambda t: (list(type(t.theme)).index(t.theme), t.order, t.id))
+        themes = list(Theme)
+        return sorted(tiles, key=lambda t: (themes.index(t.theme), t.order, t.id))
 
     def set_plugin_enabled(self, identity: Identity, name: str, enabled: bool) -> None:
         """Switch a plugin on or off (takes effect when the host is rebuilt); audited."""
@@ -280,10 +281,19 @@ def create_host(
 def _subscribe_listeners(host: Host) -> None:
     """The host's own listeners, then every plugin's ``huizhi_track_event``, each isolated."""
 
-    host.events.subscribe("cockpit", lambda event: host.cockpit.invalidate([event.ledger_id]))
+    def invalidate_cockpit(event: LedgerChanged) -> None:
+        host.cockpit.invalidate([event.ledger_id])  # recomputes in the background
+
+    def plugin_listener(function: Callable[..., object]) -> Callable[[LedgerChanged], None]:
+        def listen(event: LedgerChanged) -> None:
+            function(event=event)  # pluggy hook implementations take keywords
+
+        return listen
+
+    host.events.subscribe("cockpit", invalidate_cockpit)
     host.events.subscribe("submissions", host.submissions.on_event)
     for plugin, function in host.registry.event_listeners():
-        host.events.subscribe(f"plugin {plugin}", lambda event, f=function: f(event=event))
+        host.events.subscribe(f"plugin {plugin}", plugin_listener(function))
 
 
 def _libpq_conninfo(engine: Engine) -> str:

@@ -157,7 +157,7 @@ class Pick:
         chosen = values.get(self.name) or ()
         return {self.params[0]: ",".join(chosen)} if chosen else {}
 
-    def draw(self, col: Any, initial: Mapping[str, Any], key: str, ctx: PageContext, reader: LedgerReader):
+    def draw(self, col: Any, initial: Mapping[str, Any], key: str, ctx: PageContext, reader: LedgerReader) -> Any:
         chosen = col.multiselect(
             self.label,
             list(self.options),
@@ -195,7 +195,7 @@ class Departments:
         chosen = values.get(self.name) or ()
         return {self.params[0]: ",".join(chosen)} if chosen else {}
 
-    def draw(self, col: Any, initial: Mapping[str, Any], key: str, ctx: PageContext, reader: LedgerReader):
+    def draw(self, col: Any, initial: Mapping[str, Any], key: str, ctx: PageContext, reader: LedgerReader) -> Any:
         if not reader.sees_all_rows:
             col.text_input(
                 self.label,
@@ -233,7 +233,7 @@ class Flag:
     def to_params(self, values: Mapping[str, Any]) -> dict[str, str]:
         return {self.params[0]: "1"} if values.get(self.name) else {}
 
-    def draw(self, col: Any, initial: Mapping[str, Any], key: str, ctx: PageContext, reader: LedgerReader):
+    def draw(self, col: Any, initial: Mapping[str, Any], key: str, ctx: PageContext, reader: LedgerReader) -> Any:
         return {
             self.name: bool(
                 col.checkbox(self.label, value=initial[self.name], key=f"{key}-filter-{self.name}")
@@ -263,7 +263,7 @@ class YesNo:
         value = values.get(self.name)
         return {} if value is None else {self.params[0]: "是" if value else "否"}
 
-    def draw(self, col: Any, initial: Mapping[str, Any], key: str, ctx: PageContext, reader: LedgerReader):
+    def draw(self, col: Any, initial: Mapping[str, Any], key: str, ctx: PageContext, reader: LedgerReader) -> Any:
         options = ("全部", self.yes, self.no)
         index = {None: 0, True: 1, False: 2}[initial[self.name]]
         picked = col.selectbox(self.label, options, index=index, key=f"{key}-filter-{self.name}")
@@ -289,7 +289,7 @@ class Search:
     def to_params(self, values: Mapping[str, Any]) -> dict[str, str]:
         return {self.params[0]: values[self.name]} if values.get(self.name) else {}
 
-    def draw(self, col: Any, initial: Mapping[str, Any], key: str, ctx: PageContext, reader: LedgerReader):
+    def draw(self, col: Any, initial: Mapping[str, Any], key: str, ctx: PageContext, reader: LedgerReader) -> Any:
         text = col.text_input(
             self.label,
             value=initial[self.name],
@@ -346,7 +346,7 @@ class DateRange:
         start = min(max(initial[self.start] or fallback, self.earliest), end)
         return start, end
 
-    def draw(self, col: Any, initial: Mapping[str, Any], key: str, ctx: PageContext, reader: LedgerReader):
+    def draw(self, col: Any, initial: Mapping[str, Any], key: str, ctx: PageContext, reader: LedgerReader) -> Any:
         start, end = self.bounds(initial, ctx.today)
         picked = col.date_input(
             self.label,
@@ -621,7 +621,7 @@ def paged_table(
         key=f"{key}-page-{size}",  # a new page size starts again at page 1
     )
     order = (
-        cols[2].selectbox("排序", list(orders), format_func=orders.get, key=f"{key}-order")
+        cols[2].selectbox("排序", list(orders.keys()), format_func=lambda o: orders[o], key=f"{key}-order")
         if orders
         else None
     )
@@ -645,7 +645,7 @@ def bar_figure(
     color: str = "#1F6FB2",
     percent: bool = False,
     limit: int | None = None,
-):
+) -> Any:
     """A plotly figure of horizontal bars, first item on top: one bar per label, each labelled
     with its value (Chinese number style; ``percent``: values are ratios 0..1 shown as 91.2%).
     Counts of 100,000 and more are drawn in 万 (or 亿) on the axis. Missing values count as 0.

@@ -247,10 +247,11 @@ class LedgerStore:
         spec = self.specs[ledger_id]
         table = self.tables[ledger_id]
         cols = [c.name for c in spec.columns]
-        partial = replace_scope is not None and not replace_scope.all_rows
+        # a department's own rows of a district-wide ledger; None: the whole ledger
+        partial = replace_scope if replace_scope is not None and not replace_scope.all_rows else None
         arrow = _to_arrow(data, spec) if data is not None else None
-        if partial and arrow is not None:
-            _check_rows_in_scope(spec, arrow, replace_scope)
+        if partial is not None and arrow is not None:
+            _check_rows_in_scope(spec, arrow, partial)
         self._discard_abandoned(ledger_id)
         try:
             with self.engine.begin() as conn:
@@ -264,8 +265,8 @@ class LedgerStore:
                     conn.execute(sa.insert(table).from_select([VERSION_COLUMN, *cols], source))
                 elif arrow is not None:
                     self._bulk_insert(conn, ledger_id, arrow, new_id)
-                if partial and base_id is not None:
-                    self._carry_over(conn, ledger_id, base_id, new_id, replace_scope)
+                if partial is not None and base_id is not None:
+                    self._carry_over(conn, ledger_id, base_id, new_id, partial)
                     self._check_unique_keys(conn, ledger_id, new_id)
                 counts = self._diff_counts(conn, ledger_id, base_id, new_id)
                 preview = LedgerPreview(
@@ -282,8 +283,8 @@ class LedgerStore:
                     changed=counts.changed,
                     removed=counts.removed,
                     unchanged=counts.unchanged,
-                    scope=json.dumps(sorted(replace_scope.department_names), ensure_ascii=False)
-                    if partial else None,
+                    scope=json.dumps(sorted(partial.department_names), ensure_ascii=False)
+                    if partial is not None else None,
                     note=note,
                 )
                 conn.execute(sa.insert(LedgerPreview).values(**_fields(preview)))
@@ -466,6 +467,7 @@ class LedgerStore:
         spec = self.specs[ledger_id]
         table = self.tables[ledger_id]
         cols = [c.name for c in spec.columns]
+        assert spec.department_column is not None  # only district-wide ledgers take department uploads
         dept = table.c[spec.department_column]
         source = select(sa.literal(to_id).label(VERSION_COLUMN), *(table.c[c] for c in cols)).where(
             table.c[VERSION_COLUMN] == from_id,
@@ -514,8 +516,9 @@ class LedgerStore:
         cols = [c.name for c in self.specs[ledger_id].columns]
         quote = self.engine.dialect.identifier_preparer.quote
         col_sql = ", ".join(quote(c) for c in cols)
+        # the driver's own connection (duckdb / psycopg): the bulk paths are driver APIs
+        raw: Any = conn.connection.dbapi_connection
         if self.backend == "duckdb":
-            raw = conn.connection.dbapi_connection
             view = f"_huizhi_incoming_{version_id}"
             raw.register(view, arrow)
             try:
@@ -532,7 +535,6 @@ class LedgerStore:
             pacsv.write_csv(
                 arrow.select(cols), buf, pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
             )
-            raw = conn.connection.dbapi_connection
             with raw.cursor() as cur:
                 cur.execute(
                     f"CREATE TEMP TABLE _huizhi_incoming ON COMMIT DROP AS SELECT {col_sql} FROM {quote(table.name)} WITH NO DATA"

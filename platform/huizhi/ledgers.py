@@ -42,7 +42,7 @@ from huizhi.ledger_store import (
     StaleVersion,
     Unchanged,
 )
-from huizhi.models import LedgerPreview, LedgerVersion
+from huizhi.models import LedgerHead, LedgerPreview, LedgerVersion
 from huizhi.specs import LedgerSpec, Perm
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ class LedgerService:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def head(self, ledger_id: str):
+    def head(self, ledger_id: str) -> LedgerHead | None:
         return self._store.head(ledger_id)
 
     def versions(self, identity: Identity, ledger_id: str) -> list[LedgerVersion]:
@@ -398,7 +398,16 @@ class LedgerService:
             file_name=file_name, file_sha256=file_sha256, departments=departments,
         )  # fmt: skip
 
-    def _unchanged(self, identity, spec, base, counts, file_name, file_sha256, departments) -> Preview:
+    def _unchanged(
+        self,
+        identity: Identity,
+        spec: LedgerSpec,
+        base: LedgerVersion,
+        counts: DiffCounts,
+        file_name: str | None,
+        file_sha256: str | None,
+        departments: tuple[str, ...] | None,
+    ) -> Preview:
         from huizhi.ledger_store import _cells_table, _rows_table
 
         cols = [c.name for c in spec.columns]

@@ -171,7 +171,7 @@ def render() -> str:
             elif field.default is not dataclasses.MISSING:
                 default = f"`{field.default!r}`"
             elif field.default_factory is not dataclasses.MISSING:
-                default = f"`{field.default_factory()!r}`"
+                default = f"`{field.default_factory()!r}`"  # type: ignore[operator]  # (MISSING was ruled out)
             else:
                 default = "required"
             type_text = str(field.type).replace("|", "\\|")  # annotations are strings (PEP 563)

@@ -186,7 +186,7 @@ def _collect(record: PluginRecord, pm: pluggy.PluginManager, departments: Depart
                 _check_department(departments, getattr(spec, "department", None), f"{hook} item")
                 for granted in getattr(spec, "departments", ()):  # a connector's grants
                     _check_department(departments, granted, f"{hook} item {getattr(spec, 'id', '')!r} departments")
-            ids = [getattr(spec, "id", None) or getattr(spec, "url_path", None) for spec in specs]
+            ids = [str(getattr(spec, "id", None) or getattr(spec, "url_path", None)) for spec in specs]
             dupes = sorted({i for i in ids if ids.count(i) > 1})
             if dupes:
                 raise SpecError(f"{hook} declares {', '.join(map(repr, dupes))} more than once")

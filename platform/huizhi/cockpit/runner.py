@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from huizhi.access import AccessDenied, Identity
+from huizhi.access import AccessDenied, Identity, RowScope
 from huizhi.clock import beijing_today
 from huizhi.cockpit.filters import normalize_filters
 from huizhi.cockpit.status import Assessment, Status, as_utc_naive, assess
@@ -496,7 +496,7 @@ def _scope_key(host: Host, identity: Identity, tile: TileSpec) -> tuple:
         try:
             spec = host.registry.ledger(ledger_id)
         except KeyError:
-            key.append((ledger_id, None))
+            key.append((ledger_id, RowScope()))  # an undeclared ledger: no rows, a key all the same
             continue
         key.append((ledger_id, identity.row_scope(spec)))
     return tuple(key)

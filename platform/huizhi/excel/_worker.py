@@ -383,9 +383,9 @@ def _build_chunk(rows: list, width: int, pa, pc) -> list[dict]:
                 arrays["d"] = pa.array([v if type(v) is date_t else None for v in col], pa.date32()).cast(
                     pa.timestamp("us")
                 )
-            other = types - {str_t, float_t, int_t, bool_t, date_t, datetime_t}
-            if other:  # times of day, durations, anything new: keep as text
-                extra = pa.array([None if type(v) not in other else _other_text(v) for v in col], pa.string())
+            unusual = types - {str_t, float_t, int_t, bool_t, date_t, datetime_t}
+            if unusual:  # times of day, durations, anything new: keep as text
+                extra = pa.array([None if type(v) not in unusual else _other_text(v) for v in col], pa.string())
                 arrays["s"] = pc.coalesce(arrays["s"], extra) if "s" in arrays else extra
         out.append(arrays)
     return out

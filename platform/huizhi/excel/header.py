@@ -103,7 +103,7 @@ _FOOTER = re.compile(
 def is_total_row(texts: list[str | None]) -> bool:
     """A trailing 合计/总计 row: its first non-empty cell starts with such a word."""
     first = next((t for t in texts if t and t.strip()), None)
-    return bool(first) and bool(_TOTAL.match(_SPACES.sub("", unicodedata.normalize("NFKC", first))))
+    return first is not None and bool(_TOTAL.match(_SPACES.sub("", unicodedata.normalize("NFKC", first))))
 
 
 def is_footer_row(texts: list[str | None]) -> bool:

@@ -552,12 +552,12 @@ def _process(
     skip: dict[str, np.ndarray] = {}
     chunks: list[pa.Table] = []
     for i, col in enumerate(spec.columns):
-        j = match.mapping.get(col.name)
-        if j is None:
+        source = match.mapping.get(col.name)
+        if source is None:
             columns[col.name] = pa.nulls(n, TYPES[col.dtype])
             skip[col.name] = np.ones(n, dtype=bool)
             continue
-        parts = {k: take(v) for k, v in sliced[j].items()}
+        parts = {k: take(v) for k, v in sliced[source].items()}
         col_parts[col.name] = parts
         conv: Converted = convert_column(parts, col, n)
         columns[col.name] = conv.values
@@ -633,7 +633,7 @@ def _process(
             continue
         name = ch.column("column")[0].as_py()
         pos = ch.column("_pos")
-        j = col_src.get(name)
+        source_col = col_src.get(name)
         if name in col_parts:
             value = render_text({k: v.take(pos) for k, v in col_parts[name].items()}, ch.num_rows)
         else:
@@ -650,16 +650,16 @@ def _process(
             "header",
             pa.repeat(pa.scalar(headers[name], pa.string()), ch.num_rows),
         )
-        if j is not None:
+        if source_col is not None:
             ch = ch.set_column(
                 ch.schema.get_field_index("column_letter"),
                 "column_letter",
-                pa.repeat(pa.scalar(letter(j), pa.string()), ch.num_rows),
+                pa.repeat(pa.scalar(letter(source_col), pa.string()), ch.num_rows),
             )
             ch = ch.set_column(
                 ch.schema.get_field_index("_src_col"),
                 "_src_col",
-                pa.repeat(pa.scalar(j, pa.int64()), ch.num_rows),
+                pa.repeat(pa.scalar(source_col, pa.int64()), ch.num_rows),
             )
             ch = ch.set_column(ch.schema.get_field_index("_src_row"), "_src_row", src_rows)
         tables.append(ch)

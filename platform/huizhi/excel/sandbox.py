@@ -122,6 +122,8 @@ def parse_in_worker(
     err_thread = threading.Thread(target=_drain, args=(proc.stderr, err_chunks), daemon=True)
     err_thread.start()
     final: dict | None = None
+    # Popen with stdin/stdout/stderr=PIPE: the pipes exist
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     try:
         try:
             proc.stdin.write(json.dumps(job).encode())
