@@ -388,13 +388,6 @@ class Provider:
             if response.status != 204:
                 raise RuntimeError(f"PUT /users/{sub} answered HTTP {response.status}")
 
-    def revoke_tokens(self, sub: str) -> None:
-        request = urllib.request.Request(
-            f"{self.base_url}/users/{urllib.parse.quote(sub, safe='')}/revoke-tokens", method="POST"
-        )
-        with _NO_PROXY_OPENER.open(request, timeout=5):
-            pass
-
 
 @contextlib.contextmanager
 def oidc_provider(
@@ -498,10 +491,6 @@ class Portal:
     @property
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
-
-    @property
-    def health_url(self) -> str:
-        return f"{self.url}/_stcore/health"
 
 
 def streamlit_command(
@@ -632,15 +621,6 @@ def identities_table(identities: Sequence[DemoIdentity] = DEMO_IDENTITIES) -> st
         out.append("  ".join(_pad(cell, w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
         if n == 0:
             out.append("  ".join("-" * w for w in widths) + "  " + "-" * _width(row[-1]))
-    return "\n".join(out)
-
-
-def identities_markdown(identities: Sequence[DemoIdentity] = DEMO_IDENTITIES) -> str:
-    """The demo identities as a Markdown table, for the docs."""
-    out = ["| sub | 姓名 | 职务 | groups | department | 应看到 |", "|---|---|---|---|---|---|"]
-    for i in identities:
-        groups = ", ".join(f"`{g}`" for g in i.groups) or "（无）"
-        out.append(f"| `{i.sub}` | {i.name} | {i.title} | {groups} | {i.department or ''} | {i.expect} |")
     return "\n".join(out)
 
 

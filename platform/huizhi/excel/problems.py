@@ -91,10 +91,6 @@ class Problem:
     rule: str | None = None
 
     @property
-    def is_error(self) -> bool:
-        return self.severity == Severity.ERROR
-
-    @property
     def cell(self) -> str | None:
         """``"C12"`` or ``None``."""
         if self.row is None or self.column_letter is None:
