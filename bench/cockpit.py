@@ -628,7 +628,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"demo ledgers loaded: {demo}", flush=True)
     with host.engine.connect() as conn:
         rows = conn.execute(sa.select(sa.func.count()).select_from(
-            LedgerReader(host, EVENTS_SPEC, LEADER).rows)).scalar_one()
+            LedgerReader(host, EVENTS_SPEC, LEADER, "bench").rows)).scalar_one()
     report.update(tiles=len(tiles), rows=int(rows))
     print(f"{len(tiles)} tiles, {rows:,} rows in the current fact version", flush=True)
 

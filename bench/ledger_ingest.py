@@ -1,27 +1,32 @@
-"""Ledger upload benchmark: parse → validate every cell → diff → commit, against the usual path.
+"""Ledger upload benchmark: the product's upload → commit, against the usual path.
 
     python bench/ledger_ingest.py --rows 100000                   # DuckDB store
     python bench/ledger_ingest.py --rows 100000 --store postgres  # PostgreSQL at 127.0.0.1:5432
     python bench/ledger_ingest.py --rows 100000 --baseline-rows 20000   # cap the slow baseline
 
 What it measures, each run in a fresh child process (``--_child``) so that peak memory is that
-run's own; modules are imported before the clock starts (the portal imports them once at start):
+run's own; modules are imported and the host is built before the clock starts (the portal does
+both once at start):
 
-* ``ours``: :func:`huizhi.excel.ingest` on a clean 20-column workbook (sandboxed calamine parse →
-  Arrow → vectorised conversion → pandera over the typed frame + key uniqueness + row rules),
-  reading the current version from the store (``--overlap-read``: in a thread while the parser
-  process works), :func:`huizhi.excel.diff_frames` against it (about
-  5 % of rows changed, 1 % removed, 1 % added), and the commit as the versioned store does it: in
-  one transaction, bulk-insert the new version's rows (tagged ``_version_id``) and move the
-  ledger's head (DuckDB: Arrow + ``INSERT ... SELECT`` on a temp .duckdb file; PostgreSQL:
-  ``COPY`` into a database created for the run and dropped after).
+* ``ours``: the product path on a host built by :func:`huizhi.host.create_host` with a bench
+  plugin declaring the 20-column ledger (registered through ``extra_plugins``, like a
+  department plugin), on a fresh store per run (a .duckdb file, or a PostgreSQL database created
+  for the run and dropped after) whose current version was committed by a separate ``seed``
+  process through ``host.ledgers.import_rows``. Timed: ``host.ledgers.upload`` of a clean
+  workbook (the sandboxed :func:`huizhi.excel.ingest` — calamine parse → Arrow → vectorised
+  conversion → pandera over the typed frame + key uniqueness + row rules —, then
+  ``LedgerStore.stage``: the rows bulk-inserted as a version no head points at, and
+  ``LedgerStore.diff`` in SQL against the current version: about 5 % of rows changed, 1 %
+  removed, 1 % added) and ``host.ledgers.commit`` (the head moved to the staged rows, audit,
+  event). Phases: ``parse_validate`` from the ingest result's own timings; ``stage``,
+  ``diff`` and ``publish`` by a clock put around those store methods (nothing else changes).
 * ``baseline``: ``pandas.read_excel(engine="openpyxl")`` → pandera (``coerce=True``,
   ``lazy=True``) → ``DataFrame.to_sql`` through SQLAlchemy (duckdb-engine, or psycopg for
   PostgreSQL) — the path most people would write first.
 * ``bare``: python-calamine reading the sheet to Python values and nothing else (the floor).
 * ``marked``: a workbook of the same size with ``--bad-cells`` bad cells (default rows/10):
   ingest it, then time the marked workbook (every cell written back, bad ones coloured and
-  noted, plus 错误清单) and the bad-rows-only workbook.
+  noted, plus 错误清单) and the bad-rows-only workbook (``--no-marked`` skips it).
 
 Medians of ``--repeat`` runs (default 3). ``peak_rss_mb`` is the largest resident size of the
 ``ours`` process tree: the process plus its parser worker sampled together every 10 ms, and never
@@ -54,8 +59,8 @@ if str(ROOT / "platform") not in sys.path:
 from huizhi.district import DEPARTMENTS, STREETS  # noqa: E402
 from huizhi.specs import ColumnSpec, LedgerSpec, RowCheck  # noqa: E402
 
-PG_URL = "postgresql://postgres@127.0.0.1:5432/{db}"
-TABLE = "ledger_bench_projects"
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/{db}"  # the host's (SQLAlchemy) URL
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"  # to create and drop the run's databases
 
 CATEGORIES = ("道路", "水务", "园林", "环卫", "市政", "建筑", "安全", "信息化")
 STATUSES = ("未开始", "进行中", "已完成", "已暂停")
@@ -270,35 +275,51 @@ def current_version(rows: int, seed: int = 7):
     return pa.table({c.name: pa.array(out[c.name], TYPES[c.dtype]) for c in SPEC.columns})
 
 
-# --------------------------------------------------------------------------- stores
+# --------------------------------------------------------------------------- the product's host
 
 
-def _create_sql(dialect: str) -> str:
-    from huizhi.excel.bulk import postgres_type
-    from huizhi.excel.convert import TYPES
+def _bench_plugin():
+    """A plugin object declaring the benchmark ledger, registered through ``extra_plugins`` like a
+    department plugin (pluggy accepts any object with hookimpl attributes)."""
+    from types import SimpleNamespace
 
-    duck = {"str": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "date": "DATE", "bool": "BOOLEAN"}
-    cols = ["_version_id BIGINT NOT NULL"]
-    for c in SPEC.columns:
-        typ = duck[c.dtype] if dialect == "duckdb" else postgres_type(TYPES[c.dtype])
-        cols.append(f'"{c.name}" {typ}')
-    return f"CREATE TABLE {TABLE} ({', '.join(cols)})"
+    from huizhi import hookimpl
+    from huizhi.specs import PluginInfo
+
+    ns = SimpleNamespace()
+    ns.huizhi_plugin_info = hookimpl(
+        lambda: PluginInfo(
+            name="bench",
+            title="台账上传基准测试",
+            department=SPEC.department,
+            version="1",
+            host_api=">=1.0",
+            description="bench/ledger_ingest.py",
+        )
+    )
+    ns.huizhi_ledgers = hookimpl(lambda: [SPEC])
+    ns.__name__ = "bench_ledger_ingest_plugin"
+    return ns
 
 
-def _with_version(table, version: int):
-    import pyarrow as pa
+def store_url(store: str, target: str) -> str:
+    """The database URL the host is built on: a .duckdb file, or a PostgreSQL database by name."""
+    return f"duckdb:///{target}" if store == "duckdb" else PG_URL.format(db=target)
 
-    return table.add_column(0, "_version_id", pa.repeat(pa.scalar(version, pa.int64()), table.num_rows))
 
+def build_host(store: str, target: str, data_dir: str):
+    from huizhi.config import load_settings
+    from huizhi.host import create_host
 
-HEADS = "ledger_bench_heads"
+    settings = load_settings({}, database_url=store_url(store, target), data_dir=Path(data_dir))
+    return create_host(settings, extra_plugins=[("bench", _bench_plugin())], use_entry_points=False)
 
 
 def pg_create_db() -> str:
     import psycopg
 
     name = f"huizhi_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_URL.format(db="postgres"), autocommit=True) as conn:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return name
 
@@ -306,67 +327,14 @@ def pg_create_db() -> str:
 def pg_drop_db(name: str) -> None:
     import psycopg
 
-    with psycopg.connect(PG_URL.format(db="postgres"), autocommit=True) as conn:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def prepare_store(store: str, target: str, rows: int) -> None:
-    """Create the ledger table holding the current version."""
-    from huizhi.excel.bulk import copy_arrow_postgres, insert_arrow_duckdb
-
-    current = current_version(rows)
-    if store == "duckdb":
-        import duckdb
-
-        con = duckdb.connect(target)
-        con.execute(f"DROP TABLE IF EXISTS {TABLE}")
-        con.execute(f"DROP TABLE IF EXISTS {HEADS}")
-        con.execute(_create_sql("duckdb"))
-        con.execute(f"CREATE TABLE {HEADS} (ledger VARCHAR PRIMARY KEY, version_id BIGINT)")
-        insert_arrow_duckdb(con, TABLE, _with_version(current, 1))
-        con.execute(f"INSERT INTO {HEADS} VALUES ('{SPEC.id}', 1)")
-        con.close()
-    else:
-        import psycopg
-
-        with psycopg.connect(PG_URL.format(db=target)) as conn:
-            conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
-            conn.execute(f"DROP TABLE IF EXISTS {HEADS}")
-            conn.execute(_create_sql("postgres"))
-            conn.execute(f"CREATE INDEX ON {TABLE} (_version_id)")
-            conn.execute(f"CREATE TABLE {HEADS} (ledger TEXT PRIMARY KEY, version_id BIGINT)")
-            copy_arrow_postgres(conn, TABLE, _with_version(current, 1))
-            conn.execute(f"INSERT INTO {HEADS} VALUES ('{SPEC.id}', 1)")
-
-
-def _pg_read(conn):
-    """Current version out of PostgreSQL as Arrow: COPY TO STDOUT (csv) into Arrow's CSV reader."""
-    import io
-
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    from huizhi.excel.convert import TYPES
-
-    buf = io.BytesIO()
-    cols = ", ".join(f'"{c.name}"' for c in SPEC.columns)
-    head = f"(SELECT version_id FROM {HEADS} WHERE ledger = '{SPEC.id}')"
-    query = f"COPY (SELECT {cols} FROM {TABLE} WHERE _version_id = {head}) TO STDOUT (FORMAT csv, HEADER)"
-    with conn.cursor() as cur, cur.copy(query) as copy:
-        for data in copy:
-            buf.write(data)
-    buf.seek(0)
-    types = {c.name: TYPES[c.dtype] for c in SPEC.columns}
-    return pacsv.read_csv(
-        buf,
-        convert_options=pacsv.ConvertOptions(
-            column_types=types,
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-            true_values=["t"],
-            false_values=["f"],
-        ),
-    ).cast(pa.schema([(c.name, types[c.name]) for c in SPEC.columns]))
+def drop_duckdb(path: str) -> None:
+    for suffix in ("", ".wal"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
 
 
 # --------------------------------------------------------------------------- measured runs (children)
@@ -453,96 +421,116 @@ def _rss_mb() -> tuple[float, float]:
     return round(own, 1), round(kids, 1)
 
 
-def child_ours(file: str, store: str, target: str, overlap: bool = False) -> dict:
-    import threading
+class _Timers:
+    """Wall time of each call to named methods of one object (the host's ``LedgerStore``): the
+    service calls them as usual; only the clock is added."""
 
+    def __init__(self) -> None:
+        self.calls: dict[str, list[float]] = {}
+
+    def wrap(self, obj, name: str) -> None:
+        original = getattr(obj, name)
+
+        def timed(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.calls.setdefault(name, []).append(time.perf_counter() - t)
+
+        setattr(obj, name, timed)
+
+    def total(self, name: str) -> float:
+        return sum(self.calls.get(name, ()))
+
+
+def child_seed(store: str, target: str, data_dir: str, rows: int) -> dict:
+    """Commit the current version through the service (its own process: its memory is not the
+    measured run's)."""
+    t0 = time.perf_counter()
+    host = build_host(store, target, data_dir)
+    try:
+        version = host.ledgers.import_rows(
+            host.system_identity("bench"), SPEC.id, current_version(rows), kind="seed"
+        )
+    finally:
+        host.dispose()
+    return {
+        "seconds": round(time.perf_counter() - t0, 3),
+        "version": version.number,
+        "rows": version.row_count,
+    }
+
+
+def child_ours(file: str, store: str, target: str, data_dir: str) -> dict:
+    """The product path: ``host.ledgers.upload`` (sandboxed parse + validate, stage, SQL diff) and
+    ``host.ledgers.commit``, on a host built like the portal's (before the clock)."""
     import duckdb  # noqa: F401  (imported before the clock, as in the portal)
     import pandas  # noqa: F401
     import pandera.pandas  # noqa: F401
+    import pyarrow.csv  # noqa: F401  (the PostgreSQL bulk insert)
+    import sqlalchemy as sa
 
-    from huizhi.excel import diff_frames, ingest
-    from huizhi.excel.bulk import copy_arrow_postgres, insert_arrow_duckdb
+    import huizhi.excel.ingest  # noqa: F401
+    import huizhi.excel.sandbox  # noqa: F401
+    import huizhi.validation  # noqa: F401
 
-    phases: dict[str, float] = {}
+    host = build_host(store, target, data_dir)
+    who = host.system_identity("bench")
+    head_before = host.ledgers.head(SPEC.id)
+    timers = _Timers()
+    for name in ("stage", "diff", "_bulk_insert", "_diff_counts", "publish"):
+        timers.wrap(host.store, name)
     sampler = TreeSampler().__enter__()
     t0 = time.perf_counter()
-    cols = ", ".join(f'"{c.name}"' for c in SPEC.columns)
-    if store == "duckdb":
-        import duckdb
-
-        conn = duckdb.connect(target)
-    else:
-        import psycopg
-
-        conn = psycopg.connect(PG_URL.format(db=target))
-    loaded: dict = {}
-
-    def read_current() -> None:
-        # With --overlap-read this runs while the parser process works (the portal process is idle
-        # then); on this 2-core machine the extra CPU slows the parser about as much as it saves.
-        t = time.perf_counter()
-        if store == "duckdb":
-            head = conn.sql(f"SELECT version_id FROM {HEADS} WHERE ledger = '{SPEC.id}'").fetchall()[0][0]
-            loaded["current"] = conn.sql(
-                f"SELECT {cols} FROM {TABLE} WHERE _version_id = {head}"
-            ).to_arrow_table()
-        else:
-            head = conn.execute(f"SELECT version_id FROM {HEADS} WHERE ledger = %s", (SPEC.id,)).fetchone()[0]
-            loaded["current"] = _pg_read(conn)
-            conn.commit()
-        loaded["head"] = head
-        loaded["seconds"] = time.perf_counter() - t
-
-    reader = threading.Thread(target=read_current)
-    if overlap:
-        reader.start()
-    res = ingest(file, os.path.basename(file), SPEC)
-    phases["ingest"] = time.perf_counter() - t0
-    if not res.ok:
-        raise SystemExit(f"benchmark file did not validate: {[p.text() for p in res.errors[:5]]}")
-    t = time.perf_counter()
-    if not overlap:
-        reader.start()
-    reader.join()
-    current, head = loaded["current"], loaded["head"]
-    phases["read_current"] = time.perf_counter() - t
-    t = time.perf_counter()
-    diff = diff_frames(current, res.table, SPEC.key)
-    phases["diff"] = time.perf_counter() - t
-    t = time.perf_counter()
-    if store == "duckdb":
-        conn.execute("BEGIN TRANSACTION")
-        insert_arrow_duckdb(conn, TABLE, _with_version(res.table, head + 1))
-        conn.execute(
-            f"UPDATE {HEADS} SET version_id = {head + 1} WHERE ledger = '{SPEC.id}' AND version_id = {head}"
+    upload = host.ledgers.upload(who, SPEC.id, file, os.path.basename(file))
+    t_upload = time.perf_counter() - t0
+    res = upload.result
+    if not res.ok or upload.preview is None:
+        raise SystemExit(
+            f"benchmark file was not staged: {[p.text() for p in res.errors[:5]]} {upload.refusal or ''}"
         )
-        conn.execute("COMMIT")
-        committed = conn.sql(f"SELECT count(*) FROM {TABLE} WHERE _version_id = {head + 1}").fetchall()[0][0]
-    else:
-        locked = conn.execute(
-            f"SELECT version_id FROM {HEADS} WHERE ledger = %s FOR UPDATE", (SPEC.id,)
-        ).fetchone()[0]
-        if locked != head:
-            raise SystemExit("the ledger changed since it was read")
-        copy_arrow_postgres(conn, TABLE, _with_version(res.table, head + 1))
-        conn.execute(f"UPDATE {HEADS} SET version_id = %s WHERE ledger = %s", (head + 1, SPEC.id))
-        conn.commit()
-        committed = conn.execute(
-            f"SELECT count(*) FROM {TABLE} WHERE _version_id = %s", (head + 1,)
-        ).fetchone()[0]
-    conn.close()
-    phases["commit"] = time.perf_counter() - t
+    t = time.perf_counter()
+    version = host.ledgers.commit(who, upload.preview, confirm_removal=True)
+    t_commit = time.perf_counter() - t
     seconds = time.perf_counter() - t0
     sampler.__exit__(None, None, None)
     own, _ = _rss_mb()
     kids = res.stats.worker_peak_rss_mb or 0.0
+    t_ingest = res.stats.timings["total"]
+    # the diff counts run twice: inside stage (stored with the preview) and again inside diff
+    counts = timers.calls.get("_diff_counts", [])
+    phases = {
+        "parse_validate": t_ingest,  # huizhi.excel.ingest, from its own timings
+        "stage": timers.total("stage"),  # bulk insert of the staged version + diff counts + preview row
+        "stage_insert": timers.total("_bulk_insert"),
+        "stage_counts": counts[0] if counts else 0.0,
+        "diff": timers.total("diff"),  # LedgerStore.diff: counts again + the first 200 rows of each kind
+        "diff_counts": sum(counts[1:]),
+        # head and version reads, audit record
+        "upload_other": t_upload - t_ingest - timers.total("stage") - timers.total("diff"),
+        "commit": t_commit,  # LedgerService.commit: checks, publish (head moved), audit, event
+        "publish": timers.total("publish"),
+    }
+    with host.engine.connect() as conn:
+        current = host.store.scoped_select(SPEC.id, who.row_scope(SPEC)).subquery()
+        committed = conn.execute(sa.select(sa.func.count()).select_from(current)).scalar_one()
+    host.dispose()
+    if committed != res.stats.rows or version.number != (head_before.number if head_before else 0) + 1:
+        raise SystemExit(f"commit check failed: {committed} rows current, version {version.number}")
     return {
         "seconds": seconds,
         "phases": {k: round(v, 3) for k, v in phases.items()},
         "ingest_phases": res.stats.timings,
         "rows": res.stats.rows,
         "committed": committed,
-        "diff": diff.summary() | {"changed_by_column": None},
+        "version": version.number,
+        "diff": {
+            "added": version.added,
+            "changed": version.changed,
+            "removed": version.removed,
+            "unchanged": upload.preview.counts.unchanged,
+        },
         "rss_tree_mb": sampler.peak_mb,
         "rss_self_mb": own,
         "rss_worker_mb": kids,
@@ -575,12 +563,7 @@ def child_baseline(file: str, store: str, target: str) -> dict:
         },
         unique=list(SPEC.key),
     )
-    url = (
-        f"duckdb:///{target}"
-        if store == "duckdb"
-        else "postgresql+psycopg://postgres@127.0.0.1:5432/" + target
-    )
-    engine = sa.create_engine(url)
+    engine = sa.create_engine(store_url(store, target))
     with engine.begin() as conn:  # a fresh table each run (reflection of an old one fails on duckdb-engine)
         conn.exec_driver_sql("DROP TABLE IF EXISTS ledger_baseline")
     t0 = time.perf_counter()
@@ -668,10 +651,20 @@ def child_marked(file: str) -> dict:
     }
 
 
-def run_child(kind: str, file: str, store: str = "duckdb", target: str = "", overlap: bool = False) -> dict:
-    cmd = [sys.executable, __file__, "--_child", kind, "--_file", file, "--store", store, "--_target", target]
-    if overlap:
-        cmd.append("--overlap-read")
+def run_child(kind: str, file: str = "", store: str = "duckdb", target: str = "", *extra: str) -> dict:
+    cmd = [
+        sys.executable,
+        __file__,
+        "--_child",
+        kind,
+        "--_file",
+        file,
+        "--store",
+        store,
+        "--_target",
+        target,
+        *extra,
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise SystemExit(f"child {kind} failed:\n{out.stderr[-3000:]}")
@@ -694,15 +687,17 @@ def main() -> None:
     )
     ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "huizhi-bench-ledger"))
     ap.add_argument("--no-baseline", action="store_true")
-    ap.add_argument("--overlap-read", action="store_true", help="read the current version while parsing")
+    ap.add_argument("--no-marked", action="store_true", help="skip the marked-workbook run")
     ap.add_argument("--_child")
     ap.add_argument("--_file")
     ap.add_argument("--_target", default="")
+    ap.add_argument("--_data-dir", dest="_data_dir", default="")
     args = ap.parse_args()
 
     if args._child:
         fn = {
-            "ours": lambda: child_ours(args._file, args.store, args._target, args.overlap_read),
+            "seed": lambda: child_seed(args.store, args._target, args._data_dir, args.rows),
+            "ours": lambda: child_ours(args._file, args.store, args._target, args._data_dir),
             "baseline": lambda: child_baseline(args._file, args.store, args._target),
             "bare": lambda: child_bare(args._file),
             "marked": lambda: child_marked(args._file),
@@ -728,49 +723,64 @@ def main() -> None:
         return str(path)
 
     clean = workbook(rows)
-    dirty = workbook(rows, bad_cells)
+    dirty = workbook(rows, bad_cells) if not args.no_marked else None
     base_file = clean if base_rows == rows else workbook(base_rows)
 
-    pg_db = None
-    duck_file = str(work / f"store_{uuid.uuid4().hex[:8]}.duckdb")
-    base_duck = str(work / f"baseline_{uuid.uuid4().hex[:8]}.duckdb")
-    try:
+    made_dbs: list[str] = []
+    made_files: list[str] = []
+
+    def fresh_target(prefix: str) -> str:
+        """A new, empty database for one run: a .duckdb file, or a PostgreSQL database."""
         if args.store == "postgres":
-            pg_db = pg_create_db()
-            target = base_target = pg_db
-        else:
-            target, base_target = duck_file, base_duck
-        ours, bare, base = [], [], []
+            made_dbs.append(pg_create_db())
+            return made_dbs[-1]
+        made_files.append(str(work / f"{prefix}_{uuid.uuid4().hex[:8]}.duckdb"))
+        return made_files[-1]
+
+    data_dir = tempfile.mkdtemp(prefix="data_", dir=work)
+    marked = None
+    try:
+        ours, bare, base, seeds = [], [], [], []
         for i in range(args.repeat):
-            prepare_store(args.store, target, rows)
-            r = run_child("ours", clean, args.store, target, args.overlap_read)
+            target = fresh_target("store")
+            s = run_child("seed", "", args.store, target, "--rows", str(rows), "--_data-dir", data_dir)
+            seeds.append(s)
+            r = run_child("ours", clean, args.store, target, "--_data-dir", data_dir)
             ours.append(r)
             log(
                 f"ours #{i + 1}: {r['seconds']:.2f}s {r['phases']} ingest={r['ingest_phases']} "
-                f"rss tree={r['rss_tree_mb']} (self {r['rss_self_mb']}, worker {r['rss_worker_mb']}) MB"
+                f"rss tree={r['rss_tree_mb']} (self {r['rss_self_mb']}, worker {r['rss_worker_mb']}) MB "
+                f"[seeded v{s['version']} of {s['rows']} rows in {s['seconds']:.1f}s]"
             )
             b = run_child("bare", clean)
             bare.append(b)
             log(f"bare parse #{i + 1}: {b['seconds']:.2f}s")
+            if args.store == "postgres":
+                pg_drop_db(made_dbs.pop())
+            else:
+                drop_duckdb(made_files.pop())
         if not args.no_baseline:
+            base_target = fresh_target("baseline")
             for i in range(args.repeat):
                 r = run_child("baseline", base_file, args.store, base_target)
                 base.append(r)
                 log(
                     f"baseline #{i + 1} ({base_rows} rows): {r['seconds']:.2f}s {r['phases']} rss={r['rss_self_mb']} MB"
                 )
-        marked = run_child("marked", dirty)
-        log(
-            f"marked: {marked['cell_problems']} problem cells; marked workbook {marked['marked_seconds']:.2f}s, "
-            f"bad rows {marked['bad_rows_seconds']:.2f}s, rss {marked['rss_self_mb']} MB"
-        )
+        if dirty:
+            marked = run_child("marked", dirty)
+            log(
+                f"marked: {marked['cell_problems']} problem cells; marked workbook {marked['marked_seconds']:.2f}s, "
+                f"bad rows {marked['bad_rows_seconds']:.2f}s, rss {marked['rss_self_mb']} MB"
+            )
     finally:
-        if pg_db:
-            pg_drop_db(pg_db)
-        for f in (duck_file, base_duck):
-            for suffix in ("", ".wal"):
-                if os.path.exists(f + suffix):
-                    os.remove(f + suffix)
+        for name in made_dbs:
+            pg_drop_db(name)
+        for f in made_files:
+            drop_duckdb(f)
+        import shutil
+
+        shutil.rmtree(data_dir, ignore_errors=True)
 
     seconds = statistics.median(r["seconds"] for r in ours)
     bare_s = statistics.median(r["seconds"] for r in bare)
@@ -778,8 +788,9 @@ def main() -> None:
         "rows": rows,
         "columns": len(SPEC.columns),
         "store": args.store,
-        "overlap_read": args.overlap_read,
+        "path": "host.ledgers.upload + commit",
         "seconds": round(seconds, 3),
+        "seconds_all": [round(r["seconds"], 3) for r in ours],
         "phases": {k: round(statistics.median(r["phases"][k] for r in ours), 3) for k in ours[0]["phases"]},
         "ingest_phases": {
             k: round(statistics.median(r["ingest_phases"].get(k, 0) for r in ours), 3)
@@ -792,13 +803,19 @@ def main() -> None:
         "peak_rss_self_mb": max(r["rss_self_mb"] for r in ours),
         "peak_rss_worker_mb": max(r["rss_worker_mb"] for r in ours),
         "diff": ours[0]["diff"],
-        "marked_workbook_seconds": round(marked["marked_seconds"], 3),
-        "bad_rows_workbook_seconds": round(marked["bad_rows_seconds"], 3),
-        "marked_bad_cells": marked["cell_problems"],
-        "marked_peak_rss_mb": marked["rss_self_mb"],
+        "seed_seconds": round(statistics.median(s["seconds"] for s in seeds), 3),
         "repeat": args.repeat,
         "imports_excluded": True,
     }
+    if marked:
+        result.update(
+            {
+                "marked_workbook_seconds": round(marked["marked_seconds"], 3),
+                "bad_rows_workbook_seconds": round(marked["bad_rows_seconds"], 3),
+                "marked_bad_cells": marked["cell_problems"],
+                "marked_peak_rss_mb": marked["rss_self_mb"],
+            }
+        )
     if base:
         base_s = statistics.median(r["seconds"] for r in base)
         scaled = base_s * rows / base_rows

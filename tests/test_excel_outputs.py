@@ -1,4 +1,6 @@
-"""What leaves the engine: the template, marked workbooks, exports, the diff and bulk writes."""
+"""What leaves the engine: the template, marked workbooks, exports and bulk writes.
+
+The diff is the store's (SQL): tests/test_ledger_diff.py."""
 
 from __future__ import annotations
 
@@ -17,7 +19,6 @@ from huizhi.excel import (
     build_bad_rows_workbook,
     build_marked_workbook,
     build_template,
-    diff_frames,
     export_csv,
     export_xlsx,
     ingest,
@@ -205,64 +206,6 @@ def test_xlsx_export_writes_formula_like_text_as_text():
     _no_formulas(data)
     ws = _load(data).active
     assert [c.value for c in ws["A"]] == ["a", "=1+1", "@x", "ok"] and ws["A2"].data_type == "s"
-
-
-# --------------------------------------------------------------------------- diff
-
-
-def test_diff_by_key_counts_and_cell_changes():
-    cur = pa.table(
-        {
-            "k": ["a", "b", "c", "d"],
-            "v": [1, 2, 3, 4],
-            "f": [True, False, None, True],
-            "s": ["x", "", "=1", None],
-        }
-    )
-    new = pa.table(
-        {
-            "k": ["b", "c", "d", "e"],
-            "v": [2, 30, 4, 5],
-            "f": [False, True, True, None],
-            "s": ["", "=1", "y", None],
-        }
-    )
-    d = diff_frames(cur, new, "k")
-    assert (d.added, d.changed, d.removed, d.unchanged) == (1, 2, 1, 1)
-    assert d.added_rows.column("k").to_pylist() == ["e"] and d.removed_rows.column("k").to_pylist() == ["a"]
-    assert d.changed_cells.to_pylist() == [
-        {"k": "c", "column": "v", "old": "3", "new": "30"},
-        {"k": "c", "column": "f", "old": None, "new": "是"},
-        {"k": "d", "column": "s", "old": None, "new": "y"},
-    ]
-    assert d.changed_by_column == {"v": 1, "f": 1, "s": 1} and d.has_changes
-    assert d.summary()["changed"] == 2
-
-
-def test_diff_first_version_pandas_input_schema_changes_and_duplicate_keys():
-    import pandas as pd
-
-    new = pd.DataFrame({"k": ["a", "b"], "v": [1, 2], "extra": [1, 1]})
-    first = diff_frames(None, new, ["k"])
-    assert (first.added, first.changed, first.removed, first.unchanged) == (2, 0, 0, 0)
-    cur = pd.DataFrame({"k": ["a", "b"], "v": [1, 2], "gone": [0, 0]})
-    d = diff_frames(cur, new, ["k"])
-    assert d.columns_added == ["extra"] and d.columns_removed == ["gone"] and not d.has_changes
-    with pytest.raises(ValueError, match="duplicate"):
-        diff_frames(cur, pd.DataFrame({"k": ["a", "a"], "v": [1, 2]}), ["k"])
-
-
-def test_diff_composite_key_and_identical_upload():
-    t = pa.table(
-        {
-            "k1": ["a", "a"],
-            "k2": [1, 2],
-            "v": [0.1, 0.2],
-            "d": pa.array([dt.date(2023, 1, 1)] * 2, pa.date32()),
-        }
-    )
-    d = diff_frames(t, t, ("k1", "k2"))
-    assert (d.added, d.changed, d.removed, d.unchanged) == (0, 0, 0, 2) and not d.has_changes
 
 
 # --------------------------------------------------------------------------- bulk writes

@@ -1,4 +1,4 @@
-"""Excel ledger files (台账): template, safe parsing, cell-by-cell validation, marked copies, diff.
+"""Excel ledger files (台账): template, safe parsing, cell-by-cell validation, marked copies.
 
 Public API (import from ``huizhi.excel``; heavy modules load on first use)::
 
@@ -6,24 +6,26 @@ Public API (import from ``huizhi.excel``; heavy modules load on first use)::
     build_template(spec) -> bytes                          # .xlsx template for a LedgerSpec
     build_marked_workbook(result) -> bytes                 # user's sheet, bad cells marked + 错误清单
     build_bad_rows_workbook(result) -> bytes               # only the rows with errors, noted
-    diff_frames(current, new, key, *, columns=None) -> Diff   # by key, vectorised in DuckDB
     export_csv(table, spec=None) -> bytes / export_xlsx(table, spec) -> bytes  # formula-safe exports
     neutralise(text) -> str                                # "=1+1" -> "'=1+1"
     insert_arrow_duckdb(con, table_name, table) / copy_arrow_postgres(conn, table_name, table)
 
 Types: :class:`Limits`, :class:`IngestResult`, :class:`IngestStats`, :class:`ColumnMatch`,
-:class:`Problem`, :class:`ProblemKind`, :class:`Severity`, :class:`FileRejected`, :class:`Diff`.
+:class:`Problem`, :class:`ProblemKind`, :class:`Severity`, :class:`FileRejected`.
 Phases for ``on_progress(phase, fraction)``: ``sniff``, ``parse``, ``header``, ``convert``,
-``validate`` (Chinese names in ``PHASE_LABELS``); ``diff_frames`` reports ``diff``.
+``validate`` (Chinese names in ``PHASE_LABELS``).
 
-Typical page flow::
+A ledger changes only through the ledger service (:class:`huizhi.ledgers.LedgerService`), which
+calls :func:`ingest` and then stages and diffs the rows in the database (one diff, in SQL:
+:meth:`huizhi.ledger_store.LedgerStore.diff`). Typical page flow::
 
-    res = ingest(uploaded_file, uploaded_file.name, spec, on_progress=bar)
+    upload = host.ledgers.upload(identity, ledger_id, uploaded_file, uploaded_file.name)
+    res = upload.result
     if res.rejection: show(res.rejection.message, res.rejection.hint)
     show(res.summary()); st.dataframe(res.problems_display())
     st.download_button("下载标注后的工作簿", res.marked_workbook())
-    if res.ok:
-        diff = diff_frames(current_table, res.table, spec.key)   # preview, then commit res.table
+    if upload.preview:   # staged; upload.preview.diff has the counts and the changed cells
+        host.ledgers.commit(identity, upload.preview, confirm_removal=True)
 
 See docs/excel-ledgers.md for the pipeline, the limits and the measured performance.
 """
@@ -48,8 +50,6 @@ _EXPORTS = {
     "build_template": "huizhi.excel.template",
     "build_marked_workbook": "huizhi.excel.marked",
     "build_bad_rows_workbook": "huizhi.excel.marked",
-    "diff_frames": "huizhi.excel.diff",
-    "Diff": "huizhi.excel.diff",
     "export_csv": "huizhi.excel.export",
     "export_xlsx": "huizhi.excel.export",
     "neutralise": "huizhi.excel.export",
