@@ -473,7 +473,7 @@ def child_ours(file: str, store: str, target: str, data_dir: str) -> dict:
 
     import huizhi.excel.ingest  # noqa: F401
     import huizhi.excel.sandbox  # noqa: F401
-    import huizhi.validation  # noqa: F401
+    import huizhi.excel.validation  # noqa: F401
 
     host = build_host(store, target, data_dir)
     who = host.system_identity("bench")

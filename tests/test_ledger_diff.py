@@ -176,14 +176,11 @@ def test_upload_with_duplicate_keys_is_refused(host):
     assert host.ledgers.head("diffcase").number == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LedgerStore.stage checks key uniqueness only for a department's partial upload; typed rows "
-    "(seeds, scheduled imports) with a key twice are staged and diffed as if the key were unique",
-)
 def test_typed_rows_with_duplicate_keys_are_refused(host):
     who = host.system_identity("test")
     commit_rows(host, "diffcase", CURRENT)
     twice = cases(k=["a", "a"], v=[1, 2], f=[None] * 2, s=[None] * 2, d=[None] * 2, x=[None] * 2)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as refused:
         host.ledgers.preview_rows(who, "diffcase", twice)
+    assert "a" in refused.value.user_message and "不止一次" in refused.value.user_message
+    assert host.ledgers.head("diffcase").number == 1

@@ -68,6 +68,15 @@ class KeyConflict(ValueError):
         self.user_message = f"以下编号已被其他单位的台账行使用，本次提交未生效：{shown}。请核对编号后重新上传。"
 
 
+class DuplicateKeys(ValueError):
+    """Rows given to the store repeat a key (a validated upload never does; typed rows might)."""
+
+    def __init__(self, keys: list[tuple[Any, ...]]):
+        super().__init__(f"rows repeat keys: {keys}")
+        shown = "、".join("/".join(map(str, k)) for k in keys)
+        self.user_message = f"以下编号在数据中出现了不止一次，本次提交未生效：{shown}。每个编号只能有一行。"
+
+
 class OutOfScope(ValueError):
     """A department's upload contains rows of other departments."""
 
@@ -267,7 +276,7 @@ class LedgerStore:
                     self._bulk_insert(conn, ledger_id, arrow, new_id)
                 if partial is not None and base_id is not None:
                     self._carry_over(conn, ledger_id, base_id, new_id, partial)
-                    self._check_unique_keys(conn, ledger_id, new_id)
+                self._check_unique_keys(conn, ledger_id, new_id, carried_over=partial is not None and base_id is not None)
                 counts = self._diff_counts(conn, ledger_id, base_id, new_id)
                 preview = LedgerPreview(
                     id=new_id,
@@ -410,6 +419,7 @@ class LedgerStore:
         *,
         scope: RowScope | None = None,
         detail_limit: int = 200,
+        counts: DiffCounts | None = None,
     ) -> Diff:
         """Added / changed (old → new per cell) / removed / unchanged rows between two versions,
         by key, within ``scope`` (default: all rows). The one diff implementation: previews,
@@ -418,7 +428,9 @@ class LedgerStore:
         cols = [c.name for c in spec.columns]
         values = [c for c in cols if c not in spec.key]
         with self.engine.connect() as conn:
-            counts = self._diff_counts(conn, ledger_id, old_id, new_id, scope)
+            # ``counts``: already known (``stage`` computed them); only the detail rows are read
+            if counts is None:
+                counts = self._diff_counts(conn, ledger_id, old_id, new_id, scope)
             new = self._version_rows(ledger_id, new_id, scope, "new")
             if old_id is None:
                 added = conn.execute(select(*(new.c[c] for c in cols)).limit(detail_limit)).fetchall()
@@ -475,7 +487,9 @@ class LedgerStore:
         )
         conn.execute(sa.insert(table).from_select([VERSION_COLUMN, *cols], source))
 
-    def _check_unique_keys(self, conn: Connection, ledger_id: str, version_id: int) -> None:
+    def _check_unique_keys(self, conn: Connection, ledger_id: str, version_id: int, *, carried_over: bool) -> None:
+        """Every key once in a version. With rows carried over from other departments a repeat is
+        a key another department already uses (:class:`KeyConflict`), else :class:`DuplicateKeys`."""
         spec = self.specs[ledger_id]
         table = self.tables[ledger_id]
         keys = [table.c[k] for k in spec.key]
@@ -484,7 +498,8 @@ class LedgerStore:
             .having(func.count() > 1).limit(5)
         ).fetchall()
         if dupes:
-            raise KeyConflict([tuple(d) for d in dupes])
+            repeated = [tuple(d) for d in dupes]
+            raise KeyConflict(repeated) if carried_over else DuplicateKeys(repeated)
 
     def _diff_counts(
         self, conn: Connection, ledger_id: str, old_id: int | None, new_id: int, scope: RowScope | None = None

@@ -36,6 +36,7 @@ from huizhi.events import EventBus, LedgerChanged
 from huizhi.ledger_store import (
     Diff,
     DiffCounts,
+    DuplicateKeys,
     KeyConflict,
     LedgerStore,
     OutOfScope,
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PREVIEW_ROWS",
     "ConfirmationRequired",
+    "DuplicateKeys",
     "KeyConflict",
     "LedgerService",
     "NotYours",
@@ -386,12 +388,13 @@ class LedgerService:
             )  # fmt: skip
         except OutOfScope as exc:
             raise _Refused(exc, _out_of_scope_message(spec, scope, rows, row_numbers) or exc.user_message) from exc
-        except KeyConflict as exc:
+        except (KeyConflict, DuplicateKeys) as exc:
             raise _Refused(exc, exc.user_message) from exc
         if base is not None and staged.added == staged.changed == staged.removed == 0:
             self._store.discard(spec.id, staged.id)
             return self._unchanged(identity, spec, base, empty, file_name, file_sha256, departments)
-        diff = self._store.diff(spec.id, staged.base_version_id, staged.id, detail_limit=PREVIEW_ROWS)
+        counts = DiffCounts(staged.added, staged.changed, staged.removed, staged.unchanged)
+        diff = self._store.diff(spec.id, staged.base_version_id, staged.id, detail_limit=PREVIEW_ROWS, counts=counts)
         return Preview(
             ledger_id=spec.id, id=staged.id, base_version=head.number if head else None, subject=identity.subject,
             diff=diff, row_count=staged.row_count, current_rows=base.row_count if base else 0,
