@@ -191,7 +191,7 @@ def _has_figure(result: TileResult) -> bool:
 
 @st.dialog("指标详情", width="large")
 def _detail_dialog(ctx: PageContext, result: TileResult) -> None:
-    from huizhi.cockpit.charts import figure_for
+    from huizhi.cockpit.charts import detail_rows, figure_for
 
     tile, a = result.tile, result.assessment
     st.markdown(f"#### {_e(tile.title)}")
@@ -202,9 +202,9 @@ def _detail_dialog(ctx: PageContext, result: TileResult) -> None:
         st.plotly_chart(fig, config={"displayModeBar": False}, theme=None, key=f"hz-dialog-{tile.id}")
         import pandas as pd
 
-        rows = detail.items if isinstance(detail, Breakdown) else detail.points
+        rows = detail_rows(detail)  # each value in the detail's own unit, not the tile's
         label = f"按{detail.by}" if isinstance(detail, Breakdown) else "时间"
-        st.dataframe(pd.DataFrame([(str(k), format_value(v, tile.unit)) for k, v in rows], columns=[label, "数值"]),
+        st.dataframe(pd.DataFrame(rows, columns=[label, "数值"]),
                      hide_index=True, width="stretch", height=min(400, 36 * (len(rows) + 1)))
     if tile.description:
         st.caption(tile.description)

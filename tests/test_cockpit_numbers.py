@@ -117,3 +117,36 @@ def test_departments_by_id_filter_like_names(seeded):
             first = values
         else:
             assert values == first
+
+
+# ----------------------------------------------------------------------------------------------
+# Units follow the value
+
+
+def test_a_breakdown_of_percentages_in_a_count_tile_is_shown_in_percent(seeded):
+    from huizhi.cockpit.charts import detail_rows, mini_chart
+    from huizhi.cockpit.export import detail_frame
+
+    (registered,) = compute_tiles(seeded, LEADER, [seeded.registry.tiles["sensing_registered"][0]], today=TODAY)
+    assert registered.tile.unit == "台" and registered.value.detail.unit == "%"
+    rows = detail_rows(registered.value.detail)  # the "图表" dialog's table
+    assert rows and all(shown.endswith("%") and "台" not in shown for _, shown in rows), rows
+    assert "台" not in mini_chart(registered.value.detail)
+    assert set(detail_frame([registered])["单位"]) == {"%"}
+
+
+def test_a_detail_without_a_unit_takes_the_tiles_and_a_bad_unit_is_the_tiles_error(make_host):
+    from plugin_fixtures import make_plugin
+
+    from huizhi.specs import Theme, TileSpec, TileValue
+
+    def tile(tile_id, detail):
+        return TileSpec(id=tile_id, title=tile_id, department="jxj", theme=Theme.SENSING, unit="%",
+                        query=lambda ctx: TileValue(50.0, detail=detail))
+
+    tiles = [tile("inherits", Breakdown((("兴丰街道", 40.0),))), tile("own", Series(((1, 3.0),), unit="件")),
+             tile("bad", Breakdown((("兴丰街道", 40.0),), unit=5))]
+    host = make_host(extra_plugins=[("t", make_plugin("t", tiles=tiles))])
+    results = {r.tile.id: r for r in compute_tiles(host, LEADER, today=TODAY)}
+    assert results["inherits"].value.detail.unit == "%" and results["own"].value.detail.unit == "件"
+    assert not results["bad"].ok and "明细" in results["bad"].error

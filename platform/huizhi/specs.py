@@ -234,22 +234,33 @@ class TileValue:
 
 @dataclass(frozen=True)
 class Series:
-    """A time series (trend). ``points`` are (date or label, value). ``target`` draws a line."""
+    """A time series (trend). ``points`` are (date or label, value). ``target`` draws a line.
+
+    ``unit`` is the unit of the points (``"%"``: percentages, 91.2 not 0.912), which may differ
+    from the tile's; None means the tile's unit (the cockpit fills it in when the tile returns).
+    Every chart, table and export of the series formats its points with this unit, never the
+    tile's.
+    """
 
     points: tuple[tuple[Any, float], ...]
     name: str = ""
-    unit: str = ""
+    unit: str | None = None
     kind: Literal["line", "bar"] = "line"
     target: float | None = None
 
 
 @dataclass(frozen=True)
 class Breakdown:
-    """Values by street (镇街), department or category: drawn as horizontal bars."""
+    """Values by street (镇街), department or category: drawn as horizontal bars.
+
+    ``unit`` is the unit of the items, which may differ from the tile's (a count tile broken
+    down into percentages of a baseline says ``unit="%"``); None means the tile's unit. Every
+    chart, table and export formats the items with this unit.
+    """
 
     items: tuple[tuple[str, float], ...]
     by: str = "镇街"  # what the labels are, as a Chinese column header
-    unit: str = ""
+    unit: str | None = None
     limit: int = 12  # bars shown; the Excel export has them all
 
 

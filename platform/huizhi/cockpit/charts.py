@@ -22,8 +22,19 @@ FONT = "Noto Sans CJK SC, Source Han Sans SC, PingFang SC, Microsoft YaHei, sans
 TILE_HEIGHT = 200
 
 
-def _fmt(value: float, unit: str) -> str:
+def _fmt(value: float, unit: str | None) -> str:
+    """A detail's number in the detail's own unit (None: no unit; the runner resolves None to
+    the tile's unit before anything is drawn)."""
+    unit = unit or ""
     return format_percent(value) if unit == "%" else f"{format_number(value)}{unit}"
+
+
+def detail_rows(detail: Series | Breakdown) -> list[tuple[str, str]]:
+    """Every item or point of ``detail`` as (label, value shown in the detail's own unit): the
+    dialog's table. A Breakdown of percentages in a tile counted in 台 shows 98.5%, never 98.51台."""
+    if isinstance(detail, Breakdown):
+        return [(str(k), _fmt(v, detail.unit)) for k, v in detail.items]
+    return [(_label(x), _fmt(y, detail.unit)) for x, y in detail.points]
 
 
 def style(fig: go.Figure, *, height: int = TILE_HEIGHT, color: str | None = None) -> go.Figure:

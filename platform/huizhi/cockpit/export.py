@@ -110,7 +110,7 @@ def detail_frame(results: Sequence[TileResult]) -> pd.DataFrame:
                         "类型": f"按{detail.by}",
                         "项目": label,
                         "数值": value,
-                        "单位": detail.unit or r.tile.unit,
+                        "单位": detail.unit if detail.unit is not None else r.tile.unit,
                     }
                 )
         elif isinstance(detail, Series):
@@ -122,7 +122,7 @@ def detail_frame(results: Sequence[TileResult]) -> pd.DataFrame:
                         "类型": "趋势",
                         "项目": label,
                         "数值": value,
-                        "单位": detail.unit or r.tile.unit,
+                        "单位": detail.unit if detail.unit is not None else r.tile.unit,
                     }
                 )
     return pd.DataFrame(rows, columns=["指标", "类型", "项目", "数值", "单位"])

@@ -157,7 +157,16 @@ def checked_value(tile: TileSpec, value: Any) -> TileValue:
         )
     if not isinstance(value.note, str):
         raise InvalidTileValue("note", f"note is {type(value.note).__name__}, expected str")
-    return dataclasses.replace(value, value=number, as_of=as_of)
+    detail = value.detail
+    if isinstance(detail, Series | Breakdown):
+        # units follow the values: a detail without its own unit has the tile's, from here on
+        if detail.unit is None:
+            detail = dataclasses.replace(detail, unit=tile.unit)
+        elif not isinstance(detail.unit, str):
+            raise InvalidTileValue(
+                "detail", f"detail unit is {type(detail.unit).__name__} {_short(detail.unit)}, expected str or None"
+            )
+    return dataclasses.replace(value, value=number, as_of=as_of, detail=detail)
 
 
 @dataclass
