@@ -22,6 +22,7 @@ import huizhi_pages.plugin as pages_plugin
 from huizhi.access import Grant, Identity, Role
 from huizhi.clock import beijing_today
 from huizhi.cockpit import Status, compute_tiles, filters_from_params, normalize_filters
+from huizhi.cockpit.runner import narrowed_by
 from huizhi.config import load_settings
 from huizhi.context import Filters
 from huizhi.host import create_host
@@ -90,7 +91,13 @@ def test_every_tile_under_every_filter_combination(seeded):
         results = compute_tiles(seeded, who, filters=filters, today=TODAY, use_cache=False)
         assert results, name
         for result in results:
-            _check(result, f"{result.tile.id} for {name} with {filters}")
+            where = f"{result.tile.id} for {name} with {filters}"
+            _check(result, where)
+            target, a = result.tile.target, result.assessment
+            narrowed = narrowed_by(normalize_filters(filters), result.filters_applied)
+            if target is not None and target.scope == "district" and narrowed and result.value.value is not None:
+                # a district-wide target is never the verdict on part of the district
+                assert a.judged is Status.MONITOR and a.progress is None and "全区口径" in a.reason, where
 
 
 def test_the_reported_crash_street_and_another_department(seeded):
@@ -150,3 +157,34 @@ def test_a_detail_without_a_unit_takes_the_tiles_and_a_bad_unit_is_the_tiles_err
     results = {r.tile.id: r for r in compute_tiles(host, LEADER, today=TODAY)}
     assert results["inherits"].value.detail.unit == "%" and results["own"].value.detail.unit == "件"
     assert not results["bad"].ok and "明细" in results["bad"].error
+
+
+# ----------------------------------------------------------------------------------------------
+# Targets apply to the data they were set for
+
+
+def test_a_street_is_not_judged_against_the_district_wide_target(seeded):
+    street = Filters(streets=("榆垡镇",))
+    results = {r.tile.id: r for r in compute_tiles(seeded, LEADER, filters=street, today=TODAY, use_cache=False)}
+    registered = results["sensing_registered"]
+    assert registered.value.value > 0
+    assert registered.status is Status.MONITOR and registered.assessment.progress is None  # not 已逾期 · 完成 6 %
+    assert "已按镇街筛选" in registered.assessment.reason and "全区口径" in registered.assessment.reason
+    # a rate target holds for every street: still judged
+    assert results["sensing_networked_ratio"].tile.target.scope == "each"
+    assert results["sensing_networked_ratio"].status not in (Status.MONITOR,)
+    # without a filter the district-wide target is the verdict
+    (whole,) = compute_tiles(seeded, LEADER, [registered.tile], today=TODAY)
+    assert whole.status is not Status.MONITOR and whole.assessment.progress is not None
+    # a filter the tile cannot honour leaves its value district-wide, and judged
+    (period,) = compute_tiles(seeded, LEADER, [registered.tile], Filters(period=PERIODS[1]), today=TODAY)
+    assert period.status is whole.status
+
+
+def test_target_scope_is_checked_at_load():
+    from huizhi.specs import SpecError, Target, Theme, TileSpec, TileValue, validate
+
+    bad = TileSpec(id="t", title="t", department="jxj", theme=Theme.SENSING, query=lambda ctx: TileValue(1.0),
+                   target=Target(1, dt.date(2025, 1, 1), scope="street"))
+    with pytest.raises(SpecError, match="scope"):
+        validate(bad)

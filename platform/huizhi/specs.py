@@ -203,6 +203,13 @@ class Target:
     a tile is only judged at and after the deadline (and "at risk" in the last ``warn_days``).
     ``higher_is_better`` is False for targets like "overdue inspections at most 5%".
     ``source`` cites the plan (e.g. "行动计划 第105行").
+
+    ``scope`` says which data the target applies to. ``"district"`` (the default): a figure for
+    the whole district over the whole plan, such as 16万 devices registered; when the cockpit's
+    street, department or period filter narrows the value, the value is shown without a verdict
+    (监测, with a note saying the target is district-wide). ``"each"``: the target holds for any
+    part of the district, such as a rate (联网率 100%, 按期办结率 95%); it is judged under every
+    filter.
     """
 
     value: float
@@ -213,6 +220,7 @@ class Target:
     tolerance: float = 0.05  # how far behind the expected line still counts as on track
     warn_days: int = 90
     source: str = ""
+    scope: Literal["district", "each"] = "district"
 
 
 @dataclass(frozen=True)
@@ -390,6 +398,8 @@ def validate(spec: object) -> None:
                 raise SpecError(f"tile {spec.id!r}: render must be callable")
             if not isinstance(spec.permission, Perm):
                 raise SpecError(f"tile {spec.id!r}: permission must be a huizhi.specs.Perm")
+            if spec.target is not None and spec.target.scope not in ("district", "each"):
+                raise SpecError(f"tile {spec.id!r}: target scope must be 'district' or 'each', not {spec.target.scope!r}")
         case ConnectorSpec():
             _check_id("connector", spec.id)
             if not callable(spec.factory):

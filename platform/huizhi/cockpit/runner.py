@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 from huizhi.access import AccessDenied, Identity
 from huizhi.clock import beijing_today
-from huizhi.cockpit.filters import normalize_filters
+from huizhi.cockpit.filters import FILTER_LABELS, normalize_filters
 from huizhi.cockpit.status import Assessment, Status, as_utc_naive, assess
-from huizhi.context import Filters, LedgerReader, TileContext
+from huizhi.context import FILTER_DEPARTMENT, FILTER_PERIOD, FILTER_STREET, Filters, LedgerReader, TileContext
 from huizhi.specs import Breakdown, Perm, Series, TileSpec, TileValue, TopItems
 
 if TYPE_CHECKING:
@@ -363,7 +363,8 @@ class CockpitRunner:
                 hit = self.results.get(key, self._ttl(tile))
                 if hit is not None:
                     results[i] = _finish(
-                        tile, plugin, hit.value, hit.as_of, hit.filters_applied, today, now, cached=True, seconds=0.0
+                        tile, plugin, hit.value, hit.as_of, hit.filters_applied, filters, today, now,
+                        cached=True, seconds=0.0,
                     )
                     continue
             future = self._executor().submit(_run_one, host, identity, tile, plugin, filters, heads, today)
@@ -405,7 +406,9 @@ class CockpitRunner:
                 )
             elif key is not None:
                 self.results.put(key, _CachedValue(value, as_of, applied, time.monotonic(), seconds))
-            results[i] = _finish(tile, plugin, value, as_of, applied, today, now, cached=False, seconds=seconds)
+            results[i] = _finish(
+                tile, plugin, value, as_of, applied, filters, today, now, cached=False, seconds=seconds
+            )
         return [r for r in results if r is not None]
 
     def _ttl(self, tile: TileSpec) -> float | None:
@@ -526,6 +529,7 @@ def _finish(
     value: TileValue,
     as_of: dt.datetime | None,
     applied: frozenset[str],
+    filters: Filters,
     today: dt.date,
     now: dt.datetime | None,
     *,
@@ -533,11 +537,23 @@ def _finish(
     seconds: float,
 ) -> TileResult:
     assessment = assess(
-        value.value, tile.target, today=today, as_of=as_of, freshness=tile.freshness, now=now, unit=tile.unit
+        value.value, tile.target, today=today, as_of=as_of, freshness=tile.freshness, now=now, unit=tile.unit,
+        narrowed=narrowed_by(filters, applied),
     )
     return TileResult(
         tile, plugin, value, assessment, as_of, cached=cached, seconds=seconds, filters_applied=applied
     )
+
+
+def narrowed_by(filters: Filters, applied: frozenset[str] | set[str]) -> str:
+    """The active filters a tile applied, in Chinese ("镇街、部门"): its value covers part of the
+    district or of the time, so a district-wide target does not apply to it."""
+    active = (
+        (FILTER_STREET, bool(filters.streets)),
+        (FILTER_DEPARTMENT, bool(filters.departments)),
+        (FILTER_PERIOD, filters.period is not None),
+    )
+    return "、".join(FILTER_LABELS[f] for f, on in active if on and f in applied)
 
 
 def _error_result(tile: TileSpec, plugin: str, exc: BaseException, seconds: float) -> TileResult:

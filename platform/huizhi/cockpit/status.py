@@ -113,6 +113,7 @@ def assess(
     freshness: dt.timedelta | None = None,
     now: dt.datetime | None = None,
     unit: str = "",
+    narrowed: str = "",
 ) -> Assessment:
     """Judge ``value`` against ``target`` on ``today`` (default: today in Beijing).
 
@@ -127,12 +128,22 @@ def assess(
        no target → 监测;
     3. data older than ``freshness`` (``as_of`` vs ``now``) → the badge is 数据过期, and
        ``judged`` keeps the judgement of rule 2.
+
+    ``narrowed`` names the filters the value was narrowed by ("镇街、部门"): a target of scope
+    ``"district"`` does not apply to such a value, which is then 监测 with a note saying why.
     """
     today = today or beijing_today()
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return Assessment(Status.NO_DATA, reason="暂无数据：数据源尚未提供该指标的值。")
 
-    judged, expected, progress, elapsed, days_left, reason = _judge(float(value), target, today, unit)
+    if target is not None and narrowed and target.scope == "district":
+        judged, expected, progress, elapsed, days_left = Status.MONITOR, None, None, None, None
+        reason = (
+            f"已按{narrowed}筛选：目标 {format_value(target.value, unit)} 为全区口径，"
+            "不适用于筛选后的数值，不作达标判断。"
+        )
+    else:
+        judged, expected, progress, elapsed, days_left, reason = _judge(float(value), target, today, unit)
     if is_stale(as_of, freshness, now):
         age = (as_utc_naive(now) if now else utcnow()) - as_utc_naive(as_of)  # type: ignore[arg-type]
         return Assessment(

@@ -154,6 +154,7 @@ TILES: tuple[TileSpec, ...] = (
                 "行动计划第274行（发现、派单、处置、反馈、考核全闭环）与第91行（城市事件智能化处置能力显著增强）；"
                 "95%为区城市管理委的考核目标，计划未给出数值"
             ),
+            scope="each",  # a rate: it holds for every street, unit and period
         ),
         drilldown="citymgmt-loop",
         ledgers=(LEDGER_ID,),
