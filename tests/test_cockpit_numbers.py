@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
+import re
 
 import huizhi_citymgmt.plugin as citymgmt_plugin
 import huizhi_sensing.plugin as sensing_plugin
@@ -188,3 +189,53 @@ def test_target_scope_is_checked_at_load():
                    target=Target(1, dt.date(2025, 1, 1), scope="street"))
     with pytest.raises(SpecError, match="scope"):
         validate(bad)
+
+
+# ----------------------------------------------------------------------------------------------
+# The month so far is partial: marked, shown apart, never the headline or the verdict
+
+
+def test_the_month_so_far_is_marked_and_not_the_headline(seeded):
+    import pandas as pd
+
+    from huizhi.cockpit.charts import detail_rows, latest_complete, mini_chart
+
+    results = {r.tile.id: r for r in compute_tiles(seeded, LEADER, today=TODAY, use_cache=False)}
+    monthly = results["citymgmt_monthly_cases"].value
+    assert monthly.detail.points[-1][0] == TODAY.replace(day=1) and monthly.detail.partial is True
+    assert latest_complete(monthly.detail)[1] == monthly.value  # the headline is the last complete month
+    mini = mini_chart(monthly.detail)
+    assert re.search(r"最新 <b[^>]*>([^<]*)</b>", mini).group(1) == f"{int(monthly.value):,}件"
+    assert "本月至今" in mini and "本月至今" in detail_rows(monthly.detail)[-1][0]
+    assert all("本月至今" not in label for label, _ in detail_rows(monthly.detail)[:-1])
+
+    # the rates cover the last 12 complete months: the month so far is left out
+    rows = seeded.tile_context(LEADER, "citymgmt_on_time_rate").ledger("city_cases").frame()
+    found = pd.to_datetime(rows["found_date"]).dt.date
+    this_month = TODAY.replace(day=1)
+    start = dt.date(this_month.year - 1, this_month.month, 1)
+    window = rows[(found >= start) & (found < this_month) & (rows["status"] == "已结案")]
+    on_time = results["citymgmt_on_time_rate"].value
+    assert on_time.value == pytest.approx(100 * (window["closed_date"] <= window["deadline"]).mean())
+    assert "不含" in results["citymgmt_on_time_rate"].tile.description and "完整月" in on_time.note
+
+
+def test_a_monthly_series_is_partial_only_in_its_own_month():
+    from huizhi.cockpit.runner import checked_value
+    from huizhi.specs import Theme, TileSpec, TileValue
+
+    spec = TileSpec(id="t", title="t", department="jxj", theme=Theme.SENSING, query=lambda ctx: None, unit="%")
+    points = ((dt.date(2026, 11, 1), 90.0), (dt.date(2026, 12, 1), 100.0))
+
+    def partial(series, today):
+        return checked_value(spec, TileValue(1.0, detail=series), today).detail.partial
+
+    assert partial(Series(points), dt.date(2026, 12, 1)) is True
+    assert partial(Series(points), dt.date(2026, 12, 31)) is True
+    assert partial(Series(points), dt.date(2027, 1, 1)) is False
+    assert partial(Series(points, partial=False), dt.date(2026, 12, 1)) is False  # the plugin knows better
+    assert partial(Series((("一月", 1.0), ("二月", 2.0))), dt.date(2026, 12, 1)) is False  # not dated: not guessed
+    from huizhi.cockpit.charts import mini_chart
+
+    html = mini_chart(checked_value(spec, TileValue(1.0, detail=Series(points)), dt.date(2026, 12, 1)).detail)
+    assert "最新 <b" in html and "90%" in html.split("最新")[1][:60]  # not 最新 100 %

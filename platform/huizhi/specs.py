@@ -255,6 +255,11 @@ class Series:
     unit: str | None = None
     kind: Literal["line", "bar"] = "line"
     target: float | None = None
+    # True: the last point is a period still running (this month so far). It is drawn apart,
+    # labelled 本月至今, and the "最新" value is the last complete point; a tile's headline and
+    # verdict must not be that point. None: the cockpit decides — a monthly series (dates on the
+    # 1st) whose last point is the month of ``ctx.today`` is partial. False: it is complete.
+    partial: bool | None = None
 
 
 @dataclass(frozen=True)

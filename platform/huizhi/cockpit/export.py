@@ -114,8 +114,10 @@ def detail_frame(results: Sequence[TileResult]) -> pd.DataFrame:
                     }
                 )
         elif isinstance(detail, Series):
-            for x, value in detail.points:
+            for i, (x, value) in enumerate(detail.points):
                 label = x.isoformat() if isinstance(x, dt.date) else str(x)
+                if detail.partial and i == len(detail.points) - 1:
+                    label += "（本月至今）" if isinstance(x, dt.date) else "（至今）"
                 rows.append(
                     {
                         "指标": r.tile.title,

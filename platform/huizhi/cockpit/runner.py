@@ -130,9 +130,22 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def checked_value(tile: TileSpec, value: Any) -> TileValue:
+def is_partial_month(series: Series, today: dt.date) -> bool:
+    """True when ``series`` is monthly (every point a date on the 1st of a month) and its last
+    point is the month of ``today``: the month so far."""
+    if not series.points:
+        return False
+    xs = [x for x, _ in series.points]
+    if not all(isinstance(x, dt.date) and not isinstance(x, dt.datetime) and x.day == 1 for x in xs):
+        return False
+    return (xs[-1].year, xs[-1].month) == (today.year, today.month)
+
+
+def checked_value(tile: TileSpec, value: Any, today: dt.date | None = None) -> TileValue:
     """``value`` as the cockpit needs it: the number as a float, ``as_of`` in naive UTC (any time
-    zone accepted). Raises :class:`InvalidTileValue` for anything else, naming what is wrong."""
+    zone accepted), a detail's unit resolved (None: the tile's), a series' partial last point
+    marked (``Series.partial`` None: decided on ``today``). Raises :class:`InvalidTileValue` for
+    anything else, naming what is wrong."""
     if not isinstance(value, TileValue):
         raise InvalidTileValue("result", f"query returned {type(value).__name__}, expected TileValue")
     number = value.value
@@ -166,6 +179,8 @@ def checked_value(tile: TileSpec, value: Any) -> TileValue:
             raise InvalidTileValue(
                 "detail", f"detail unit is {type(detail.unit).__name__} {_short(detail.unit)}, expected str or None"
             )
+    if isinstance(detail, Series) and detail.partial is None:
+        detail = dataclasses.replace(detail, partial=is_partial_month(detail, today or beijing_today()))
     return dataclasses.replace(value, value=number, as_of=as_of, detail=detail)
 
 
@@ -595,5 +610,5 @@ def _run_one(
     ctx = CockpitTileContext(
         _host=host, identity=identity, plugin=plugin, tile=tile, filters=filters, heads=heads, today=today
     )
-    value = checked_value(tile, tile.query(ctx))
+    value = checked_value(tile, tile.query(ctx), today)
     return value, frozenset(ctx.filters_applied), set(ctx.ledgers_read), time.perf_counter() - started
