@@ -254,14 +254,15 @@ def tile_card(ctx: PageContext, result: TileResult, filters: Filters, pins: list
             shown = format_value(value, tile.unit)
             st.markdown(f'<div class="hz-value" title="{_e(a.reason)}">{_e(shown)}</div>', unsafe_allow_html=True)
             lines = []
-            if tile.target is not None:
-                lines.append(f"目标 {format_value(tile.target.value, tile.unit)} · {format_date(tile.target.deadline)}前")
-            if tile.target is not None or a.status in (Status.STALE, Status.NO_DATA):
+            target = result.target  # the value's own target (this period's deadline), else the tile's
+            if target is not None:
+                lines.append(f"目标 {format_value(target.value, tile.unit)} · {format_date(target.deadline)}前")
+            if target is not None or a.status in (Status.STALE, Status.NO_DATA):
                 lines.append(a.reason)
             st.markdown(
                 '<div class="hz-meta">' + "<br>".join(_e(x) for x in lines if x) + "</div>", unsafe_allow_html=True
             )
-            if tile.target is not None and a.progress is not None and a.status is not Status.NO_DATA:
+            if target is not None and a.progress is not None and a.status is not Status.NO_DATA:
                 done = "低于基线" if a.progress < 0 else f"完成 {min(999, a.progress * 100):.0f}%"
                 st.progress(min(1.0, max(0.0, a.progress)), text=done)
             if result.value is not None:

@@ -239,3 +239,74 @@ def test_a_monthly_series_is_partial_only_in_its_own_month():
 
     html = mini_chart(checked_value(spec, TileValue(1.0, detail=Series(points)), dt.date(2026, 12, 1)).detail)
     assert "最新 <b" in html and "90%" in html.split("最新")[1][:60]  # not 最新 100 %
+
+
+# ----------------------------------------------------------------------------------------------
+# The submission rate is judged against its period's deadline; freshness is the real commit time
+
+
+def _next_month(day: dt.date) -> dt.date:
+    return dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def test_the_submission_rate_on_the_first_day_of_a_period_is_not_a_failure(seeded):
+    first_day = _next_month(TODAY)  # a new period: nobody has submitted yet, the deadline is weeks away
+    (result,) = compute_tiles(seeded, LEADER, [seeded.registry.tiles["ledger_submissions"][0]], today=first_day)
+    assert result.value.value == 0.0
+    deadline = dt.date(first_day.year, first_day.month, 28)
+    assert result.target is not None and result.target.deadline >= deadline
+    days = (result.target.deadline - first_day).days
+    assert result.status is Status.ON_TRACK and "未到截止" in result.assessment.reason
+    assert f"还有 {days} 天" in result.assessment.reason and f"还有 {days} 天" in result.value.note
+    assert result.as_of is not None  # 数据截至: the ledgers' latest commit, not —
+    # on the deadline day itself, still not submitted: at risk; the card shows that period's target
+    (last_day,) = compute_tiles(seeded, LEADER, [result.tile], today=result.target.deadline)
+    assert last_day.status is Status.AT_RISK and last_day.target.deadline == result.target.deadline
+
+
+def test_a_ledger_loaded_minutes_ago_is_not_called_out_of_date(seeded):
+    from huizhi.submissions import submission_status
+
+    (status,) = submission_status(seeded, TODAY)
+    assert status.stale  # no department has uploaded (seed data is not a submission) ...
+    assert not status.outdated and status.last_commit is not None  # ... but it was loaded just now
+    assert status.last_commit.date() >= TODAY - dt.timedelta(days=1)
+    (later,) = submission_status(seeded, _next_month(_next_month(TODAY)) + dt.timedelta(days=1))
+    assert later.outdated  # two periods without any commit: may be out of date
+
+
+def test_the_submissions_page_warns_only_when_the_ledger_is_really_old(seeded):
+    from streamlit.testing.v1 import AppTest
+
+    def script(database_url: str, data_dir: str, today: str) -> None:
+        import datetime as dt
+
+        import huizhi_citymgmt.plugin as citymgmt_plugin
+
+        import huizhi_pages.plugin as pages_plugin
+        from huizhi.access import Grant, Identity, Role
+        from huizhi.config import load_settings
+        from huizhi.context import PageContext
+        from huizhi.host import create_host
+        from huizhi_pages import submissions
+
+        host = create_host(load_settings({}, database_url=database_url, data_dir=data_dir), migrate=False,
+                           extra_plugins=[("builtin_pages", pages_plugin), ("citymgmt", citymgmt_plugin)],
+                           use_entry_points=False)
+        who = Identity("l", "领导", frozenset({Grant(Role("leader"), None)}))
+        ctx = PageContext(_host=host, identity=who, plugin="builtin_pages", today=dt.date.fromisoformat(today))
+        submissions.render(ctx)
+        host.dispose()
+
+    def run(today: dt.date) -> AppTest:
+        kwargs = dict(database_url=seeded.settings.database_url, data_dir=str(seeded.settings.data_dir),
+                      today=today.isoformat())
+        at = AppTest.from_function(script, kwargs=kwargs, default_timeout=60).run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    now = run(TODAY)
+    assert not any("可能已经过时" in w.value for w in now.warning)
+    assert any("截止" in c.value for c in now.caption)
+    much_later = run(_next_month(_next_month(TODAY)) + dt.timedelta(days=1))
+    assert any("可能已经过时" in w.value for w in much_later.warning)

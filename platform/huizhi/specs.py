@@ -229,12 +229,15 @@ class TileValue:
 
     ``detail`` is a :class:`Series`, :class:`Breakdown` or :class:`TopItems` (the cockpit draws
     them), or anything the tile's own ``render`` draws. ``as_of`` is when the data was current,
-    in UTC (naive) or any time zone (the host normalises it)."""
+    in UTC (naive) or any time zone (the host normalises it). ``target``, when given, is this
+    value's own target and is used instead of ``TileSpec.target``: a target that moves with the
+    data, such as this reporting period's deadline."""
 
     value: float | None
     as_of: dt.datetime | None = None
     detail: Any = None
     note: str = ""
+    target: Target | None = None
 
 
 # What a tile's ``detail`` may be: the cockpit draws these without any plotting code in the plugin.

@@ -36,7 +36,7 @@ from huizhi.clock import beijing_today
 from huizhi.cockpit.filters import FILTER_LABELS, normalize_filters
 from huizhi.cockpit.status import Assessment, Status, as_utc_naive, assess
 from huizhi.context import FILTER_DEPARTMENT, FILTER_PERIOD, FILTER_STREET, Filters, LedgerReader, TileContext
-from huizhi.specs import Breakdown, Perm, Series, TileSpec, TileValue, TopItems
+from huizhi.specs import Breakdown, Perm, Series, Target, TileSpec, TileValue, TopItems
 
 if TYPE_CHECKING:
     from huizhi.host import Host
@@ -92,6 +92,14 @@ class TileResult:
         return self.assessment.status
 
     @property
+    def target(self) -> Target | None:
+        """The target this value is measured against: the value's own (``TileValue.target``,
+        e.g. this period's deadline), else the tile's."""
+        if self.value is not None and self.value.target is not None:
+            return self.value.target
+        return self.tile.target
+
+    @property
     def ok(self) -> bool:
         return self.error is None
 
@@ -106,7 +114,7 @@ def status_counts(results: Sequence[TileResult]) -> dict[Status, int]:
 
 class InvalidTileValue(TypeError):
     """A tile's query returned something the cockpit cannot show. ``what`` is the part that was
-    wrong (``result``, ``value``, ``as_of``, ``detail``, ``note``); the message is English."""
+    wrong (``result``, ``value``, ``as_of``, ``detail``, ``note``, ``target``); the message is English."""
 
     _CHINESE = {
         "result": "返回值不是 TileValue",
@@ -114,6 +122,7 @@ class InvalidTileValue(TypeError):
         "as_of": "数据时间不是日期时间",
         "detail": "明细无法绘制（既非趋势、分项或表格，指标也没有自己的绘制函数）",
         "note": "说明不是文字",
+        "target": "目标不是 Target",
     }
 
     def __init__(self, what: str, message: str):
@@ -170,6 +179,8 @@ def checked_value(tile: TileSpec, value: Any, today: dt.date | None = None) -> T
         )
     if not isinstance(value.note, str):
         raise InvalidTileValue("note", f"note is {type(value.note).__name__}, expected str")
+    if value.target is not None and not isinstance(value.target, Target):
+        raise InvalidTileValue("target", f"target is {type(value.target).__name__}, expected huizhi.specs.Target")
     detail = value.detail
     if isinstance(detail, Series | Breakdown):
         # units follow the values: a detail without its own unit has the tile's, from here on
@@ -551,8 +562,9 @@ def _finish(
     cached: bool,
     seconds: float,
 ) -> TileResult:
+    target = value.target if value.target is not None else tile.target
     assessment = assess(
-        value.value, tile.target, today=today, as_of=as_of, freshness=tile.freshness, now=now, unit=tile.unit,
+        value.value, target, today=today, as_of=as_of, freshness=tile.freshness, now=now, unit=tile.unit,
         narrowed=narrowed_by(filters, applied),
     )
     return TileResult(

@@ -180,7 +180,7 @@ def _judge(
         lag = f"，落后计划进度 {behind * 100:.0f} 个百分点" if behind is not None else "，尚未达标"
         return Status.AT_RISK, expected, progress, elapsed, days_left, f"{line}{lag}；还有 {days_left} 天。"
     if days_left <= target.warn_days:
-        return Status.AT_RISK, expected, progress, elapsed, days_left, f"距截止仅剩 {days_left} 天，尚未达标。"
-    return Status.ON_TRACK, expected, progress, elapsed, days_left, f"距截止还有 {days_left} 天。"
+        return Status.AT_RISK, expected, progress, elapsed, days_left, f"未到截止：距截止仅剩 {days_left} 天，尚未达标。"
+    return Status.ON_TRACK, expected, progress, elapsed, days_left, f"未到截止：距截止还有 {days_left} 天。"
 
 
