@@ -153,9 +153,10 @@ def _department(result: TileResult) -> str:
 
 def header(results: Sequence[TileResult]) -> None:
     counts = status_counts(results)
+    shown = HEADER_STATUSES + ((Status.DATA_DROP,) if counts[Status.DATA_DROP] else ())
     boxes = "".join(
         f'<div class="hz-count" style="border-color:{STATUS_STYLE[s][1]}"><b>{counts[s]}</b><span>{_e(s)}</span></div>'
-        for s in HEADER_STATUSES
+        for s in shown
     )
     failing = counts[Status.ERROR] + counts[Status.DENIED]
     if failing:
@@ -257,7 +258,7 @@ def tile_card(ctx: PageContext, result: TileResult, filters: Filters, pins: list
             target = result.target  # the value's own target (this period's deadline), else the tile's
             if target is not None:
                 lines.append(f"目标 {format_value(target.value, tile.unit)} · {format_date(target.deadline)}前")
-            if target is not None or a.status in (Status.STALE, Status.NO_DATA):
+            if target is not None or a.status in (Status.STALE, Status.NO_DATA, Status.DATA_DROP):
                 lines.append(a.reason)
             st.markdown(
                 '<div class="hz-meta">' + "<br>".join(_e(x) for x in lines if x) + "</div>", unsafe_allow_html=True

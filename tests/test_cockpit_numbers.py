@@ -310,3 +310,43 @@ def test_the_submissions_page_warns_only_when_the_ledger_is_really_old(seeded):
     assert any("截止" in c.value for c in now.caption)
     much_later = run(_next_month(_next_month(TODAY)) + dt.timedelta(days=1))
     assert any("可能已经过时" in w.value for w in much_later.warning)
+
+
+# ----------------------------------------------------------------------------------------------
+# A ledger that lost most of its rows in one commit: every tile reading it warns
+
+
+def test_a_commit_that_removes_most_devices_makes_the_tiles_warn(make_host):
+    from ledgerkit import commit_rows
+
+    host = make_host(extra_plugins=[("sensing", sensing_plugin)])
+    load_demo(host, scale=0.005)
+    ctx = host.tile_context(LEADER, "sensing_inspection_overdue", today=TODAY)
+    reader = ctx.ledger("sensing_devices")
+    rows = reader.frame()[[c.name for c in reader.spec.columns]]
+    tiles = [spec for spec, _ in host.registry.tiles.values()]
+    before = {r.tile.id: r for r in compute_tiles(host, LEADER, tiles, today=TODAY)}
+    assert not any(r.status is Status.DATA_DROP for r in before.values())
+
+    # keep one device in service with a recent inspection: 0 % overdue, which alone would be 达标
+    keep = rows[(rows["status"] == "在用")].head(1).assign(last_inspection=TODAY, inspection_cycle=365)
+    commit_rows(host, "sensing_devices", keep)
+    after = {r.tile.id: r for r in compute_tiles(host, LEADER, tiles, today=TODAY)}
+    overdue = after["sensing_inspection_overdue"]
+    assert overdue.value.value == 0.0 and overdue.assessment.judged is Status.MET
+    assert overdue.status is Status.DATA_DROP  # not a green 达标
+    assert "数据量骤减" in overdue.assessment.reason and "感知前端" in overdue.assessment.reason
+    assert f"删除了 {len(rows) - 1:,} 行" in overdue.assessment.reason
+    for tile_id, result in after.items():  # every tile reading that ledger
+        assert result.status is Status.DATA_DROP, tile_id
+    # the page's header counts it; the export lists it
+    from huizhi.cockpit import status_counts
+    from huizhi.cockpit.export import summary_frame
+
+    assert status_counts(list(after.values()))[Status.DATA_DROP] == len(after)
+    assert set(summary_frame(list(after.values()))["状态"]) == {"数据量骤减"}
+
+    # the next commit restores the rows: no warning any more
+    commit_rows(host, "sensing_devices", rows)
+    restored = compute_tiles(host, LEADER, tiles, today=TODAY)
+    assert not any(r.status is Status.DATA_DROP for r in restored)

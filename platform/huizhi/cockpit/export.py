@@ -281,7 +281,9 @@ def snapshot_html(
     figures = figures or {}
     counts = status_counts(results)
     shown = [
-        s for s in (Status.OVERDUE, Status.AT_RISK, Status.ON_TRACK, Status.MET, Status.STALE, Status.NO_DATA)
+        s for s in (Status.OVERDUE, Status.AT_RISK, Status.ON_TRACK, Status.MET, Status.STALE, Status.DATA_DROP,
+                    Status.NO_DATA)
+        if s is not Status.DATA_DROP or counts[s]
     ]
     count_html = "".join(
         f'<div class="count" style="border-color:{STATUS_STYLE[s][1]}"><b>{counts[s]}</b><span>{_e(s)}</span></div>'

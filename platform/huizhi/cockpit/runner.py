@@ -34,7 +34,15 @@ from typing import TYPE_CHECKING, Any
 from huizhi.access import AccessDenied, Identity
 from huizhi.clock import beijing_today
 from huizhi.cockpit.filters import FILTER_LABELS, normalize_filters
-from huizhi.cockpit.status import Assessment, Status, as_utc_naive, assess
+from huizhi.cockpit.status import (
+    Assessment,
+    DataDrop,
+    Status,
+    as_utc_naive,
+    assess,
+    data_drop,
+    with_data_drop,
+)
 from huizhi.context import FILTER_DEPARTMENT, FILTER_PERIOD, FILTER_STREET, Filters, LedgerReader, TileContext
 from huizhi.specs import Breakdown, Perm, Series, Target, TileSpec, TileValue, TopItems
 
@@ -276,6 +284,7 @@ class CockpitRunner:
         self.cache_enabled = cache
         self.results = ResultCache()
         self._memo: OrderedDict[Any, Any] = OrderedDict()
+        self._drops: OrderedDict[int, DataDrop | None] = OrderedDict()  # by version id (immutable)
         self._lock = threading.Lock()
         self._pool: cf.ThreadPoolExecutor | None = None
         self._background: cf.ThreadPoolExecutor | None = None
@@ -379,6 +388,7 @@ class CockpitRunner:
             registered = host.registry.tiles.get(tile.id)
             chosen.append((tile, registered[1] if registered else "unknown"))
         heads = host.store.heads()
+        drops = self.data_drops(heads)
         results: list[TileResult | None] = [None] * len(chosen)
         pending: dict[cf.Future, tuple[int, tuple | None, float]] = {}
         caching = use_cache and self.cache_enabled
@@ -390,7 +400,7 @@ class CockpitRunner:
                 if hit is not None:
                     results[i] = _finish(
                         tile, plugin, hit.value, hit.as_of, hit.filters_applied, filters, today, now,
-                        cached=True, seconds=0.0,
+                        cached=True, seconds=0.0, drops=drops,
                     )
                     continue
             future = self._executor().submit(_run_one, host, identity, tile, plugin, filters, heads, today)
@@ -433,9 +443,38 @@ class CockpitRunner:
             elif key is not None:
                 self.results.put(key, _CachedValue(value, as_of, applied, time.monotonic(), seconds))
             results[i] = _finish(
-                tile, plugin, value, as_of, applied, filters, today, now, cached=False, seconds=seconds
+                tile, plugin, value, as_of, applied, filters, today, now, cached=False, seconds=seconds, drops=drops
             )
         return [r for r in results if r is not None]
+
+    def data_drops(self, heads: Mapping[str, Any]) -> dict[str, DataDrop]:
+        """The ledgers whose head version removed most of the rows before it (see
+        :func:`~huizhi.cockpit.status.data_drop`), from the versions' recorded counts. Versions
+        never change, so each is read once."""
+        from huizhi.models import LedgerVersion
+
+        wanted = {head.version_id: lid for lid, head in heads.items()}
+        with self._lock:
+            missing = [vid for vid in wanted if vid not in self._drops]
+        if missing:
+            import sqlalchemy as sa
+
+            with sa.orm.Session(self._host.engine) as session:
+                found = {v.id: v for v in session.scalars(sa.select(LedgerVersion).where(LedgerVersion.id.in_(missing)))}
+            with self._lock:
+                for vid in missing:
+                    v = found.get(vid)
+                    lid = wanted[vid]
+                    registered = self._host.registry.ledgers.get(lid)
+                    title = registered[0].title if registered else lid
+                    self._drops[vid] = (
+                        data_drop(lid, title, v.number, v.row_count or 0, v.added or 0, v.removed or 0)
+                        if v is not None else None
+                    )
+                while len(self._drops) > 4096:
+                    self._drops.popitem(last=False)
+        with self._lock:
+            return {lid: d for vid, lid in wanted.items() if (d := self._drops.get(vid)) is not None}
 
     def _ttl(self, tile: TileSpec) -> float | None:
         if tile.ledgers:
@@ -561,12 +600,15 @@ def _finish(
     *,
     cached: bool,
     seconds: float,
+    drops: Mapping[str, DataDrop] | None = None,
 ) -> TileResult:
     target = value.target if value.target is not None else tile.target
     assessment = assess(
         value.value, target, today=today, as_of=as_of, freshness=tile.freshness, now=now, unit=tile.unit,
         narrowed=narrowed_by(filters, applied),
     )
+    # a value from a ledger that just lost most of its rows warns instead of turning green
+    assessment = with_data_drop(assessment, [drops[lid] for lid in tile.ledgers if drops and lid in drops])
     return TileResult(
         tile, plugin, value, assessment, as_of, cached=cached, seconds=seconds, filters_applied=applied
     )
