@@ -153,9 +153,10 @@ def _department(result: TileResult) -> str:
 
 def header(results: Sequence[TileResult]) -> None:
     counts = status_counts(results)
+    shown = HEADER_STATUSES + ((Status.DATA_DROP,) if counts[Status.DATA_DROP] else ())
     boxes = "".join(
         f'<div class="hz-count" style="border-color:{STATUS_STYLE[s][1]}"><b>{counts[s]}</b><span>{_e(s)}</span></div>'
-        for s in HEADER_STATUSES
+        for s in shown
     )
     failing = counts[Status.ERROR] + counts[Status.DENIED]
     if failing:
@@ -191,7 +192,7 @@ def _has_figure(result: TileResult) -> bool:
 
 @st.dialog("指标详情", width="large")
 def _detail_dialog(ctx: PageContext, result: TileResult) -> None:
-    from huizhi.cockpit.charts import figure_for
+    from huizhi.cockpit.charts import detail_rows, figure_for
 
     tile, a = result.tile, result.assessment
     st.markdown(f"#### {_e(tile.title)}")
@@ -202,9 +203,9 @@ def _detail_dialog(ctx: PageContext, result: TileResult) -> None:
         st.plotly_chart(fig, config={"displayModeBar": False}, theme=None, key=f"hz-dialog-{tile.id}")
         import pandas as pd
 
-        rows = detail.items if isinstance(detail, Breakdown) else detail.points
+        rows = detail_rows(detail)  # each value in the detail's own unit, not the tile's
         label = f"按{detail.by}" if isinstance(detail, Breakdown) else "时间"
-        st.dataframe(pd.DataFrame([(str(k), format_value(v, tile.unit)) for k, v in rows], columns=[label, "数值"]),
+        st.dataframe(pd.DataFrame(rows, columns=[label, "数值"]),
                      hide_index=True, width="stretch", height=min(400, 36 * (len(rows) + 1)))
     if tile.description:
         st.caption(tile.description)
@@ -254,14 +255,15 @@ def tile_card(ctx: PageContext, result: TileResult, filters: Filters, pins: list
             shown = format_value(value, tile.unit)
             st.markdown(f'<div class="hz-value" title="{_e(a.reason)}">{_e(shown)}</div>', unsafe_allow_html=True)
             lines = []
-            if tile.target is not None:
-                lines.append(f"目标 {format_value(tile.target.value, tile.unit)} · {format_date(tile.target.deadline)}前")
-            if tile.target is not None or a.status in (Status.STALE, Status.NO_DATA):
+            target = result.target  # the value's own target (this period's deadline), else the tile's
+            if target is not None:
+                lines.append(f"目标 {format_value(target.value, tile.unit)} · {format_date(target.deadline)}前")
+            if target is not None or a.status in (Status.STALE, Status.NO_DATA, Status.DATA_DROP):
                 lines.append(a.reason)
             st.markdown(
                 '<div class="hz-meta">' + "<br>".join(_e(x) for x in lines if x) + "</div>", unsafe_allow_html=True
             )
-            if tile.target is not None and a.progress is not None and a.status is not Status.NO_DATA:
+            if target is not None and a.progress is not None and a.status is not Status.NO_DATA:
                 done = "低于基线" if a.progress < 0 else f"完成 {min(999, a.progress * 100):.0f}%"
                 st.progress(min(1.0, max(0.0, a.progress)), text=done)
             if result.value is not None:

@@ -195,6 +195,13 @@ class Target:
     a tile is only judged at and after the deadline (and "at risk" in the last ``warn_days``).
     ``higher_is_better`` is False for targets like "overdue inspections at most 5%".
     ``source`` cites the plan (e.g. "行动计划 第105行").
+
+    ``scope`` says which data the target applies to. ``"district"`` (the default): a figure for
+    the whole district over the whole plan, such as 16万 devices registered; when the cockpit's
+    street, department or period filter narrows the value, the value is shown without a verdict
+    (监测, with a note saying the target is district-wide). ``"each"``: the target holds for any
+    part of the district, such as a rate (联网率 100%, 按期办结率 95%); it is judged under every
+    filter.
     """
 
     value: float
@@ -205,6 +212,7 @@ class Target:
     tolerance: float = 0.05  # how far behind the expected line still counts as on track
     warn_days: int = 90
     source: str = ""
+    scope: Literal["district", "each"] = "district"
 
 
 @dataclass(frozen=True)
@@ -213,12 +221,15 @@ class TileValue:
 
     ``detail`` is a :class:`Series`, :class:`Breakdown` or :class:`TopItems` (the cockpit draws
     them), or anything the tile's own ``render`` draws. ``as_of`` is when the data was current,
-    in UTC (naive) or any time zone (the host normalises it)."""
+    in UTC (naive) or any time zone (the host normalises it). ``target``, when given, is this
+    value's own target and is used instead of ``TileSpec.target``: a target that moves with the
+    data, such as this reporting period's deadline."""
 
     value: float | None
     as_of: dt.datetime | None = None
     detail: Any = None
     note: str = ""
+    target: Target | None = None
 
 
 # What a tile's ``detail`` may be: the cockpit draws these without any plotting code in the plugin.
@@ -226,22 +237,38 @@ class TileValue:
 
 @dataclass(frozen=True)
 class Series:
-    """A time series (trend). ``points`` are (date or label, value). ``target`` draws a line."""
+    """A time series (trend). ``points`` are (date or label, value). ``target`` draws a line.
+
+    ``unit`` is the unit of the points (``"%"``: percentages, 91.2 not 0.912), which may differ
+    from the tile's; None means the tile's unit (the cockpit fills it in when the tile returns).
+    Every chart, table and export of the series formats its points with this unit, never the
+    tile's.
+    """
 
     points: tuple[tuple[Any, float], ...]
     name: str = ""
-    unit: str = ""
+    unit: str | None = None
     kind: Literal["line", "bar"] = "line"
     target: float | None = None
+    # True: the last point is a period still running (this month so far). It is drawn apart,
+    # labelled 本月至今, and the "最新" value is the last complete point; a tile's headline and
+    # verdict must not be that point. None: the cockpit decides — a monthly series (dates on the
+    # 1st) whose last point is the month of ``ctx.today`` is partial. False: it is complete.
+    partial: bool | None = None
 
 
 @dataclass(frozen=True)
 class Breakdown:
-    """Values by street (镇街), department or category: drawn as horizontal bars."""
+    """Values by street (镇街), department or category: drawn as horizontal bars.
+
+    ``unit`` is the unit of the items, which may differ from the tile's (a count tile broken
+    down into percentages of a baseline says ``unit="%"``); None means the tile's unit. Every
+    chart, table and export formats the items with this unit.
+    """
 
     items: tuple[tuple[str, float], ...]
     by: str = "镇街"  # what the labels are, as a Chinese column header
-    unit: str = ""
+    unit: str | None = None
     limit: int = 12  # bars shown; the Excel export has them all
 
 
@@ -371,6 +398,8 @@ def validate(spec: object) -> None:
                 raise SpecError(f"tile {spec.id!r}: render must be callable")
             if not isinstance(spec.permission, Perm):
                 raise SpecError(f"tile {spec.id!r}: permission must be a huizhi.specs.Perm")
+            if spec.target is not None and spec.target.scope not in ("district", "each"):
+                raise SpecError(f"tile {spec.id!r}: target scope must be 'district' or 'each', not {spec.target.scope!r}")
         case ConnectorSpec():
             _check_id("connector", spec.id)
             if not callable(spec.factory):

@@ -63,10 +63,18 @@ class Submission:
     submitted: dict[str, dt.datetime] = field(default_factory=dict)  # name -> last upload (Beijing)
     last_upload: dt.datetime | None = None  # Beijing time
     stale: bool = False  # nothing uploaded in this period or the one before
+    # when the ledger last changed in fact (any commit: upload, seed, rollback), Beijing time
+    last_commit: dt.datetime | None = None
+    outdated: bool = False  # not even a commit since the previous period began: may be out of date
 
     @property
     def missing(self) -> tuple[str, ...]:
         return tuple(d for d in self.expected if d not in self.submitted)
+
+    @property
+    def deadline(self) -> dt.date:
+        """The day this period's submissions are due: its last day (Beijing)."""
+        return self.period.end
 
 
 def _expected_departments(host: Host, spec: LedgerSpec) -> tuple[str, ...]:
@@ -98,10 +106,15 @@ def submission_status(host: Host, today: dt.date | None = None) -> list[Submissi
                 for name in json.loads(version.scope) if version.scope else expected:
                     submitted[name] = at
         last = to_beijing(max(v.created_at for v in uploads)) if uploads else None
-        stale = last is None or last.date() < previous_period(spec.period, today).start
+        since = previous_period(spec.period, today).start
+        stale = last is None or last.date() < since
+        # freshness is the real commit time of any version, not the dates inside the data
+        head = host.store.head(spec.id)
+        committed = to_beijing(head.updated_at) if head is not None else None
+        outdated = committed is None or committed.date() < since
         result.append(
             Submission(spec.id, spec.title, district.department_name(spec.department), period, expected,
-                       submitted, last, stale)
+                       submitted, last, stale, committed, outdated)
         )
     return result
 

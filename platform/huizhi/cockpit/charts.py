@@ -22,8 +22,40 @@ FONT = "Noto Sans CJK SC, Source Han Sans SC, PingFang SC, Microsoft YaHei, sans
 TILE_HEIGHT = 200
 
 
-def _fmt(value: float, unit: str) -> str:
+def _fmt(value: float, unit: str | None) -> str:
+    """A detail's number in the detail's own unit (None: no unit; the runner resolves None to
+    the tile's unit before anything is drawn)."""
+    unit = unit or ""
     return format_percent(value) if unit == "%" else f"{format_number(value)}{unit}"
+
+
+def detail_rows(detail: Series | Breakdown) -> list[tuple[str, str]]:
+    """Every item or point of ``detail`` as (label, value shown in the detail's own unit): the
+    dialog's table. A Breakdown of percentages in a tile counted in 台 shows 98.5%, never 98.51台;
+    a partial last point is labelled 本月至今."""
+    if isinstance(detail, Breakdown):
+        return [(str(k), _fmt(v, detail.unit)) for k, v in detail.items]
+    return [(point_label(detail, i), _fmt(y, detail.unit)) for i, (_, y) in enumerate(detail.points)]
+
+
+def partial_label(series: Series) -> str:
+    """What a series' partial last point is called: 本月至今 for a month, else 至今."""
+    x = series.points[-1][0] if series.points else None
+    return "本月至今" if isinstance(x, dt.date) and x.day == 1 else "至今"
+
+
+def point_label(series: Series, i: int) -> str:
+    """The label of point ``i``: 2026年12月, and 2026年12月（本月至今） for a partial last point."""
+    text = _label(series.points[i][0])
+    if series.partial and i == len(series.points) - 1:
+        return f"{text}（{partial_label(series)}）"
+    return text
+
+
+def latest_complete(series: Series) -> tuple[Any, float] | None:
+    """The last point that covers a whole period (the partial last point excluded)."""
+    points = series.points[:-1] if series.partial else series.points
+    return points[-1] if points else None
 
 
 def style(fig: go.Figure, *, height: int = TILE_HEIGHT, color: str | None = None) -> go.Figure:
@@ -50,13 +82,15 @@ def series_figure(series: Series, *, color: str | None = None, height: int = TIL
     xs = [p[0] for p in series.points]
     ys = [p[1] for p in series.points]
     div, suffix = (1.0, "") if series.unit == "%" else scale_for(ys)
-    hover = [f"{_label(x)}：{_fmt(y, series.unit)}" for x, y in zip(xs, ys, strict=True)]
+    hover = [f"{point_label(series, i)}：{_fmt(y, series.unit)}" for i, y in enumerate(ys)]
     scaled = [y / div for y in ys]
     if series.kind == "bar":
         trace: Any = go.Bar(
             x=xs,
             y=scaled,
             marker_color=color or SERIES_COLORS[0],
+            # a partial last period (this month so far) is drawn pale
+            marker_opacity=[0.4 if series.partial and i == len(ys) - 1 else 1.0 for i in range(len(ys))],
             hovertext=hover,
             hoverinfo="text",
             name=series.name,
@@ -74,9 +108,13 @@ def series_figure(series: Series, *, color: str | None = None, height: int = TIL
             name=series.name,
         )
     fig = go.Figure(trace)
-    if xs and series.kind == "line":  # charts are static on the cockpit: print the latest value
-        fig.add_annotation(x=xs[-1], y=scaled[-1], text=_fmt(ys[-1], series.unit), showarrow=False,
+    latest = latest_complete(series)
+    if latest is not None and series.kind == "line":  # static on the cockpit: print the latest complete value
+        fig.add_annotation(x=latest[0], y=latest[1] / div, text=_fmt(latest[1], series.unit), showarrow=False,
                            xanchor="right", yanchor="bottom", font=dict(size=11, color=color or SERIES_COLORS[0]))
+    if series.partial and xs:
+        fig.add_annotation(x=xs[-1], y=scaled[-1], text=partial_label(series), showarrow=False, yanchor="bottom",
+                           font=dict(size=10, color="#80868B"))
     if series.target is not None:
         fig.add_hline(
             y=series.target / div,
@@ -162,32 +200,45 @@ def mini_series(series: Series, *, color: str | None = None, height: int = 88) -
         return (i * w / max(1, n - 1), h - 4 - (y - lo) / span * (h - 8))
 
     pts = [xy(i, y) for i, y in enumerate(ys)]
-    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
+    partial = bool(series.partial) and n > 0
+    whole = pts[:-1] if partial and n > 1 else pts  # the partial last point is drawn apart
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in whole)
     if series.kind == "bar":
         bw = w / max(1, n) * 0.7
         shapes = "".join(
-            f'<rect x="{x - bw / 2 + (w / max(1, n)) / 2 * 0:.1f}" y="{y:.1f}" width="{bw:.1f}" height="{h - 4 - y:.1f}" '
-            f'fill="{color}"/>' for x, y in ((i * w / max(1, n) + bw * 0.2, p[1]) for i, p in enumerate(pts))
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{bw:.1f}" height="{h - 4 - y:.1f}" fill="{color}"'
+            + (' fill-opacity="0.4"' if partial and i == n - 1 else "") + "/>"
+            for i, (x, y) in enumerate((i * w / max(1, n) + bw * 0.2, p[1]) for i, p in enumerate(pts))
         )
     else:
-        area = f"M0,{h - 4:.1f} L{line.replace(' ', ' L')} L{pts[-1][0]:.1f},{h - 4:.1f} Z"
+        area = f"M0,{h - 4:.1f} L{line.replace(' ', ' L')} L{whole[-1][0]:.1f},{h - 4:.1f} Z"
         shapes = (
             f'<path d="{area}" fill="{_tint(color, 0.14)}"/>'
             f'<polyline points="{line}" fill="none" stroke="{color}" stroke-width="2" '
             f'vector-effect="non-scaling-stroke" stroke-linejoin="round"/>'
         )
+        if partial and n > 1:
+            (x0, y0), (x1, y1) = pts[-2], pts[-1]
+            shapes += (f'<line x1="{x0:.1f}" y1="{y0:.1f}" x2="{x1:.1f}" y2="{y1:.1f}" stroke="{color}" '
+                       f'stroke-width="2" stroke-dasharray="3 3" stroke-opacity="0.5" '
+                       f'vector-effect="non-scaling-stroke"/>')
     if series.target is not None:
         ty = h - 4 - (series.target - lo) / span * (h - 8)
         shapes += (f'<line x1="0" x2="{w}" y1="{ty:.1f}" y2="{ty:.1f}" stroke="#D93025" stroke-width="1" '
                    f'stroke-dasharray="5 4" vector-effect="non-scaling-stroke"/>')
     first, last = series.points[0][0], series.points[-1][0]
     target = f' · <span style="color:#D93025">目标 {_e(_fmt(series.target, series.unit))}</span>' if series.target is not None else ""
+    latest = latest_complete(series)
+    shown = f'最新 <b style="color:{color}">{_e(_fmt(latest[1], series.unit))}</b>' if latest is not None else ""
+    if partial:  # this month so far: shown, but never as the latest value
+        shown += f'{" · " if shown else ""}{_e(partial_label(series))} {_e(_fmt(ys[-1], series.unit))}'
+    last_label = f"{_short(last)}（{partial_label(series)}）" if partial else _short(last)
     return (
         f'<div class="hz-mini"><svg viewBox="0 0 {w:.0f} {h:.0f}" preserveAspectRatio="none" width="100%" '
         f'height="{height}" role="img" aria-label="{_e(series.name or "趋势")}">{shapes}</svg>'
         f'<div class="hz-mini-axis"><span>{_e(_short(first))}</span>'
-        f'<span>最新 <b style="color:{color}">{_e(_fmt(ys[-1], series.unit))}</b>{target}</span>'
-        f'<span>{_e(_short(last))}</span></div></div>'
+        f'<span>{shown}{target}</span>'
+        f'<span>{_e(last_label)}</span></div></div>'
     )
 
 

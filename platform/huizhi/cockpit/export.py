@@ -80,15 +80,15 @@ def summary_frame(results: Sequence[TileResult]) -> pd.DataFrame:
                 "数值": r.value.value if r.value is not None else None,
                 "单位": t.unit,
                 "显示值": format_value(r.value.value, t.unit) if r.value is not None else "",
-                "目标值": t.target.value if t.target else None,
-                "截止日期": t.target.deadline.isoformat() if t.target else "",
+                "目标值": r.target.value if r.target else None,
+                "截止日期": r.target.deadline.isoformat() if r.target else "",
                 "状态": str(a.status),
                 "按计划应达": a.expected,
                 "完成进度(%)": round(a.progress * 100, 1) if a.progress is not None else None,
                 "数据截至(北京时间)": format_as_of(r.as_of),
                 "说明": a.reason if r.ok else (r.error or ""),
             "备注": r.value.note if r.value is not None else "",
-                "计划出处": t.target.source if t.target else "",
+                "计划出处": r.target.source if r.target else "",
                 "插件": r.plugin,
                 "指标编号": t.id,
             }
@@ -110,19 +110,21 @@ def detail_frame(results: Sequence[TileResult]) -> pd.DataFrame:
                         "类型": f"按{detail.by}",
                         "项目": label,
                         "数值": value,
-                        "单位": detail.unit or r.tile.unit,
+                        "单位": detail.unit if detail.unit is not None else r.tile.unit,
                     }
                 )
         elif isinstance(detail, Series):
-            for x, value in detail.points:
+            for i, (x, value) in enumerate(detail.points):
                 label = x.isoformat() if isinstance(x, dt.date) else str(x)
+                if detail.partial and i == len(detail.points) - 1:
+                    label += "（本月至今）" if isinstance(x, dt.date) else "（至今）"
                 rows.append(
                     {
                         "指标": r.tile.title,
                         "类型": "趋势",
                         "项目": label,
                         "数值": value,
-                        "单位": detail.unit or r.tile.unit,
+                        "单位": detail.unit if detail.unit is not None else r.tile.unit,
                     }
                 )
     return pd.DataFrame(rows, columns=["指标", "类型", "项目", "数值", "单位"])
@@ -236,8 +238,8 @@ def _card(r: TileResult, figures: Mapping[str, Any], chart_ids: list[tuple[str, 
     value = r.value.value if r.value is not None else None
     parts.append(f'<div class="value">{_e(format_value(value, t.unit))}</div>')
     meta = []
-    if t.target is not None:
-        meta.append(f"目标 {format_value(t.target.value, t.unit)} · {format_date(t.target.deadline)}前")
+    if r.target is not None:
+        meta.append(f"目标 {format_value(r.target.value, t.unit)} · {format_date(r.target.deadline)}前")
     meta.append(f"{_department(r)} · 数据截至 {format_as_of(r.as_of)}")
     parts.append(f'<div class="meta">{"<br>".join(_e(m) for m in meta)}</div>')
     detail = r.value.detail if r.value is not None else None
@@ -279,7 +281,9 @@ def snapshot_html(
     figures = figures or {}
     counts = status_counts(results)
     shown = [
-        s for s in (Status.OVERDUE, Status.AT_RISK, Status.ON_TRACK, Status.MET, Status.STALE, Status.NO_DATA)
+        s for s in (Status.OVERDUE, Status.AT_RISK, Status.ON_TRACK, Status.MET, Status.STALE, Status.DATA_DROP,
+                    Status.NO_DATA)
+        if s is not Status.DATA_DROP or counts[s]
     ]
     count_html = "".join(
         f'<div class="count" style="border-color:{STATUS_STYLE[s][1]}"><b>{counts[s]}</b><span>{_e(s)}</span></div>'

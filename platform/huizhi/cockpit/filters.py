@@ -11,11 +11,29 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from huizhi import district
+from huizhi import params as query_params
 from huizhi.context import FILTER_DEPARTMENT, FILTER_PERIOD, FILTER_STREET, Filters
 
 FILTER_LABELS = {FILTER_STREET: "镇街", FILTER_DEPARTMENT: "部门", FILTER_PERIOD: "时间"}
+
+
+def department_name(value: str) -> str:
+    """A department given by name (区公安分局) or id (gaj) as the name ledgers store; anything
+    else unchanged (it then matches no row: a filter never widens to everything)."""
+    dept = district.department_by_name(value)
+    if dept is None:
+        try:
+            dept = district.department(value)
+        except KeyError:
+            return value
+    return dept.name
+
+
 def normalize_filters(filters: Filters | None) -> Filters:
-    """Sorted, de-duplicated filters, so equal selections share one cache entry."""
+    """Sorted, de-duplicated filters, so equal selections share one cache entry. Departments
+    given by id become their names (``Filters(departments=("jxj",))`` is the 区经济和信息化局
+    filter), since tiles compare them with the names stored in ledgers."""
     if filters is None:
         return Filters()
     period = None
@@ -24,7 +42,7 @@ def normalize_filters(filters: Filters | None) -> Filters:
         period = (_to_date(start), _to_date(end))
     return Filters(
         streets=tuple(sorted(set(filters.streets))),
-        departments=tuple(sorted(set(filters.departments))),
+        departments=tuple(sorted({department_name(d) for d in filters.departments})),
         period=period,
     )
 
@@ -53,7 +71,9 @@ def filters_to_params(filters: Filters) -> dict[str, str]:
 def filters_from_params(params: Mapping[str, Any]) -> Filters:
     """The inverse of :func:`filters_to_params`; department pages call it on ``ctx.params``.
 
-    Unparseable values are ignored (a hand-edited URL must not break a page).
+    Unparseable values are ignored (a hand-edited URL must not break a page). ``dept`` takes
+    department names or ids (``?dept=jxj`` and ``?dept=区经济和信息化局`` are the same filter, as
+    :func:`huizhi.params.departments` reads them); unknown departments are dropped.
     """
 
     def listed(key: str) -> tuple[str, ...]:
@@ -72,6 +92,7 @@ def filters_from_params(params: Mapping[str, Any]) -> Filters:
             period = None
         if period == (None, None):
             period = None
-    return Filters(streets=listed("street"), departments=listed("dept"), period=period)
+    departments = tuple(sorted(query_params.departments(params, "dept")))[:50]
+    return Filters(streets=listed("street"), departments=departments, period=period)
 
 

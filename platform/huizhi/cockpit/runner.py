@@ -33,10 +33,18 @@ from typing import TYPE_CHECKING, Any
 
 from huizhi.access import AccessDenied, Identity, RowScope
 from huizhi.clock import beijing_today
-from huizhi.cockpit.filters import normalize_filters
-from huizhi.cockpit.status import Assessment, Status, as_utc_naive, assess
-from huizhi.context import Filters, LedgerReader, TileContext
-from huizhi.specs import Breakdown, Perm, Series, TileSpec, TileValue, TopItems
+from huizhi.cockpit.filters import FILTER_LABELS, normalize_filters
+from huizhi.cockpit.status import (
+    Assessment,
+    DataDrop,
+    Status,
+    as_utc_naive,
+    assess,
+    data_drop,
+    with_data_drop,
+)
+from huizhi.context import FILTER_DEPARTMENT, FILTER_PERIOD, FILTER_STREET, Filters, LedgerReader, TileContext
+from huizhi.specs import Breakdown, Perm, Series, Target, TileSpec, TileValue, TopItems
 
 if TYPE_CHECKING:
     from huizhi.host import Host
@@ -92,6 +100,14 @@ class TileResult:
         return self.assessment.status
 
     @property
+    def target(self) -> Target | None:
+        """The target this value is measured against: the value's own (``TileValue.target``,
+        e.g. this period's deadline), else the tile's."""
+        if self.value is not None and self.value.target is not None:
+            return self.value.target
+        return self.tile.target
+
+    @property
     def ok(self) -> bool:
         return self.error is None
 
@@ -106,7 +122,7 @@ def status_counts(results: Sequence[TileResult]) -> dict[Status, int]:
 
 class InvalidTileValue(TypeError):
     """A tile's query returned something the cockpit cannot show. ``what`` is the part that was
-    wrong (``result``, ``value``, ``as_of``, ``detail``, ``note``); the message is English."""
+    wrong (``result``, ``value``, ``as_of``, ``detail``, ``note``, ``target``); the message is English."""
 
     _CHINESE = {
         "result": "返回值不是 TileValue",
@@ -114,6 +130,7 @@ class InvalidTileValue(TypeError):
         "as_of": "数据时间不是日期时间",
         "detail": "明细无法绘制（既非趋势、分项或表格，指标也没有自己的绘制函数）",
         "note": "说明不是文字",
+        "target": "目标不是 Target",
     }
 
     def __init__(self, what: str, message: str):
@@ -130,9 +147,22 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def checked_value(tile: TileSpec, value: Any) -> TileValue:
+def is_partial_month(series: Series, today: dt.date) -> bool:
+    """True when ``series`` is monthly (every point a date on the 1st of a month) and its last
+    point is the month of ``today``: the month so far."""
+    if not series.points:
+        return False
+    xs = [x for x, _ in series.points]
+    if not all(isinstance(x, dt.date) and not isinstance(x, dt.datetime) and x.day == 1 for x in xs):
+        return False
+    return (xs[-1].year, xs[-1].month) == (today.year, today.month)
+
+
+def checked_value(tile: TileSpec, value: Any, today: dt.date | None = None) -> TileValue:
     """``value`` as the cockpit needs it: the number as a float, ``as_of`` in naive UTC (any time
-    zone accepted). Raises :class:`InvalidTileValue` for anything else, naming what is wrong."""
+    zone accepted), a detail's unit resolved (None: the tile's), a series' partial last point
+    marked (``Series.partial`` None: decided on ``today``). Raises :class:`InvalidTileValue` for
+    anything else, naming what is wrong."""
     if not isinstance(value, TileValue):
         raise InvalidTileValue("result", f"query returned {type(value).__name__}, expected TileValue")
     number = value.value
@@ -157,7 +187,20 @@ def checked_value(tile: TileSpec, value: Any) -> TileValue:
         )
     if not isinstance(value.note, str):
         raise InvalidTileValue("note", f"note is {type(value.note).__name__}, expected str")
-    return dataclasses.replace(value, value=number, as_of=as_of)
+    if value.target is not None and not isinstance(value.target, Target):
+        raise InvalidTileValue("target", f"target is {type(value.target).__name__}, expected huizhi.specs.Target")
+    detail = value.detail
+    if isinstance(detail, Series | Breakdown):
+        # units follow the values: a detail without its own unit has the tile's, from here on
+        if detail.unit is None:
+            detail = dataclasses.replace(detail, unit=tile.unit)
+        elif not isinstance(detail.unit, str):
+            raise InvalidTileValue(
+                "detail", f"detail unit is {type(detail.unit).__name__} {_short(detail.unit)}, expected str or None"
+            )
+    if isinstance(detail, Series) and detail.partial is None:
+        detail = dataclasses.replace(detail, partial=is_partial_month(detail, today or beijing_today()))
+    return dataclasses.replace(value, value=number, as_of=as_of, detail=detail)
 
 
 @dataclass
@@ -241,6 +284,7 @@ class CockpitRunner:
         self.cache_enabled = cache
         self.results = ResultCache()
         self._memo: OrderedDict[Any, Any] = OrderedDict()
+        self._drops: OrderedDict[int, DataDrop | None] = OrderedDict()  # by version id (immutable)
         self._lock = threading.Lock()
         self._pool: cf.ThreadPoolExecutor | None = None
         self._background: cf.ThreadPoolExecutor | None = None
@@ -344,6 +388,7 @@ class CockpitRunner:
             registered = host.registry.tiles.get(tile.id)
             chosen.append((tile, registered[1] if registered else "unknown"))
         heads = host.store.heads()
+        drops = self.data_drops(heads)
         results: list[TileResult | None] = [None] * len(chosen)
         pending: dict[cf.Future, tuple[int, tuple | None, float]] = {}
         caching = use_cache and self.cache_enabled
@@ -354,7 +399,8 @@ class CockpitRunner:
                 hit = self.results.get(key, self._ttl(tile))
                 if hit is not None:
                     results[i] = _finish(
-                        tile, plugin, hit.value, hit.as_of, hit.filters_applied, today, now, cached=True, seconds=0.0
+                        tile, plugin, hit.value, hit.as_of, hit.filters_applied, filters, today, now,
+                        cached=True, seconds=0.0, drops=drops,
                     )
                     continue
             future = self._executor().submit(_run_one, host, identity, tile, plugin, filters, heads, today)
@@ -396,8 +442,39 @@ class CockpitRunner:
                 )
             elif key is not None:
                 self.results.put(key, _CachedValue(value, as_of, applied, time.monotonic(), seconds))
-            results[i] = _finish(tile, plugin, value, as_of, applied, today, now, cached=False, seconds=seconds)
+            results[i] = _finish(
+                tile, plugin, value, as_of, applied, filters, today, now, cached=False, seconds=seconds, drops=drops
+            )
         return [r for r in results if r is not None]
+
+    def data_drops(self, heads: Mapping[str, Any]) -> dict[str, DataDrop]:
+        """The ledgers whose head version removed most of the rows before it (see
+        :func:`~huizhi.cockpit.status.data_drop`), from the versions' recorded counts. Versions
+        never change, so each is read once."""
+        from huizhi.models import LedgerVersion
+
+        wanted = {head.version_id: lid for lid, head in heads.items()}
+        with self._lock:
+            missing = [vid for vid in wanted if vid not in self._drops]
+        if missing:
+            import sqlalchemy as sa
+
+            with sa.orm.Session(self._host.engine) as session:
+                found = {v.id: v for v in session.scalars(sa.select(LedgerVersion).where(LedgerVersion.id.in_(missing)))}
+            with self._lock:
+                for vid in missing:
+                    v = found.get(vid)
+                    lid = wanted[vid]
+                    registered = self._host.registry.ledgers.get(lid)
+                    title = registered[0].title if registered else lid
+                    self._drops[vid] = (
+                        data_drop(lid, title, v.number, v.row_count or 0, v.added or 0, v.removed or 0)
+                        if v is not None else None
+                    )
+                while len(self._drops) > 4096:
+                    self._drops.popitem(last=False)
+        with self._lock:
+            return {lid: d for vid, lid in wanted.items() if (d := self._drops.get(vid)) is not None}
 
     def _ttl(self, tile: TileSpec) -> float | None:
         if tile.ledgers:
@@ -517,18 +594,35 @@ def _finish(
     value: TileValue,
     as_of: dt.datetime | None,
     applied: frozenset[str],
+    filters: Filters,
     today: dt.date,
     now: dt.datetime | None,
     *,
     cached: bool,
     seconds: float,
+    drops: Mapping[str, DataDrop] | None = None,
 ) -> TileResult:
+    target = value.target if value.target is not None else tile.target
     assessment = assess(
-        value.value, tile.target, today=today, as_of=as_of, freshness=tile.freshness, now=now, unit=tile.unit
+        value.value, target, today=today, as_of=as_of, freshness=tile.freshness, now=now, unit=tile.unit,
+        narrowed=narrowed_by(filters, applied),
     )
+    # a value from a ledger that just lost most of its rows warns instead of turning green
+    assessment = with_data_drop(assessment, [drops[lid] for lid in tile.ledgers if drops and lid in drops])
     return TileResult(
         tile, plugin, value, assessment, as_of, cached=cached, seconds=seconds, filters_applied=applied
     )
+
+
+def narrowed_by(filters: Filters, applied: frozenset[str] | set[str]) -> str:
+    """The active filters a tile applied, in Chinese ("镇街、部门"): its value covers part of the
+    district or of the time, so a district-wide target does not apply to it."""
+    active = (
+        (FILTER_STREET, bool(filters.streets)),
+        (FILTER_DEPARTMENT, bool(filters.departments)),
+        (FILTER_PERIOD, filters.period is not None),
+    )
+    return "、".join(FILTER_LABELS[f] for f, on in active if on and f in applied)
 
 
 def _error_result(tile: TileSpec, plugin: str, exc: BaseException, seconds: float) -> TileResult:
@@ -570,5 +664,5 @@ def _run_one(
     ctx = CockpitTileContext(
         _host=host, identity=identity, plugin=plugin, tile=tile, filters=filters, heads=heads, today=today
     )
-    value = checked_value(tile, tile.query(ctx))
+    value = checked_value(tile, tile.query(ctx), today)
     return value, frozenset(ctx.filters_applied), set(ctx.ledgers_read), time.perf_counter() - started

@@ -6,6 +6,7 @@ Pure functions, no state: the runner, the page, the exports and the tests use th
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ class Status(StrEnum):
     ON_TRACK = "正常推进"
     MET = "达标"
     STALE = "数据过期"
+    DATA_DROP = "数据量骤减"  # the latest commit of a ledger the tile reads removed most of its rows
     NO_DATA = "暂无数据"
     MONITOR = "监测"  # a value without a target from the plan: shown, not judged
     ERROR = "计算出错"
@@ -66,6 +68,52 @@ def is_stale(
         return False
     now = as_utc_naive(now) if now is not None else utcnow()
     return now - as_utc_naive(as_of) > freshness
+
+
+#: a commit that removes more than this share of a ledger's rows makes its tiles warn (数据量骤减)
+DATA_DROP_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class DataDrop:
+    """The head version of a ledger removed most of the rows of the version before it."""
+
+    ledger_id: str
+    title: str
+    number: int  # the version that removed them
+    removed: int
+    before: int  # rows in the version before
+
+    @property
+    def share(self) -> float:
+        return self.removed / self.before if self.before else 0.0
+
+
+def data_drop(ledger_id: str, title: str, number: int, row_count: int, added: int, removed: int) -> DataDrop | None:
+    """A :class:`DataDrop` when a version with these counts removed more than
+    :data:`DATA_DROP_SHARE` of the rows before it, else None."""
+    before = row_count - added + removed
+    if before <= 0 or removed <= DATA_DROP_SHARE * before:
+        return None
+    return DataDrop(ledger_id, title, number, removed, before)
+
+
+def with_data_drop(assessment: Assessment, drops: list[DataDrop]) -> Assessment:
+    """``assessment`` under a 数据量骤减 warning: the badge warns, ``judged`` keeps the judgement
+    (a value computed from a ledger that just lost most of its rows is not shown as green)."""
+    if not drops or assessment.status in (Status.ERROR, Status.DENIED):
+        return assessment
+    parts = "；".join(
+        f"{d.title}第{d.number}版删除了 {d.removed:,} 行（上一版 {d.before:,} 行的 {d.share * 100:.0f}%）"
+        for d in drops
+    )
+    judged = assessment.judged or assessment.status
+    return dataclasses.replace(
+        assessment,
+        status=Status.DATA_DROP,
+        judged=judged,
+        reason=f"数据量骤减：{parts}，请核实该次提交是否完整（按现有数据：{judged}）。",
+    )
 
 
 def elapsed_fraction(target: Target, today: dt.date) -> float:
@@ -113,6 +161,7 @@ def assess(
     freshness: dt.timedelta | None = None,
     now: dt.datetime | None = None,
     unit: str = "",
+    narrowed: str = "",
 ) -> Assessment:
     """Judge ``value`` against ``target`` on ``today`` (default: today in Beijing).
 
@@ -126,13 +175,25 @@ def assess(
        baseline: 存在风险 in the last ``warn_days`` before the deadline, else 正常推进;
        no target → 监测;
     3. data older than ``freshness`` (``as_of`` vs ``now``) → the badge is 数据过期, and
-       ``judged`` keeps the judgement of rule 2.
+       ``judged`` keeps the judgement of rule 2;
+    4. (the runner, :func:`with_data_drop`) the latest commit of a ledger the tile reads removed
+       more than half of its rows → the badge is 数据量骤减, ``judged`` keeps the judgement.
+
+    ``narrowed`` names the filters the value was narrowed by ("镇街、部门"): a target of scope
+    ``"district"`` does not apply to such a value, which is then 监测 with a note saying why.
     """
     today = today or beijing_today()
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return Assessment(Status.NO_DATA, reason="暂无数据：数据源尚未提供该指标的值。")
 
-    judged, expected, progress, elapsed, days_left, reason = _judge(float(value), target, today, unit)
+    if target is not None and narrowed and target.scope == "district":
+        judged, expected, progress, elapsed, days_left = Status.MONITOR, None, None, None, None
+        reason = (
+            f"已按{narrowed}筛选：目标 {format_value(target.value, unit)} 为全区口径，"
+            "不适用于筛选后的数值，不作达标判断。"
+        )
+    else:
+        judged, expected, progress, elapsed, days_left, reason = _judge(float(value), target, today, unit)
     if is_stale(as_of, freshness, now):
         age = (as_utc_naive(now) if now else utcnow()) - as_utc_naive(as_of)  # type: ignore[arg-type]
         return Assessment(
@@ -169,7 +230,7 @@ def _judge(
         lag = f"，落后计划进度 {behind * 100:.0f} 个百分点" if behind is not None else "，尚未达标"
         return Status.AT_RISK, expected, progress, elapsed, days_left, f"{line}{lag}；还有 {days_left} 天。"
     if days_left <= target.warn_days:
-        return Status.AT_RISK, expected, progress, elapsed, days_left, f"距截止仅剩 {days_left} 天，尚未达标。"
-    return Status.ON_TRACK, expected, progress, elapsed, days_left, f"距截止还有 {days_left} 天。"
+        return Status.AT_RISK, expected, progress, elapsed, days_left, f"未到截止：距截止仅剩 {days_left} 天，尚未达标。"
+    return Status.ON_TRACK, expected, progress, elapsed, days_left, f"未到截止：距截止还有 {days_left} 天。"
 
 

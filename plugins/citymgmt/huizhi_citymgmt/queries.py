@@ -185,11 +185,11 @@ def breakdown(
         .order_by(sa.desc("total"), key)
     )
     frame = reader.frame(stmt)
-    if not frame.empty:
-        closed = frame["closed"].where(frame["closed"] > 0)
-        rated = frame["rated"].where(frame["rated"] > 0)
-        frame["on_time_ratio"] = frame["on_time"] / closed
-        frame["satisfaction_ratio"] = frame["satisfied"] / rated
+    # the ratio columns exist also when no row matches (a street and a unit without cases)
+    closed = frame["closed"].where(frame["closed"] > 0)
+    rated = frame["rated"].where(frame["rated"] > 0)
+    frame["on_time_ratio"] = (frame["on_time"] / closed).astype("float64")
+    frame["satisfaction_ratio"] = (frame["satisfied"] / rated).astype("float64")
     return frame
 
 

@@ -3,7 +3,8 @@
 Queries aggregate in SQL on ``ctx.ledger(...).rows`` and apply the cockpit's street, department
 (承办单位) and period (发现日期) filters through ``ctx.filter_conditions``. ``ctx.today`` is the day
 of the values (the cockpit judges them on the same day). Without a
-period filter, rates cover the last twelve months, so they describe how the loop runs now.
+period filter, rates cover the last twelve complete months, so they describe how the loop runs
+now; the month so far is never part of a rate (it is partial: the trend marks it 本月至今).
 """
 
 from __future__ import annotations
@@ -24,12 +25,18 @@ ON_TIME_TARGET = 95.0
 
 
 def _window(ctx: TileContext, reader: LedgerReader, today: dt.date) -> tuple[list[Any], str]:
-    """Conditions for the cockpit filters plus, without a period filter, the last 12 months."""
+    """Conditions for the cockpit filters plus, without a period filter, the last 12 complete
+    months. The month so far is left out of every rate: it is partial (its cases found a few
+    days ago are mostly still open), so it is shown in the trend as 本月至今 but not judged."""
     conds = ctx.filter_conditions(reader, street="street", department="dispatch_unit", date="found_date")
+    this_month = today.replace(day=1)
+    conds.append(reader.rows.c.found_date < this_month)
     if ctx.filters.period is not None:
-        return conds, "所选时段"
-    start = dt.date(today.year - 1, today.month, 1)
-    return [*conds, reader.rows.c.found_date >= start], f"近12个月（{start:%Y年%m月}起）"
+        end = ctx.filters.period[1]
+        return conds, "所选时段" + ("（不含本月至今）" if end is None or end >= this_month else "")
+    start = dt.date(this_month.year - 1, this_month.month, 1)
+    last = this_month - dt.timedelta(days=1)
+    return [*conds, reader.rows.c.found_date >= start], f"近12个完整月（{start:%Y年%m月}至{last:%Y年%m月}）"
 
 
 def _period_months(ctx: TileContext) -> dict[str, dt.date | None]:
@@ -154,10 +161,11 @@ TILES: tuple[TileSpec, ...] = (
                 "行动计划第274行（发现、派单、处置、反馈、考核全闭环）与第91行（城市事件智能化处置能力显著增强）；"
                 "95%为区城市管理委的考核目标，计划未给出数值"
             ),
+            scope="each",  # a rate: it holds for every street, unit and period
         ),
         drilldown="citymgmt-loop",
         ledgers=(LEDGER_ID,),
-        description="已结案案件中结案日期不晚于处置时限的比例（默认近12个月）；图为逐月走势与目标线。",
+        description="已结案案件中结案日期不晚于处置时限的比例（默认近12个完整月，不含本月至今）；图为逐月走势与目标线，本月至今单独标出。",
         order=10,
     ),
     TileSpec(
@@ -193,7 +201,7 @@ TILES: tuple[TileSpec, ...] = (
         unit="%",
         drilldown="citymgmt-cases",
         ledgers=(LEDGER_ID,),
-        description="有回访结果的案件中“满意”和“基本满意”的比例（默认近12个月）；图为各发现来源的满意率。",
+        description="有回访结果的案件中“满意”和“基本满意”的比例（默认近12个完整月，不含本月至今）；图为各发现来源的满意率。",
         order=40,
     ),
     TileSpec(

@@ -208,10 +208,10 @@ def breakdown(
         .order_by(sa.desc("total"), key)
     )
     frame = reader.frame(stmt)
-    if not frame.empty:
-        in_service = frame["inspected"].where(frame["inspected"] > 0)
-        frame["networked_ratio"] = (frame["networked"] / in_service).fillna(0.0)
-        frame["overdue_ratio"] = (frame["overdue"] / in_service).fillna(0.0)
+    # the ratio columns exist also when no row matches (a street and a department without devices)
+    in_service = frame["inspected"].where(frame["inspected"] > 0)
+    frame["networked_ratio"] = (frame["networked"] / in_service).fillna(0.0).astype("float64")
+    frame["overdue_ratio"] = (frame["overdue"] / in_service).fillna(0.0).astype("float64")
     return frame
 
 

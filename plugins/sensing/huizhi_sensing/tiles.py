@@ -33,9 +33,11 @@ def _open(ctx: TileContext) -> tuple[LedgerReader, dt.datetime | None, list[Any]
     )
 
 
-def _filtered_note(ctx: TileContext, text: str) -> str:
+def _filtered_note(ctx: TileContext, text: str, district_target: bool = False) -> str:
     if ctx.filters.streets or ctx.filters.departments:
-        return f"{text}（按所选镇街、部门统计，目标为全区口径）"
+        # a district-wide count target is not used for the verdict (Target.scope="district");
+        # rate targets (scope="each") hold for every street and department
+        return f"{text}（按所选镇街、部门统计{'，目标为全区口径' if district_target else ''}）"
     return text
 
 
@@ -62,7 +64,7 @@ def registered_query(ctx: TileContext) -> TileValue:
         f"视频监控{fmt_count(s.cameras)}路（基数3万余路）、物联感知设备{fmt_count(s.iot)}套"
         f"（基数近13万套），合计为基数的 {fmt_pct(s.total / plan.BASELINE_TOTAL)}"
     )
-    return TileValue(s.total, as_of=stamp, detail=detail, note=_filtered_note(ctx, note))
+    return TileValue(s.total, as_of=stamp, detail=detail, note=_filtered_note(ctx, note, district_target=True))
 
 
 def networked_query(ctx: TileContext) -> TileValue:
@@ -157,6 +159,7 @@ TILES: tuple[TileSpec, ...] = (
             value=100.0,
             deadline=plan.NETWORK_DEADLINE,
             source="行动计划第120行：到2023年底，实现全区感知网络“应联尽联”",
+            scope="each",  # a rate: it holds for every street and department
         ),
         drilldown="sensing-map",
         ledgers=(LEDGER_ID,),
@@ -175,6 +178,7 @@ TILES: tuple[TileSpec, ...] = (
             deadline=plan.OVERDUE_THRESHOLD_DATE,
             higher_is_better=False,
             source="行动计划第104行要求定期开展感知设备巡检；5%为区经济和信息化局设定的管理阈值（计划未给出数值）",
+            scope="each",  # a rate: it holds for every street and department
         ),
         drilldown="sensing-inspections",
         ledgers=(LEDGER_ID,),
