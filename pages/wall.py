@@ -37,7 +37,6 @@ from huizhi.specs import Series
 
 WEEKDAYS = "一二三四五六日"
 COUNTED = (Status.OVERDUE, Status.AT_RISK, Status.ON_TRACK, Status.MET)
-MAP_HEIGHT = 836
 
 _CSS = """
 <style>
@@ -92,11 +91,11 @@ header[data-testid="stHeader"], [data-testid="stToolbar"], [data-testid="stDecor
 .st-key-hz-wall-measure p { font-size: 17px !important; }
 .st-key-hz-wall-measure button { min-height: 34px; padding: 0 14px; background: rgba(16,42,80,0.8);
   border-color: rgba(90,170,255,0.35); color: #DCE6F5; }
-.st-key-hz-wall-measure [data-testid="stBaseButton-segmented_controlActive"] {
-  background: #1E6FD9 !important; border-color: #4DA3FF !important; }
-.st-key-hz-wall-measure [data-testid="stBaseButton-segmented_controlActive"] p { color: #FFFFFF !important; }
-.st-key-hz-wall-exit a { background: rgba(16,42,80,0.8); border: 1px solid rgba(90,170,255,0.35); }
-.st-key-hz-wall-exit a p, .st-key-hz-wall-exit a span { color: #DCE6F5 !important; font-size: 16px !important; }
+.st-key-hz-wall-measure button[aria-checked="true"] { background: #1E6FD9 !important; border-color: #4DA3FF !important; }
+.st-key-hz-wall-measure button[aria-checked="true"] * { color: #FFFFFF !important; }
+.st-key-hz-wall-measure button[aria-checked="false"] * { color: #DCE6F5 !important; }
+.st-key-hz-wall-exit button { min-height: 34px; background: rgba(16,42,80,0.8); border: 1px solid rgba(90,170,255,0.35); }
+.st-key-hz-wall-exit button p, .st-key-hz-wall-exit button span { color: #DCE6F5 !important; font-size: 16px !important; }
 </style>
 """
 
@@ -278,8 +277,7 @@ def screen(ctx: PageContext, refresh: int, first_day: dt.date) -> None:
             f'<div class="hzw hzw-maphead" title="{_e(measure.label if measure else "")}"><b>镇街分布</b></div>',
             unsafe_allow_html=True,
         )
-        width = layout.MAP_SIZE[0]
-        fig = layout.district_map(measure, size=(width, MAP_HEIGHT))
+        fig = layout.district_map(measure, size=layout.MAP_SIZE)
         st.plotly_chart(fig, config={"displayModeBar": False, "scrollZoom": False}, theme=None,
                         key="hz-wall-map-chart", width="content")
     source = "我的置顶" if any(p in {r.tile.id for r in results} for p in pins) else "城市生命体征（未置顶时的默认指标）"
@@ -292,7 +290,17 @@ def screen(ctx: PageContext, refresh: int, first_day: dt.date) -> None:
         unsafe_allow_html=True,
     )
     with foot_r, st.container(key="hz-wall-exit", horizontal=True, horizontal_alignment="right"):
-        ctx.link("cockpit", label="退出大屏", icon=":material/close_fullscreen:", **filters_to_params(filters))
+        if st.button("退出大屏", key="hz-wall-exit-button", icon=":material/close_fullscreen:"):
+            leave_wall()
+
+
+def leave_wall() -> None:
+    """Back to the cockpit with the same filters: the wall's parameters leave the address bar (a
+    page link to the same page would keep them there, so a reload would open the wall again)."""
+    for key in ("wall", "refresh", "measure"):
+        if key in st.query_params:
+            del st.query_params[key]
+    st.rerun(scope="app")
 
 
 def render(ctx: PageContext) -> None:

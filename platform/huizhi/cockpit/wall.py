@@ -51,7 +51,7 @@ MAX_TILES = 8
 DEFAULT_REFRESH = 60
 MIN_REFRESH, MAX_REFRESH = 5, 3600
 #: the map's size in pixels on a 1920×1080 wall (the centre column)
-MAP_SIZE = (960, 900)
+MAP_SIZE = (940, 836)
 
 # the wall's dark palette
 BACKGROUND = "#061224"
@@ -288,7 +288,7 @@ def _ranges(width: float, height: float, kx: float) -> tuple[tuple[float, float]
     return (cx - half_x, cx + half_x), (cy - half_y, cy + half_y)
 
 
-def _ticks(vmin: float, vmax: float, n: int = 5) -> list[float]:
+def _ticks(vmin: float, vmax: float, n: int = 6) -> list[float]:
     """About ``n`` round tick values between vmin and vmax (for the colour bar)."""
     if vmax <= vmin:
         return [vmin]
