@@ -38,6 +38,7 @@ def test_wall_screen_fits_one_screen_refreshes_and_is_documented(page, portal, s
     page.wait_for_url(re.compile(r".*wall=1.*"), timeout=30_000)
     wait_rendered(page, timeout=90)
     assert "refresh=60" in page.url
+    documented_screenshot(page, "cockpit-wall")  # as the button opens it: refreshed every 60 s
 
     # refresh off: the clock still ticks (in the browser), the data stamp stays
     page.goto(f"{portal.url}/cockpit?wall=1&refresh=0")
@@ -75,7 +76,6 @@ def test_wall_screen_fits_one_screen_refreshes_and_is_documented(page, portal, s
     for lab in street_labels:
         assert lab["box"][3] <= 1080 and lab["box"][2] <= 1920
     assert page.locator(".st-key-hz-wall-map .js-plotly-plot").count() == 1
-    documented_screenshot(page, "cockpit-wall")
 
     # refresh every 5 s: the fragment reruns (new stamp) and the page is not reloaded
     page.goto(f"{portal.url}/cockpit?wall=1&refresh=5")
