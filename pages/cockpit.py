@@ -364,10 +364,14 @@ def exports(ctx: PageContext, results: Sequence[TileResult], filters: Filters, f
 
 def render(ctx: PageContext) -> None:
     from huizhi.cockpit.charts import MINI_CSS
+    from huizhi_pages import wall
 
+    if wall.requested(ctx.params):  # ?wall=1: the wall-screen mode (大屏), see pages/wall.py
+        wall.render(ctx)
+        return
     st.markdown(_CSS.replace("</style>", MINI_CSS + "</style>"), unsafe_allow_html=True)
     today = ctx.today  # the one day of this view: tiles' values and their judgement
-    title_col, export_col = st.columns([6, 1], vertical_alignment="bottom")
+    title_col, export_col = st.columns([5, 2], vertical_alignment="bottom")
     title_col.markdown("## 领导驾驶舱")
     title_col.caption("《大兴区新型智慧城市建设行动计划（2022-2025年）》实施情况 · 城市生命体征")
     filters = filter_bar(ctx, today)
@@ -402,7 +406,8 @@ def render(ctx: PageContext) -> None:
         )
         grid(ctx, items, filters, pins, figures, theme.name.lower())
 
-    with export_col:
+    with export_col, st.container(horizontal=True, horizontal_alignment="right", gap="small"):
+        ctx.link("cockpit", label="大屏", icon=":material/tv:", **wall.wall_params(filters))
         exports(ctx, shown, filters, figures)
     cached = sum(r.cached for r in results)
     newest = max((r.as_of for r in results if r.as_of is not None), default=None)
