@@ -207,3 +207,10 @@ def test_cockpit_without_the_parameter_is_unchanged(host, database_url):  # noqa
     at = AppTest.from_function(_page_script, args=(database_url, {}), default_timeout=60).run()
     assert not at.exception
     assert 'class="hzw-tile"' not in _wall_html(at) and at.multiselect(key="hz-streets") is not None
+
+
+def test_every_status_has_a_wall_colour():
+    from huizhi.cockpit import Status
+    from huizhi.cockpit.wall import STATUS_COLORS
+
+    assert set(STATUS_COLORS) == set(Status)  # a new status (e.g. 数据量骤减) must not break the wall

@@ -69,6 +69,7 @@ STATUS_COLORS: dict[Status, str] = {
     Status.MONITOR: "#7FB2E5",
     Status.ERROR: "#FF6B6B",
     Status.DENIED: "#9AA5B1",
+    Status.DATA_DROP: "#FF8A3D",
 }
 COLORSCALE = [
     [0.0, "#1565C0"],
@@ -394,25 +395,25 @@ def district_map(
 
     # labels: name on the first line, value on the second; the airport a single muted line
     pts = []
-    for s, t, v in zip(streets, fmt, vals, strict=True):
+    for s, shown, v in zip(streets, fmt, vals, strict=True):
         px, py = to_px(s.lon, s.lat)
-        w = max(text_width(s.name, LABEL_FONT), text_width(t, LABEL_FONT)) + 8
+        w = max(text_width(s.name, LABEL_FONT), text_width(shown, LABEL_FONT)) + 8
         pts.append((s.name, px, py, radius(v) if v is not None or not present else 7.0, w, 2 * LABEL_FONT * 1.25 + 4))
     ax_, ay_ = to_px(AIRPORT[1], AIRPORT[2])
     pts.append((AIRPORT[0], ax_, ay_, 6.0, text_width(AIRPORT[0], 15) + 8, 15 * 1.3 + 4))
     labels = place_labels(pts, pw, ph)
-    for (name, lon, lat), label, t in zip(
+    for (name, lon, lat), label, value_text in zip(
         [(s.name, s.lon, s.lat) for s in streets] + [AIRPORT], labels, [*fmt, None], strict=True
     ):
         far = math.hypot(label.dx, label.dy) > label.width / 2 + 30
-        text = (f"<b>{name}</b><br><span style='color:#7FDBFF'>{t}</span>" if t is not None
+        text = (f"<b>{name}</b><br><span style='color:#7FDBFF'>{value_text}</span>" if value_text is not None
                 else f"<i>{name}</i>")
         fig.add_annotation(
             x=lon, y=lat, xref="x", yref="y", text=text, showarrow=True,
             ax=label.dx, ay=label.dy, axref="pixel", ayref="pixel",
             arrowhead=0, arrowwidth=1.2, standoff=0,
             arrowcolor="rgba(170,200,235,0.75)" if far else "rgba(0,0,0,0)",
-            font=dict(size=LABEL_FONT if t is not None else 15, color=INK if t is not None else MUTED, family=FONT),
+            font=dict(size=LABEL_FONT if value_text is not None else 15, color=INK if value_text is not None else MUTED, family=FONT),
             align="center", bgcolor="rgba(6,18,36,0.55)", borderpad=1,
             width=label.width - 2, height=label.height - 2,
         )
