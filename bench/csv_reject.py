@@ -62,12 +62,14 @@ if __name__ == "__main__":  # pragma: no cover
             raw.decode("utf-8")
         bare = time.perf_counter() - t
         del raw
+        with TreeSampler() as idle:
+            time.sleep(0.1)
         with TreeSampler() as sampler:
             t = time.perf_counter()
             res = ingest(path, "big.csv", spec)
             took = time.perf_counter() - t
         rej = res.rejection
         print(f"file {size / 2**20:.1f} MB; bare read+decode {bare:.2f} s")
-        print(f"ingest {took:.2f} s, peak RSS (tree) {sampler.peak_mb} MB")
+        print(f"ingest {took:.2f} s, peak RSS (tree) {sampler.peak_mb} MB (before ingest: {idle.peak_mb} MB)")
         print(f"rejection: {rej.kind if rej else None}; detail {len(rej.detail) if rej else 0} chars")
         print(f"message: {rej.message if rej else [p.text() for p in res.problems[:3]]}")
