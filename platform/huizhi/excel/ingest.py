@@ -740,7 +740,7 @@ def _process(
     headers = {
         c.name: (match.headers.get(col_src[c.name]) if c.name in col_src else c.label) for c in spec.columns
     }
-    tables = [_file_problem_table(p) for p in file_problems]
+    tables = [_file_problems_table(file_problems, origin_row, origin_col)] if file_problems else []
     for ch in chunks:
         if ch.num_rows == 0:
             continue
@@ -852,6 +852,7 @@ def _merged_data_cells(
 
     fill: dict[int, np.ndarray] = {}
     problems: list[Problem] = []
+    rendered: dict[int, pa.Array] = {}
     for r1, c1, r2, c2 in merges:
         if r1 < start or r1 - start >= length or c1 >= n_cols:
             continue  # header area, or beyond the parsed data
@@ -860,7 +861,9 @@ def _merged_data_cells(
         covered = [j for j in range(c1, c2 + 1) if j in by_source]
         if not covered:
             continue
-        top = _row_texts(raw, r1, r1 + 1, n_cols)[0][c1]
+        if c1 not in rendered:  # each merged column rendered once, read by index (many merges)
+            rendered[c1] = render_text({k: _single(v) for k, v in _parts(raw, c1).items()}, raw.num_rows)
+        top = rendered[c1][r1].as_py()
         if c2 > c1:
             names = "、".join(f"「{spec.column(by_source[j]).label}」" for j in covered)
             problems.append(
@@ -1036,6 +1039,23 @@ def _cell_chunk(
         ],
         schema=PROBLEM_SCHEMA,
     )
+
+
+def _file_problems_table(problems: list[Problem], origin_row: int, origin_col: int) -> pa.Table:
+    """Many file-level problems as one table (one ``from_pylist``, not one table each); a
+    problem with a cell gets its position in the raw area, for marking workbooks."""
+    from huizhi.excel.problems import column_index
+
+    rows = []
+    for p in problems:
+        row = {name: getattr(p, name) for name in PROBLEM_FIELDS}
+        row["severity"], row["kind"] = str(p.severity), str(p.kind)
+        has_cell = p.column_letter is not None
+        row["_pos"] = -1
+        row["_src_col"] = column_index(p.column_letter) - origin_col if has_cell else -1
+        row["_src_row"] = p.row - origin_row - 1 if has_cell and p.row is not None else -1
+        rows.append(row)
+    return pa.Table.from_pylist(rows, schema=PROBLEM_SCHEMA)
 
 
 def _file_problem_table(p: Problem) -> pa.Table:
