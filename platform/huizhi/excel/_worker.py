@@ -22,6 +22,8 @@ import re
 import resource
 import sys
 import time
+from array import array
+from itertools import islice
 
 _T0 = time.perf_counter()
 
@@ -131,6 +133,64 @@ class _Extent:
         return 0 if self.max_col < 0 else self.max_col - self.min_col + 1
 
 
+_CELL_FULL = re.compile(rb"<((?:[A-Za-z_][\w.-]*:)?)c\s([^>]*?)(?:/>|>(.*?)</\1c>)", re.DOTALL)
+_HAS_FORMULA_OR_ERROR = re.compile(rb'<(?:[A-Za-z_][\w.-]*:)?f[\s>/]|\st="e"')
+_ATTR_T = re.compile(rb'\bt="([^"]*)"')
+_VALUE = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?v(?:\s[^>]*)?>(.*?)</(?:[A-Za-z_][\w.-]*:)?v>", re.DOTALL)
+_FORMULA = re.compile(
+    rb"<(?:[A-Za-z_][\w.-]*:)?f(?:\s[^>]*)?(?:/>|>(.*?)</(?:[A-Za-z_][\w.-]*:)?f>)", re.DOTALL
+)
+
+
+class _CellIssues:
+    """Cells python-calamine would hand back as empty: Excel error values (``t="e"``: #DIV/0!,
+    #N/A ...) and formulas without a cached result (written by a program, never calculated)."""
+
+    def __init__(self) -> None:
+        self.found: list[list] = []  # [row0, col0, "error" | "no_value", value, formula]
+        self.total = 0
+        self.carry = b""
+
+    def feed(self, chunk: bytes, final: bool = False) -> None:
+        data = self.carry + chunk
+        if final:
+            cut = len(data)
+        else:
+            cut = data.rfind(b"row>")  # after </row>: no cell is split
+            cut = cut + 4 if cut >= 0 else (len(data) if len(data) > 16 * 1024 * 1024 else 0)
+        piece, self.carry = data[:cut], data[cut:]
+        if piece and _HAS_FORMULA_OR_ERROR.search(piece):
+            self._scan(piece)
+
+    def _scan(self, piece: bytes) -> None:
+        from xml.sax.saxutils import unescape
+
+        for m in _CELL_FULL.finditer(piece):
+            attrs, inner = m.group(2), m.group(3) or b""
+            t = _ATTR_T.search(attrs)
+            typ = t.group(1) if t else b""
+            f = _FORMULA.search(inner)
+            v = _VALUE.search(inner)
+            if typ == b"e":
+                kind = "error"
+            elif f is not None and (
+                v is None or (not v.group(1).strip() and typ not in (b"str", b"inlineStr"))
+            ):
+                kind = "no_value"
+            else:
+                continue
+            r = _REF.search(attrs)
+            if r is None:
+                continue
+            self.total += 1
+            if len(self.found) < _MAX_CELL_ISSUES:
+                value = unescape(v.group(1).decode("utf-8", "replace")) if v else ""
+                formula = unescape((f.group(1) or b"").decode("utf-8", "replace")) if f else ""
+                self.found.append(
+                    [int(r.group(2)) - 1, _col_index(r.group(1)), kind, value[:100], formula[:300]]
+                )
+
+
 def _check_area(rows: int, cols: int, limits: dict, where: str) -> None:
     if cols > limits["max_columns"]:
         raise Rejected(
@@ -179,6 +239,14 @@ def _workbook_sheets(zf) -> list[tuple[str, bool, str]]:
             "请用 Excel 打开后另存为新的 .xlsx 再上传。",
             repr(exc),
         ) from exc
+    if wb.tag.startswith("{http://purl.oclc.org/ooxml/"):
+        raise Rejected(
+            "strict_ooxml",
+            "这是“Strict Open XML 电子表格”格式（严格 OOXML）的工作簿，暂不支持读取",
+            "请在 Excel 中打开文件，选择“文件 → 另存为”，保存类型选“Excel 工作簿 (*.xlsx)”"
+            "（不要选“Strict Open XML 电子表格”），保存后再上传；WPS 中另存为“Excel 文件 (*.xlsx)”。",
+            f"strict OOXML workbook root {wb.tag}",
+        )
     targets = {rel.get("Id"): rel.get("Target") or "" for rel in rels.iter() if rel.get("Id")}
     out = []
     for sheet in wb.iter(f"{ns_main}sheet"):
@@ -225,7 +293,7 @@ def _verify_zip(path: str, sheet_member: str | None, limits: dict, scan_extent: 
     """Stream every member once: actual sizes, no DTDs, and (``scan_extent``) the sheet's value extent."""
     import zipfile
 
-    info: dict = {"dimension": None, "extent": None}
+    info: dict = {"dimension": None, "extent": None, "cell_issues": [], "cell_issues_total": 0}
     total = 0
     with zipfile.ZipFile(path) as zf:
         for member in zf.infolist():
@@ -235,6 +303,7 @@ def _verify_zip(path: str, sheet_member: str | None, limits: dict, scan_extent: 
             is_xml = name.lower().endswith((".xml", ".rels", ".vml"))
             is_sheet = name == sheet_member
             extent: _Extent | None = None
+            issues = _CellIssues() if is_sheet else None
             carry = b""
             seen = 0
             with zf.open(member) as fh:
@@ -260,6 +329,8 @@ def _verify_zip(path: str, sheet_member: str | None, limits: dict, scan_extent: 
                                 "正常的 Excel 文件不会包含这些内容。请用 Excel 打开后另存为新的 .xlsx 再上传。",
                                 f"DTD in {name}",
                             )
+                    if issues is not None:
+                        issues.feed(chunk)
                     if is_sheet:
                         if first:
                             info["dimension"] = _parse_dimension(chunk)
@@ -282,6 +353,9 @@ def _verify_zip(path: str, sheet_member: str | None, limits: dict, scan_extent: 
             if extent is not None:
                 extent.feed(carry)
                 info["extent"] = extent
+            if issues is not None:
+                issues.feed(b"", final=True)
+                info["cell_issues"], info["cell_issues_total"] = issues.found, issues.total
             if seen != member.file_size:  # pragma: no cover - zipfile raises on CRC/size first
                 raise Rejected(
                     "corrupt", "文件已损坏（内部大小不符）", _RESAVE, f"{name}: {seen} != {member.file_size}"
@@ -289,9 +363,23 @@ def _verify_zip(path: str, sheet_member: str | None, limits: dict, scan_extent: 
     return info
 
 
+_SHEET_VARIANTS = str.maketrans({"帐": "账", "賬": "账", "臺": "台", "　": "", " ": ""})
+
+
+def _fold_sheet_name(name: str) -> str:
+    """Sheet names compared loosely: NFKC, no spaces, 台帐/臺賬 folded to 台账, case folded."""
+    import unicodedata
+
+    return unicodedata.normalize("NFKC", name).translate(_SHEET_VARIANTS).replace(" ", "").casefold()
+
+
 def _choose_sheet(
     sheets: list[tuple[str, bool, str]], wanted: str | None, prefer: list[str]
-) -> tuple[str, str]:
+) -> tuple[str, str, str]:
+    """(name, zip path, reason). ``reason``: ``named`` (asked for), ``exact`` (named like the
+    ledger), ``only`` (the one worksheet), ``similar`` (named like the ledger after folding
+    variants such as 台帐 → 台账), ``first`` (no sheet named like the ledger: the first visible
+    one that is not an instructions sheet)."""
     names = [name for name, _, _ in sheets]
     paths = {name: path for name, _, path in sheets}
     if wanted is not None:
@@ -301,18 +389,35 @@ def _choose_sheet(
                 f"工作簿中没有名为「{wanted}」的工作表",
                 f"工作簿中的工作表有：{'、'.join(names)}。请选择正确的工作表。",
             )
-        return wanted, paths[wanted]
+        return wanted, paths[wanted], "named"
+    if not sheets:
+        raise Rejected(
+            "no_sheet",
+            "工作簿中没有找到任何工作表（可能只有图表，或文件结构不标准）",
+            _RESAVE,
+        )
     candidates = [name for name, visible, _ in sheets if visible]
     for p in prefer:
         if p in candidates:
-            return p, paths[p]
+            return p, paths[p], "exact"
+    if len(sheets) == 1 and candidates:
+        return candidates[0], paths[candidates[0]], "only"
+    folded = [_fold_sheet_name(p) for p in prefer if p]
+    for name in candidates:
+        f = _fold_sheet_name(name)
+        if f in folded or any(len(p) >= 2 and p in f for p in folded):
+            return name, paths[name], "similar"
     skip = {"填写说明", "说明", "_选项", "错误清单"}
     for name in candidates:
         if name not in skip:
-            return name, paths[name]
+            return name, paths[name], "first"
     if candidates:
-        return candidates[0], paths[candidates[0]]
-    raise Rejected("no_sheet", "工作簿中没有可见的工作表", "请取消隐藏要上传的工作表，保存后再上传。")
+        return candidates[0], paths[candidates[0]], "first"
+    raise Rejected(
+        "no_sheet",
+        f"工作簿中的工作表都是隐藏的（{'、'.join(names)}）",
+        "请在 Excel 中右键工作表标签 → 取消隐藏，保存后再上传。",
+    )
 
 
 def _build_chunk(rows: list, width: int, pa, pc) -> list[dict]:
@@ -447,13 +552,15 @@ def _parse_xlsx(job: dict, limits: dict) -> tuple:
     try:
         with zipfile.ZipFile(path) as zf:
             sheets = _workbook_sheets(zf)
-        sheet_name, member = _choose_sheet(sheets, job.get("sheet"), job.get("prefer_sheets") or [])
+        sheet_name, member, sheet_reason = _choose_sheet(
+            sheets, job.get("sheet"), job.get("prefer_sheets") or []
+        )
         t = time.perf_counter()
         suspicious = _dimension_is_suspicious(path, member, limits)
         if suspicious:  # find the real extent before calamine allocates it
             info = _verify_zip(path, member, limits, scan_extent=True)
         else:  # check every member's real size while calamine reads (it releases the GIL)
-            info = {"dimension": None, "extent": None}
+            info = {"dimension": None, "extent": None, "cell_issues": [], "cell_issues_total": 0}
             verifier = _Background(_verify_zip, path, member, limits, False)
         timings["verify_zip"] = time.perf_counter() - t
     except corrupt as exc:
@@ -498,8 +605,10 @@ def _parse_xlsx(job: dict, limits: dict) -> tuple:
     try:
         for (r1, c1), (r2, c2) in sheet.merged_cell_ranges or []:
             merged.append([r1, c1, r2, c2])
-    except Exception:  # merged ranges are informative only
-        merged = []
+    except Exception as exc:  # unreadable merge list: say so rather than lose merged values silently
+        raise Rejected(
+            "corrupt", "无法读取工作表中的合并单元格信息", _RESAVE, f"merged_cell_ranges: {exc!r}"
+        ) from exc
     asm = _Assembler(width, pa)
     chunk_rows: list = []
     chunk_size = 64  # a small first chunk keeps title/header rows out of the big homogeneous chunks
@@ -527,46 +636,128 @@ def _parse_xlsx(job: dict, limits: dict) -> tuple:
         "origin_col": start[1],
         "n_rows": total_rows,
         "n_cols": width,
-        "merged": merged[:1000],
+        "merged": merged[:_MAX_MERGED],
+        "merged_total": len(merged),
+        "sheet_reason": sheet_reason,
+        "visible_sheets": [name for name, visible, _ in sheets if visible],
+        "cell_issues": info.get("cell_issues", [])[:_MAX_CELL_ISSUES],
+        "cell_issues_total": info.get("cell_issues_total", 0),
         "dimension": info["dimension"],
         "timings": {k: round(v, 4) for k, v in timings.items()},
     }
     return asm.table(), meta
 
 
+_MAX_MERGED = 100_000  # merged ranges passed on (ingest refuses a sheet with more)
+_MAX_CELL_ISSUES = 10_000  # error / uncalculated formula cells passed on (the count stays exact)
+_MAX_DETAIL = 2000  # characters of a rejection's detail (never the file itself)
+_RESAVE_CSV = "请用 Excel 打开后另存为“CSV UTF-8（逗号分隔）”或 .xlsx 再上传。"
+# three or more CJK characters in a row encoded as UTF-8 (lead E4-E9, two continuation bytes)
+_UTF8_3BYTE = re.compile(rb"[\xe0-\xef][\x80-\xbf]{2}")
+_UTF8_CJK_RUN = re.compile(rb"(?:[\xe4-\xe9][\x80-\xbf]{2}){3,}")
+
+
+def where_in_bytes(raw: bytes, pos: int) -> tuple[int, int]:
+    """(line number, byte position within that line), both 1-based, of byte ``pos`` of ``raw``."""
+    line_start = raw.rfind(b"\n", 0, pos) + 1
+    return raw.count(b"\n", 0, pos) + 1, pos - line_start + 1
+
+
+def _excerpt(raw: bytes, pos: int, width: int = 24) -> str:
+    return repr(raw[max(0, pos - width) : pos + width])
+
+
+def _bad_byte(raw: bytes, pos: int, encoding: str, what: str, hint: str = _RESAVE_CSV) -> Rejected:
+    line, col = where_in_bytes(raw, pos)
+    return Rejected(
+        "encoding",
+        f"{what}：第 {line} 行第 {col} 个字节（0x{raw[pos]:02X}，文件第 {pos + 1} 个字节）无法按 {encoding} 识别",
+        hint,
+        f"{encoding} decode failed at byte {pos} (line {line}, byte {col}): {_excerpt(raw, pos)}",
+    )
+
+
 def _decode_csv(raw: bytes) -> tuple[str, str]:
+    """The text and its encoding; a rejection names the line and byte that cannot be decoded.
+
+    UTF-8 (with or without BOM), UTF-16 with BOM, else GB18030 (a superset of GBK). A file that is
+    UTF-8 up to some line and something else after it (or GBK with UTF-8 lines in it) is mixed and
+    rejected: decoding it as either would store garbled text without a word.
+    """
     if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8"), "utf-8-sig"
+        try:
+            return raw[3:].decode("utf-8"), "utf-8-sig"
+        except UnicodeDecodeError as exc:
+            raise _bad_byte(
+                raw,
+                exc.start + 3,
+                "UTF-8",
+                "文件以 UTF-8 标记开头，但有字节不是 UTF-8（可能混合了其他编码的内容）",
+            ) from None
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16"), "utf-16"
+        try:
+            return raw.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError as exc:
+            raise _bad_byte(
+                raw, exc.start, "UTF-16", "文件以 UTF-16 标记开头，但内容不是有效的 UTF-16"
+            ) from None
     try:
         return raw.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return raw.decode("gb18030"), "gb18030"
     except UnicodeDecodeError as exc:
-        raise Rejected(
-            "encoding",
+        utf8_error = exc.start
+    # real UTF-8 text (two or more 3-byte characters: CJK) before the bad byte: not a GBK file
+    if len(list(islice(_UTF8_3BYTE.finditer(raw, 0, utf8_error), 2))) == 2:
+        raise _bad_byte(
+            raw,
+            utf8_error,
+            "UTF-8",
+            "文件前面是 UTF-8 编码，但这里的字节不是 UTF-8（可能混入了 GBK 等其他编码的内容，或文件已损坏）",
+        )
+    try:
+        text = raw.decode("gb18030")
+    except UnicodeDecodeError as exc:
+        raise _bad_byte(
+            raw,
+            exc.start,
+            "UTF-8 或 GBK/GB18030",
             "无法识别 CSV 文件的文字编码（既不是 UTF-8，也不是 GBK/GB18030）",
-            "请用 Excel 打开后另存为“CSV UTF-8（逗号分隔）”或 .xlsx 再上传。",
-            repr(exc),
-        ) from exc
+        ) from None
+    m = _UTF8_CJK_RUN.search(raw)
+    if m is not None:
+        line_start = raw.rfind(b"\n", 0, m.start()) + 1
+        line_end = raw.find(b"\n", m.end())
+        try:
+            raw[line_start : None if line_end < 0 else line_end].decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            line, col = where_in_bytes(raw, m.start())
+            gline, gcol = where_in_bytes(raw, utf8_error)
+            raise Rejected(
+                "encoding",
+                f"文件混合了两种文字编码：第 {gline} 行是 GBK 编码，第 {line} 行（从第 {col} 个字节起）是 UTF-8 编码",
+                _RESAVE_CSV,
+                f"gb18030 file with a UTF-8 line at byte {m.start()}: {_excerpt(raw, m.start())}",
+            )
+    return text, "gb18030"
 
 
 def _parse_csv(job: dict, limits: dict) -> tuple:
     import csv
     import io
 
+    with open(job["path"], "rb") as fh:
+        raw = fh.read()
+    text, encoding = _decode_csv(raw)  # before pyarrow is imported: a rejection costs little
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    with open(job["path"], "rb") as fh:
-        raw = fh.read()
-    text, encoding = _decode_csv(raw)
+    nul = None
+    if b"\x00" in raw and encoding != "utf-16":  # kept in the cells: ingest warns per cell
+        pos = raw.index(b"\x00")
+        line, col = where_in_bytes(raw, pos)
+        nul = {"count": raw.count(b"\x00"), "line": line, "byte": col}
     del raw
-    if "\x00" in text:
-        text = text.replace("\x00", "")
     sample = text[:65536]
     lines = sample.splitlines()[:50]
     counts = {d: sum(line.count(d) for line in lines) for d in (",", "\t", ";", "|")}
@@ -587,7 +778,13 @@ def _parse_csv(job: dict, limits: dict) -> tuple:
             asm.width = max(asm.width, chunk_width)
         chunk, chunk_width = [], 0
 
-    for row in csv.reader(io.StringIO(text), delimiter=delimiter):
+    # per record: fields as written, fields up to the last non-empty one, first physical line
+    fields, filled, lines = array("i"), array("i"), array("q")
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    last_line = 0
+    for row in reader:
+        first_line, last_line = last_line + 1, reader.line_num
+        written = len(row)
         while row and row[-1] == "":
             row.pop()
         if not row:
@@ -595,9 +792,15 @@ def _parse_csv(job: dict, limits: dict) -> tuple:
             continue
         for _ in range(pending_empty):  # keep empty rows inside the data so row numbers stay right
             chunk.append([])
+            fields.append(0)
+            filled.append(0)
+            lines.append(0)
         n_rows += pending_empty + 1
         pending_empty = 0
         chunk.append(row)
+        fields.append(written)
+        filled.append(len(row))
+        lines.append(first_line)
         if len(row) > chunk_width:
             chunk_width = len(row)
             if chunk_width > limits["max_columns"]:
@@ -623,8 +826,16 @@ def _parse_csv(job: dict, limits: dict) -> tuple:
         "merged": [],
         "encoding": encoding,
         "delimiter": delimiter,
+        "nul": nul,
     }
-    return asm.table(), meta
+    table = asm.table()
+    for name, values, typ in (
+        ("_csv.fields", fields, pa.int32()),
+        ("_csv.filled", filled, pa.int32()),
+        ("_csv.line", lines, pa.int64()),
+    ):
+        table = table.append_column(name, pa.array(memoryview(values), typ))
+    return table, meta
 
 
 def _peak_rss_mb() -> float:
@@ -676,7 +887,7 @@ def main() -> int:
                 "kind": exc.kind,
                 "message": exc.message,
                 "hint": exc.hint,
-                "detail": exc.detail,
+                "detail": str(exc.detail)[:_MAX_DETAIL],
             }
         )
     except MemoryError:

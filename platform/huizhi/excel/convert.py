@@ -8,9 +8,14 @@ converted; the typed value of such a cell is null. What is accepted:
 
 * text: any cell, rendered as Excel would show it (integral numbers without ``.0`` — phone
   numbers and ids typed into a General cell survive; dates as ``2023-05-01``), trimmed of
-  surrounding whitespace including full-width and no-break spaces; NUL characters are dropped.
-* int / float: numeric cells, and text holding a number (full-width digits, thousands
-  separators and surrounding spaces tolerated). ``inf``/``nan`` and ``1e999`` are failures.
+  surrounding whitespace including full-width and no-break spaces — except formula-like text
+  behind a leading TAB/CR (``\t=1+1``), kept exactly as typed; a NUL is removed with a warning
+  (``nul_removed``); other control characters (BEL, ESC, VT, C1, and bidi controls such as
+  U+202E) fail the cell (``control_char``).
+* int / float: numeric cells, and text holding a number (full-width digits and surrounding
+  spaces tolerated; thousands separators only in exact three-digit groups, ``1,234,567`` or
+  ``1 234 567``). ``12,5`` / ``0,75`` / ``1.234,5`` are ``bad_separator`` failures, never 125;
+  ``inf``/``nan`` and ``1e999`` are failures.
 * date: date cells (a time part is dropped with a warning), Excel serial numbers
   (1 … 2958465, the 1900 leap-year bug honoured), 8-digit numbers 19000101 … 29991231, and text in
   the forms 2023-05-01, 2023/5/1, 2023.5.1, 2023年5月1日, 20230501 (optionally followed by a time).
@@ -71,12 +76,21 @@ def _combine(chunked) -> pa.Array:
 
 
 def clean_text(s: pa.Array) -> pa.Array:
-    """Trim whitespace (incl. full-width, no-break, zero-width); empty becomes null; drop NULs."""
+    """Trim whitespace (incl. full-width, no-break, zero-width); empty becomes null.
+
+    Control characters (NUL included) are left in place: a number or date with one in it is not
+    a number or date, and text columns report them per cell (:func:`_to_str`).
+    """
     t = pc.utf8_trim(s, characters=_TRIM_CHARS)
-    t = pc.if_else(pc.equal(pc.utf8_length(t), 0), pa.scalar(None, pa.string()), t)
-    if pc.any(pc.match_substring(t, "\x00")).as_py():
-        t = pc.replace_substring(t, "\x00", "")
-    return t
+    return pc.if_else(pc.equal(pc.utf8_length(t), 0), pa.scalar(None, pa.string()), t)
+
+
+# C0 controls other than TAB/LF/CR, DEL, C1 controls, and the bidirectional controls that make
+# text display differently from what it is (U+202E RIGHT-TO-LEFT OVERRIDE: a spoofing vector).
+CONTROL_CHARS = "\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_CONTROL_RE = f"[{CONTROL_CHARS}]"
+# formula-like text behind a leading TAB or CR (``\t=1+1``): kept exactly as typed, neutralised on export
+_GUARDED_FORMULA_RE = r"^[\t\r][\s]*[=+\-@]"
 
 
 def number_text(n: pa.Array) -> pa.Array:
@@ -116,10 +130,26 @@ def render_text(parts: dict[str, pa.Array], length: int) -> pa.Array:
     return pc.coalesce(*pieces)
 
 
-def _normalised(s: pa.Array) -> pa.Array:
-    """Full-width to half-width (NFKC), then thousands separators and inner spaces removed."""
+# a thousands separator only in exact three-digit groups: 1,234,567 / 1 234 567 (one kind per number)
+_GROUPED_RE = r"^[+-]?[0-9]{1,3}((,[0-9]{3})+|( [0-9]{3})+)(\.[0-9]*)?$"
+
+
+def _normalised(s: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Full-width to half-width (NFKC) and thousands separators removed, plus the mask of cells
+    whose commas or inner spaces are not thousands separators (``12,5``, ``0,75``, ``1.234,5``,
+    ``12 5``): a number once the separators are gone, but not one we may guess."""
     t = pc.utf8_normalize(s, "NFKC")
-    return pc.replace_substring_regex(t, r"[,\s]", "")
+    grouped = _mask(pc.match_substring_regex(t, _GROUPED_RE))
+    bare = pc.replace_substring_regex(t, r"[,\s]", "")
+    has_sep = _mask(pc.match_substring_regex(t, r"[,\s]"))
+    numberish = _mask(pc.match_substring_regex(bare, _FLOAT_RE))
+    bad = pc.and_(pc.and_(has_sep, pc.invert(grouped)), numberish)
+    return pc.if_else(grouped, bare, t), bad
+
+
+def _first(fails: dict[str, pa.Array], reason: str) -> dict[str, pa.Array]:
+    """``fails`` with ``reason`` first (a cell with several reasons is reported by the first)."""
+    return {reason: fails.pop(reason), **fails} if reason in fails else fails
 
 
 def _text_reasons(t: pa.Array, numeric_ok: pa.Array, reasons: dict, present: pa.Array) -> None:
@@ -143,7 +173,8 @@ def _to_int(parts: dict, length: int) -> Converted:
         fails["too_big"] = pc.and_(integral, pc.invert(in_range))
         out = pc.if_else(in_range, pc.cast(pc.if_else(in_range, n, 0.0), pa.int64()), out)
     if "s" in parts:
-        t = _normalised(clean_text(parts["s"]))
+        t, bad_sep = _normalised(clean_text(parts["s"]))
+        fails["bad_separator"] = bad_sep
         present = pc.is_valid(t)
         ok = _mask(pc.match_substring_regex(t, _INT_RE))
         digits = pc.replace_substring_regex(t, r"\.0*$", "")
@@ -163,7 +194,7 @@ def _to_int(parts: dict, length: int) -> Converted:
         fails["is_date"] = pc.is_valid(parts["d"])
     if "b" in parts:
         fails["is_bool"] = pc.is_valid(parts["b"])
-    return Converted(out, fails)
+    return Converted(out, _first(fails, "bad_separator"))
 
 
 def _false(length: int) -> pa.Array:
@@ -183,7 +214,8 @@ def _to_float(parts: dict, length: int) -> Converted:
         fails["not_finite"] = pc.and_(pc.is_valid(n), pc.invert(finite))
         out = pc.if_else(finite, n, out)
     if "s" in parts:
-        t = _normalised(clean_text(parts["s"]))
+        t, bad_sep = _normalised(clean_text(parts["s"]))
+        fails["bad_separator"] = bad_sep
         present = pc.is_valid(t)
         ok = _mask(pc.match_substring_regex(t, _FLOAT_RE))
         value = pc.cast(pc.if_else(ok, t, "0"), pa.float64())
@@ -198,7 +230,7 @@ def _to_float(parts: dict, length: int) -> Converted:
         fails["is_date"] = pc.is_valid(parts["d"])
     if "b" in parts:
         fails["is_bool"] = pc.is_valid(parts["b"])
-    return Converted(out, fails)
+    return Converted(out, _first(fails, "bad_separator"))
 
 
 def _ymd_to_date(y, m, d) -> tuple[pa.Array, pa.Array]:
@@ -303,7 +335,23 @@ def _to_bool(parts: dict, length: int) -> Converted:
 
 def _to_str(parts: dict, length: int) -> Converted:
     text = render_text(parts, length)
-    return Converted(clean_text(text) if "s" in parts else text)
+    if "s" not in parts:
+        return Converted(text)
+    fails: dict[str, pa.Array] = {}
+    warns: dict[str, pa.Array] = {}
+    nul = _mask(pc.match_substring(text, "\x00"))
+    if pc.any(nul).as_py():  # NUL: removed, and said so per cell
+        warns["nul_removed"] = nul
+        text = pc.replace_substring(text, "\x00", "")
+    t = clean_text(text)
+    guarded = _mask(pc.match_substring_regex(text, _GUARDED_FORMULA_RE))
+    if pc.any(guarded).as_py():  # stored as typed, not trimmed: export neutralises it
+        t = pc.if_else(guarded, text, t)
+    control = _mask(pc.match_substring_regex(t, _CONTROL_RE))
+    if pc.any(control).as_py():  # BEL, ESC sequences, VT, U+202E ...: refused, never stored
+        fails["control_char"] = control
+        t = pc.if_else(control, pa.scalar(None, pa.string()), t)
+    return Converted(t, fails, warns)
 
 
 _CONVERTERS = {"str": _to_str, "int": _to_int, "float": _to_float, "date": _to_date, "bool": _to_bool}
@@ -324,5 +372,7 @@ def convert_column(parts: dict[str, pa.Array], col: ColumnSpec, length: int) -> 
         if seen is not None:
             mask = pc.and_(mask, pc.invert(seen))
             conv.failures[reason] = mask
+            if not pc.any(mask).as_py():
+                del conv.failures[reason]
         seen = mask if seen is None else pc.or_(seen, mask)
     return conv

@@ -396,7 +396,18 @@ def _process(
     sheet = meta["sheet"]
     scan = min(n_rows, limits.header_scan_rows)
     head_rows = _row_texts(raw, 0, scan, n_cols)
-    match = find_header(head_rows, spec)
+    if meta.get("merged_total", 0) > len(meta.get("merged", [])):
+        raise FileRejected(
+            "too_many_merged",
+            f"工作表「{sheet}」中的合并单元格太多（{meta['merged_total']} 处）",
+            "请全选表格 → 开始 → 合并后居中 → 取消合并，在每个单元格里填上各自的值后再上传。",
+        )
+    # merged ranges in raw coordinates (0-based rows/columns of the parsed area)
+    merges = [
+        (r1 - origin_row, c1 - origin_col, r2 - origin_row, c2 - origin_col)
+        for r1, c1, r2, c2 in meta.get("merged", [])
+    ]
+    match = find_header(head_rows, spec, merges)
     if match is None:
         labels = "、".join(f"「{c.label}」" for c in spec.columns[:6])
         raise FileRejected(
@@ -405,11 +416,14 @@ def _process(
             f"请确认上传的是本台账的表格：表头应包含 {labels} 等列名（可下载模板对照）；"
             "如果工作簿有多张工作表，请把数据放在第一张。",
         )
-    header_excel_row = origin_row + match.row + 1
+    header_excel_row = origin_row + match.row + match.height  # the last header row
     result.header_row = header_excel_row
 
     def letter(j: int) -> str:
         return column_letter(origin_col + j)
+
+    def area(r1: int, c1: int, r2: int, c2: int) -> str:  # raw coordinates -> "C1:D1"
+        return f"{letter(c1)}{origin_row + r1 + 1}:{letter(c2)}{origin_row + r2 + 1}"
 
     result.columns = [
         ColumnMatch(
@@ -423,6 +437,17 @@ def _process(
     ]
 
     file_problems: list[Problem] = []
+    file_problems += _sheet_choice_problems(meta, spec)
+    # header cells merged across columns: a column under one that matches nothing is an error
+    header_spans = [
+        (r1, c1, r2, c2)
+        for r1, c1, r2, c2 in merges
+        if c2 > c1 and r1 <= match.row + match.height - 1 and r2 >= match.row
+    ]
+
+    def header_span(j: int):
+        return next(((r1, c1, r2, c2) for r1, c1, r2, c2 in header_spans if c1 <= j <= c2), None)
+
     for name in match.missing:
         col = spec.column(name)
         severity = Severity.ERROR if col.required or name in spec.key else Severity.WARNING
@@ -458,6 +483,34 @@ def _process(
                 )
             )
     for j in match.unknown:
+        span = header_span(j)
+        if j in match.parents:  # a sub-header under a merged parent (位置 → 东经)
+            parent, c1, c2 = match.parents[j]
+            sub = match.headers[j].split("/", 1)[-1]
+            message = (
+                f"合并表头「{parent}」（{area(match.row, c1, match.row, c2)}）下的「{sub}」"
+                f"（{letter(j)}{header_excel_row}）无法对应到本台账的列，这一列的数据不会被忽略，文件不能提交"
+            )
+        elif span is not None:  # one header cell merged across several columns
+            message = (
+                f"表头「{match.headers[j]}」是跨 {span[3] - span[1] + 1} 列的合并单元格（{area(*span)}），"
+                "无法对应到本台账的列，文件不能提交"
+            )
+        if j in match.parents or span is not None:
+            file_problems.append(
+                Problem(
+                    severity=Severity.ERROR,
+                    kind=ProblemKind.UNKNOWN_COLUMN,
+                    message=message,
+                    hint="请把表头改成与模板一致的一行列名（取消合并，每列一个列名，例如「经度」「纬度」），再上传",
+                    sheet=sheet,
+                    row=header_excel_row,
+                    header=match.headers[j],
+                    column_letter=letter(j),
+                    value=match.headers[j],
+                )
+            )
+            continue
         file_problems.append(
             Problem(
                 severity=Severity.WARNING,
@@ -477,13 +530,21 @@ def _process(
     # --- data rows: after the header, without empty rows and trailing 合计 / signature lines
     t = time.perf_counter()
     progress("convert", 0.0)
-    start = match.row + 1
+    start = match.row + match.height
     length = max(0, n_rows - start)
     mapped = sorted(match.mapping.items(), key=lambda kv: kv[1])
+    by_source = {j: name for name, j in match.mapping.items()}
+    fill, merge_problems = _merged_data_cells(
+        merges, start, length, n_cols, by_source, spec, match, raw, sheet, letter, area, origin_row
+    )
+    file_problems += merge_problems
     sliced: dict[int, dict[str, pa.Array]] = {}
     nonempty = np.zeros(length, dtype=bool)
     for _, j in mapped:
         parts = {k: _single(v.slice(start, length)) for k, v in _parts(raw, j).items()}
+        if j in fill:  # merged over several rows: every row gets the merged value
+            idx = pa.array(fill[j], pa.int64())
+            parts = {k: v.take(idx) for k, v in parts.items()}
         sliced[j] = parts
         for kind, arr in parts.items():
             present = clean_text(arr).is_valid() if kind == "s" else arr.is_valid()
@@ -499,7 +560,21 @@ def _process(
             < length
             for k, v in parts.items()
         )
-        if has_data:
+        span = header_span(j)
+        if has_data and span is not None:  # under a header merged across columns: never dropped
+            file_problems.append(
+                Problem(
+                    severity=Severity.ERROR,
+                    kind=ProblemKind.UNKNOWN_COLUMN,
+                    message=f"第 {letter(j)} 列有数据，但它的表头是跨列合并的单元格（{area(*span)}），"
+                    "无法确定是哪一列，文件不能提交",
+                    hint="请取消表头的合并，给每一列填上与模板一致的列名，再上传",
+                    sheet=sheet,
+                    row=header_excel_row,
+                    column_letter=letter(j),
+                )
+            )
+        elif has_data:
             file_problems.append(
                 Problem(
                     severity=Severity.WARNING,
@@ -540,6 +615,22 @@ def _process(
     n = len(positions)
     excel_rows = (positions + start + origin_row + 1).astype(np.int64)
     result.row_numbers = pa.array(excel_rows, pa.int64())
+    file_problems += _csv_field_count_problems(raw, match.row, positions + start, excel_rows, sheet)
+    if meta.get("nul"):
+        nul = meta["nul"]
+        file_problems.append(
+            Problem(
+                severity=Severity.WARNING,
+                kind=ProblemKind.CONTROL_CHAR,
+                message=f"CSV 文件中有 {nul['count']} 个空字符（NUL，0x00），第一个在第 {nul['line']} 行"
+                f"第 {nul['byte']} 个字节；文本列中的空字符已删除（每个单元格另有提醒）",
+                hint="空字符通常来自损坏的文件或其他系统的导出错误；请核对这些单元格的内容",
+                sheet=sheet,
+            )
+        )
+    formula_tables, formula_cells = _formula_problems(
+        meta, origin_row, origin_col, start, positions, excel_rows, by_source, spec, result, sheet, letter
+    )
     contiguous = n == 0 or (positions[-1] - positions[0] + 1 == n)
     idx = None if contiguous else pa.array(positions, pa.int64())
     offset = int(positions[0]) if n else 0
@@ -567,9 +658,29 @@ def _process(
             fail_any |= m
             pos = np.nonzero(m)[0]
             message, hint = M.type_problem(col, reason)
-            chunks.append(_cell_chunk(pos, col.name, ProblemKind.TYPE, Severity.ERROR, message, hint, None))
+            kind = ProblemKind.CONTROL_CHAR if reason == "control_char" else ProblemKind.TYPE
+            if reason in ("bad_separator", "control_char"):  # say what was found / what to write
+                at = pa.array(pos, pa.int64())
+                texts = render_text({k: v.take(at) for k, v in parts.items()}, len(pos)).to_pylist()
+                if reason == "bad_separator":
+                    message = [M.separator_message(x) for x in texts]
+                else:
+                    message = [f"{message}：{M.control_names(x)}" for x in texts]
+            chunks.append(_cell_chunk(pos, col.name, kind, Severity.ERROR, message, hint, None))
         for reason, mask in conv.warnings.items():
             pos = np.nonzero(np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool))[0]
+            if reason == "nul_removed":
+                chunks.append(
+                    _cell_chunk(
+                        pos,
+                        col.name,
+                        ProblemKind.CONTROL_CHAR,
+                        Severity.WARNING,
+                        "包含空字符（NUL，U+0000），已删除",
+                        "空字符看不见，通常来自损坏的文件或其他系统的导出；请核对这个单元格保存的内容",
+                        None,
+                    )
+                )
             if reason == "time_dropped":
                 chunks.append(
                     _cell_chunk(
@@ -582,6 +693,8 @@ def _process(
                         None,
                     )
                 )
+        if col.name in formula_cells:  # error values / uncalculated formulas: reported already
+            fail_any[formula_cells[col.name]] = True
         skip[col.name] = fail_any
         progress("convert", (i + 1) / len(spec.columns))
     table = pa.table(columns)
@@ -627,7 +740,7 @@ def _process(
     headers = {
         c.name: (match.headers.get(col_src[c.name]) if c.name in col_src else c.label) for c in spec.columns
     }
-    tables = [_file_problem_table(p) for p in file_problems]
+    tables = [_file_problems_table(file_problems, origin_row, origin_col)] if file_problems else []
     for ch in chunks:
         if ch.num_rows == 0:
             continue
@@ -635,7 +748,7 @@ def _process(
         pos = ch.column("_pos")
         source_col = col_src.get(name)
         if name in col_parts:
-            value = render_text({k: v.take(pos) for k, v in col_parts[name].items()}, ch.num_rows)
+            value = _visible(render_text({k: v.take(pos) for k, v in col_parts[name].items()}, ch.num_rows))
         else:
             value = pa.nulls(ch.num_rows, pa.string())
         rows = pa.array(excel_rows, pa.int64()).take(pos)
@@ -685,9 +798,217 @@ def _process(
                     pa.array([row - origin_row - 1], pa.int64()),
                 )
         fixed.append(tbl)
+    fixed += formula_tables
     _set_problems(result, fixed, limits)
     timings["validate"] = time.perf_counter() - t
     progress("validate", 1.0)
+
+
+def _visible(values: pa.Array) -> pa.Array:
+    """Problem values with control characters shown as ``<U+202E>`` (never re-displayed raw)."""
+    from huizhi.excel.convert import CONTROL_CHARS
+
+    values = _single(values)
+    if not pc.any(pc.match_substring_regex(values, f"[\x00{CONTROL_CHARS}]")).as_py():
+        return values
+    return pa.array([M.visible(v) for v in values.to_pylist()], pa.string())
+
+
+def _sheet_choice_problems(meta: dict, spec: LedgerSpec) -> list[Problem]:
+    """A warning saying which sheet was read, and why, whenever the choice was not exact."""
+    reason, sheet = meta.get("sheet_reason"), meta.get("sheet")
+    if reason not in ("similar", "first"):
+        return []
+    sheets = "、".join(f"「{s}」" for s in meta.get("sheets", []))
+    if reason == "similar":
+        message = (
+            f"工作簿中没有名为「{spec.title}」的工作表，读取的是名称相近的「{sheet}」（工作表有：{sheets}）"
+        )
+    else:
+        message = (
+            f"工作簿中没有名为「{spec.title}」的工作表，读取的是第一张可见的工作表「{sheet}」"
+            f"（工作表有：{sheets}）"
+        )
+    return [
+        Problem(
+            severity=Severity.WARNING,
+            kind=ProblemKind.SHEET_CHOICE,
+            message=message,
+            hint=f"请确认读取的是正确的工作表；如果不是，请把要上传的工作表改名为「{spec.title}」，"
+            "或删除其他工作表后再上传",
+            sheet=sheet,
+            value=sheet,
+        )
+    ]
+
+
+def _merged_data_cells(
+    merges, start, length, n_cols, by_source, spec, match, raw, sheet, letter, area, origin_row
+):
+    """Merged cells below the header. A merge down one column is filled into every row it covers
+    (``{source column: take indices}``) with a warning naming the range; a merge across columns
+    cannot be split into per-column values and is an error naming the range."""
+    import numpy as np
+
+    fill: dict[int, np.ndarray] = {}
+    problems: list[Problem] = []
+    rendered: dict[int, pa.Array] = {}
+    for r1, c1, r2, c2 in merges:
+        if r1 < start or r1 - start >= length or c1 >= n_cols:
+            continue  # header area, or beyond the parsed data
+        a, b = r1 - start, min(r2 - start, length - 1)
+        c2 = min(c2, n_cols - 1)
+        covered = [j for j in range(c1, c2 + 1) if j in by_source]
+        if not covered:
+            continue
+        if c1 not in rendered:  # each merged column rendered once, read by index (many merges)
+            rendered[c1] = render_text({k: _single(v) for k, v in _parts(raw, c1).items()}, raw.num_rows)
+        top = rendered[c1][r1].as_py()
+        if c2 > c1:
+            names = "、".join(f"「{spec.column(by_source[j]).label}」" for j in covered)
+            problems.append(
+                Problem(
+                    severity=Severity.ERROR,
+                    kind=ProblemKind.MERGED_CELL,
+                    message=f"{area(r1, c1, r2, c2)} 是跨列合并的单元格，涉及 {names}，无法确定每一列的值",
+                    hint="请取消合并（开始 → 合并后居中 → 取消合并），在每个单元格里分别填写，再上传",
+                    sheet=sheet,
+                    row=origin_row + r1 + 1,
+                    column=by_source.get(c1),
+                    header=match.headers.get(c1),
+                    column_letter=letter(c1),
+                    value=top,
+                )
+            )
+            continue
+        if b <= a or top is None or not str(top).strip():
+            continue
+        idx = fill.get(c1)
+        if idx is None:
+            idx = fill[c1] = np.arange(length, dtype=np.int64)
+        idx[a + 1 : b + 1] = a
+        col = spec.column(by_source[c1])
+        problems.append(
+            Problem(
+                severity=Severity.WARNING,
+                kind=ProblemKind.MERGED_CELL,
+                message=f"{area(r1, c1, r1 + (b - a), c1)} 是合并单元格，已把「{top}」填入其中每一行（共 {b - a + 1} 行）",
+                hint=f"请确认这些行的「{col.label}」都应是这个值；不是的话请取消合并后逐行填写",
+                sheet=sheet,
+                row=origin_row + r1 + 1,
+                column=col.name,
+                header=match.headers.get(c1),
+                column_letter=letter(c1),
+                value=top,
+            )
+        )
+    return fill, problems
+
+
+def _csv_field_count_problems(raw, header_index, rows, excel_rows, sheet) -> list[Problem]:
+    """CSV rows whose field count differs from the header's: fields missing under a named header
+    or values beyond the header's fields. Each is an error naming its line and both counts."""
+    import numpy as np
+
+    if "_csv.fields" not in raw.column_names or header_index >= raw.num_rows:
+        return []
+    fields = raw.column("_csv.fields").to_numpy()
+    filled = raw.column("_csv.filled").to_numpy()
+    lines = raw.column("_csv.line").to_numpy()
+    h_fields, h_filled, h_line = (
+        int(fields[header_index]),
+        int(filled[header_index]),
+        int(lines[header_index]),
+    )
+    n, e = fields[rows], filled[rows]
+    bad = np.nonzero((n < h_filled) | (e > h_fields))[0]
+    out = []
+    for i in bad[:200_000]:
+        more = int(e[i]) > h_fields
+        out.append(
+            Problem(
+                severity=Severity.ERROR,
+                kind=ProblemKind.FIELD_COUNT,
+                message=f"CSV 第 {int(lines[rows[i]])} 行有 {int(n[i])} 个字段，表头（第 {h_line} 行）有 {h_fields} 个："
+                + ("多出的值无法对应到列" if more else "缺少的字段无法确定是哪几列"),
+                hint="这一行的分隔符（逗号）多了或少了，数据会错位：请检查文字中未加引号的逗号、换行，或漏掉的分隔符",
+                sheet=sheet,
+                row=int(excel_rows[i]),
+            )
+        )
+    return out
+
+
+def _formula_problems(
+    meta, origin_row, origin_col, start, positions, excel_rows, by_source, spec, result, sheet, letter
+):
+    """Excel error values (#DIV/0!, #N/A …) and formulas without a calculated result in ledger
+    columns: python-calamine reads them as empty. An error in a required or key column, a warning
+    (stored empty) in an optional one; each names the cell and the formula."""
+    import numpy as np
+
+    issues = meta.get("cell_issues") or []
+    tables: list[pa.Table] = []
+    cells: dict[str, list[int]] = {}
+    if not issues and not meta.get("cell_issues_total"):
+        return tables, cells
+    data_rows = positions + start
+    rows = []
+    for r0, c0, kind, value, formula in issues:
+        ri, j = r0 - origin_row, c0 - origin_col
+        name = by_source.get(j)
+        if name is None:
+            continue
+        k = int(np.searchsorted(data_rows, ri))
+        if k >= len(data_rows) or data_rows[k] != ri:
+            continue  # header, an empty or dropped row
+        col = spec.column(name)
+        needed = col.required or name in spec.key
+        f = f"（公式：={formula}）" if formula else "（共享公式）" if kind == "no_value" else ""
+        if kind == "error":
+            message = f"单元格是 Excel 错误值 {value}{f}，没有可保存的值"
+            hint = "请修正公式（例如除数为 0、查找不到、引用无效），或把单元格改为要保存的值（复制 → 选择性粘贴 → 数值）"
+        else:
+            message = f"单元格是公式，但文件中没有它的计算结果{f}"
+            hint = "文件可能由程序生成、没有在 Excel 中计算过：请用 Excel 或 WPS 打开，确认公式算出结果后保存再上传，或把公式改为数值"
+        if not needed:
+            message += "；选填列，将留空保存"
+        cells.setdefault(name, []).append(k)
+        header = next((m.header for m in result.columns if m.name == name), col.label)
+        rows.append(
+            {
+                "severity": str(Severity.ERROR if needed else Severity.WARNING),
+                "kind": str(ProblemKind.FORMULA),
+                "message": message,
+                "hint": hint,
+                "sheet": sheet,
+                "row": int(excel_rows[k]),
+                "column": name,
+                "header": header,
+                "column_letter": letter(j),
+                "value": value or None,
+                "rule": None,
+                "_pos": k,
+                "_src_row": int(ri),
+                "_src_col": int(j),
+            }
+        )
+    if rows:
+        tables.append(pa.Table.from_pylist(rows, schema=PROBLEM_SCHEMA))
+    extra = int(meta.get("cell_issues_total") or 0) - len(issues)
+    if extra > 0:
+        tables.append(
+            _file_problem_table(
+                Problem(
+                    severity=Severity.ERROR,
+                    kind=ProblemKind.FORMULA,
+                    message=f"另有 {extra} 个 Excel 错误值或未计算的公式没有逐个列出",
+                    hint="请在 Excel 中修正公式或把公式改为数值后再上传",
+                    sheet=sheet,
+                )
+            )
+        )
+    return tables, cells
 
 
 def _cell_chunk(
@@ -718,6 +1039,23 @@ def _cell_chunk(
         ],
         schema=PROBLEM_SCHEMA,
     )
+
+
+def _file_problems_table(problems: list[Problem], origin_row: int, origin_col: int) -> pa.Table:
+    """Many file-level problems as one table (one ``from_pylist``, not one table each); a
+    problem with a cell gets its position in the raw area, for marking workbooks."""
+    from huizhi.excel.problems import column_index
+
+    rows = []
+    for p in problems:
+        row = {name: getattr(p, name) for name in PROBLEM_FIELDS}
+        row["severity"], row["kind"] = str(p.severity), str(p.kind)
+        has_cell = p.column_letter is not None
+        row["_pos"] = -1
+        row["_src_col"] = column_index(p.column_letter) - origin_col if has_cell else -1
+        row["_src_row"] = p.row - origin_row - 1 if has_cell and p.row is not None else -1
+        rows.append(row)
+    return pa.Table.from_pylist(rows, schema=PROBLEM_SCHEMA)
 
 
 def _file_problem_table(p: Problem) -> pa.Table:

@@ -63,7 +63,85 @@ _TYPE_TEXTS: dict[tuple[str, str], tuple[str, str]] = {
     ("date", "is_bool"): ("应为日期，但填写了是/否", f"请填写日期，例如 {DATE_FORMS}"),
     ("bool", "not_bool"): ("不是“是”或“否”", "请填写 是 或 否（也接受 TRUE/FALSE、Y/N、1/0）"),
     ("str", "too_long"): ("文本太长", "单元格文字不能超过 32767 个字符"),
+    ("int", "bad_separator"): (
+        "数字中的逗号或空格不是千位分隔符",
+        "千位分隔符只能每三位一组（例如 1,234,567），也可以不写；整数列不能填小数",
+    ),
+    ("float", "bad_separator"): (
+        "数字中的逗号或空格不是千位分隔符",
+        "小数请用小数点（例如 12,5 应写成 12.5）；千位分隔符只能每三位一组（例如 1,234,567），也可以不写",
+    ),
+    ("str", "control_char"): (
+        "包含不可见的控制字符",
+        "这些字符看不见，但会改变文字的显示（例如 U+202E 会让文字倒着显示、与实际内容不同）或干扰其他系统。"
+        "请清空该单元格后重新输入，不要从网页或其他软件直接粘贴",
+    ),
 }
+
+_CONTROL_NAMES = {
+    0x07: "响铃符 BEL",
+    0x08: "退格符 BS",
+    0x0B: "垂直制表符 VT",
+    0x0C: "换页符 FF",
+    0x1B: "转义符 ESC（终端控制序列）",
+    0x7F: "删除符 DEL",
+    0x061C: "阿拉伯字母标记",
+    0x200E: "从左到右标记",
+    0x200F: "从右到左标记",
+    0x202A: "从左到右嵌入",
+    0x202B: "从右到左嵌入",
+    0x202C: "方向格式结束",
+    0x202D: "从左到右覆盖",
+    0x202E: "从右到左覆盖（可让文字显示得与实际内容不同）",
+    0x2066: "从左到右隔离",
+    0x2067: "从右到左隔离",
+    0x2068: "方向隔离",
+    0x2069: "方向隔离结束",
+}
+
+
+def is_control(ch: str) -> bool:
+    o = ord(ch)
+    return (
+        (o < 0x20 and ch not in "\t\n\r")
+        or 0x7F <= o <= 0x9F
+        or o in (0x061C, 0x200E, 0x200F)
+        or 0x202A <= o <= 0x202E
+        or 0x2066 <= o <= 0x2069
+    )
+
+
+def control_names(text: str | None) -> str:
+    """``U+202E（从右到左覆盖…）、U+0007（响铃符 BEL）`` for the control characters in ``text``."""
+    seen: list[str] = []
+    for ch in text or "":
+        if is_control(ch) or ch == "\x00":
+            name = "空字符 NUL" if ch == "\x00" else _CONTROL_NAMES.get(ord(ch), "控制字符")
+            item = f"U+{ord(ch):04X}（{name}）"
+            if item not in seen:
+                seen.append(item)
+    return "、".join(seen[:5])
+
+
+def visible(text: str | None) -> str | None:
+    """``text`` with control characters shown as ``<U+202E>``: safe to show to other people."""
+    if text is None or not any(is_control(ch) or ch == "\x00" for ch in text):
+        return text
+    return "".join(f"<U+{ord(ch):04X}>" if is_control(ch) or ch == "\x00" else ch for ch in text)
+
+
+def separator_message(text: str | None) -> str:
+    """What a badly separated number probably meant (``12,5`` -> 12.5), or the rule alone."""
+    import re
+    import unicodedata
+
+    base = "数字中的逗号或空格不是千位分隔符"
+    t = unicodedata.normalize("NFKC", text or "").strip()
+    if re.fullmatch(r"[+-]?[0-9]+,[0-9]+", t):
+        return f"{base}：如果是小数，应写成 {t.replace(',', '.')}"
+    if re.fullmatch(r"[+-]?[0-9]{1,3}(\.[0-9]{3})+,[0-9]+", t):
+        return f"{base}：如果是 {t.replace('.', '').replace(',', '.')}，请写成 {t.replace('.', '').replace(',', '.')}"
+    return base
 
 
 def type_problem(col: ColumnSpec, reason: str) -> tuple[str, str]:

@@ -40,9 +40,14 @@ class ProblemKind(StrEnum):
     DUPLICATE = "duplicate"
     ROW_RULE = "row_rule"
     RULE_ERROR = "rule_error"
+    CONTROL_CHAR = "control_char"
+    FORMULA = "formula"  # an Excel error value or a formula without a calculated result
+    FIELD_COUNT = "field_count"  # a CSV row with more or fewer fields than the header
+    MERGED_CELL = "merged_cell"
     # informational warnings
     TOTAL_ROW = "total_row"
     TIME_DROPPED = "time_dropped"
+    SHEET_CHOICE = "sheet_choice"
 
 
 KIND_LABELS: dict[str, str] = {
@@ -61,8 +66,13 @@ KIND_LABELS: dict[str, str] = {
     "duplicate": "重复",
     "row_rule": "不符合规则",
     "rule_error": "规则出错",
+    "control_char": "控制字符",
+    "formula": "公式无结果",
+    "field_count": "字段数不对",
+    "merged_cell": "合并单元格",
     "total_row": "合计行",
     "time_dropped": "时间被忽略",
+    "sheet_choice": "读取的工作表",
 }
 
 SEVERITY_LABELS = {"error": "错误", "warning": "提醒"}

@@ -29,6 +29,9 @@ from huizhi.excel.problems import FileRejected
 
 log = logging.getLogger(__name__)
 
+_MAX_LINE = 64 * 1024 * 1024  # longest protocol line kept (details are bounded by the worker)
+_MAX_DETAIL = 2000  # characters of a rejection's detail kept for logs
+
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # the directory that holds huizhi/
 
 
@@ -132,7 +135,10 @@ def parse_in_worker(
             pass
         sel = selectors.DefaultSelector()
         sel.register(proc.stdout, selectors.EVENT_READ)
-        buf = b""
+        # Linear in the output: bytes are appended to one bytearray, each byte is searched for a
+        # newline once (``scanned``), and consumed lines are cut off in one step per read.
+        buf = bytearray()
+        scanned = 0
         eof = False
         while not eof:
             remaining = limits.worker_timeout_s - (time.monotonic() - started)
@@ -140,12 +146,14 @@ def parse_in_worker(
                 raise _timeout_rejection(limits, f"worker exceeded {limits.worker_timeout_s}s wall clock")
             if not sel.select(timeout=min(remaining, 0.5)):
                 continue
-            data = os.read(proc.stdout.fileno(), 65536)
+            data = os.read(proc.stdout.fileno(), 1 << 20)
             if not data:
                 eof = True
             buf += data
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
+            begin = 0
+            while (nl := buf.find(b"\n", scanned)) >= 0:
+                line = bytes(buf[begin:nl])
+                begin = scanned = nl + 1
                 try:
                     msg = json.loads(line)
                 except ValueError:
@@ -154,6 +162,12 @@ def parse_in_worker(
                     on_progress(float(msg.get("fraction", 0.0)))
                 elif msg.get("event") in ("done", "rejected"):
                     final = msg
+            if begin:
+                del buf[:begin]
+            scanned = len(buf)  # no newline in what is left
+            if len(buf) > _MAX_LINE:  # the worker's lines are small; this is not one of them
+                del buf[:]
+                scanned = 0
         sel.close()
         try:
             proc.wait(timeout=max(1.0, limits.worker_timeout_s - (time.monotonic() - started)))
@@ -174,8 +188,13 @@ def parse_in_worker(
         log.warning("ledger parser worker failed: %s", rej.detail)
         raise rej
     if final["event"] == "rejected":
-        log.info("ledger file rejected by worker: %s (%s)", final.get("kind"), final.get("detail"))
-        raise FileRejected(final["kind"], final["message"], final["hint"], final.get("detail", ""))
+        log.info(
+            "ledger file rejected by worker: %s (%s)",
+            final.get("kind"),
+            str(final.get("detail"))[:_MAX_DETAIL],
+        )
+        detail = str(final.get("detail", ""))[:_MAX_DETAIL]
+        raise FileRejected(final["kind"], final["message"], final["hint"], detail)
     source = pa.memory_map(out_path, "r")
     table = pa.ipc.open_file(source).read_all()
     meta = json.loads(table.schema.metadata[b"huizhi"].decode())

@@ -216,20 +216,36 @@ def _sniff_zip(path: str, ext: str, size: int, limits: Limits) -> Sniffed:
 
 
 def _looks_like_text(head: bytes) -> bool:
+    """Text with at most 1 % control bytes (NUL included: one stray NUL in a CSV is still text)."""
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return True  # UTF-16 text (Excel's "Unicode text")
-    if b"\x00" in head:
-        return False
     control = sum(1 for b in head if b < 9 or 13 < b < 27 or 27 < b < 32)
     return control <= len(head) // 100
 
 
+def _first_control(head: bytes) -> str:
+    """Where the first control byte is, as the user can find it: 第 L 行第 B 个字节（0x00）."""
+    for pos, b in enumerate(head):
+        if b < 9 or 13 < b < 27 or 27 < b < 32:
+            line = head.count(b"\n", 0, pos) + 1
+            col = pos - (head.rfind(b"\n", 0, pos) + 1) + 1
+            return f"第 {line} 行第 {col} 个字节（0x{b:02X}）"
+    return ""  # pragma: no cover - only called when there is one
+
+
 def _sniff_text(head: bytes, ext: str, size: int) -> Sniffed:
     if not _looks_like_text(head):
+        control = sum(1 for b in head if b < 9 or 13 < b < 27 or 27 < b < 32)
+        named = (
+            f"（文件开头 {len(head)} 个字节中有 {control} 个控制字符，第一个在{_first_control(head)}）"
+            if ext in CSV_EXTS
+            else ""
+        )
         raise _reject(
             "not_spreadsheet",
-            "无法识别的文件格式，不是表格文件" + (f"（扩展名是 {ext}，但内容不符）" if ext else ""),
-            "请上传 Excel 工作簿（.xlsx）或 CSV 文件。",
+            "无法识别的文件格式，不是表格文件" + (f"（扩展名是 {ext}，但内容不符）" if ext else "") + named,
+            "请上传 Excel 工作簿（.xlsx）或 CSV 文件。"
+            + ("如果这是 CSV，请用 Excel 打开后另存为“CSV UTF-8（逗号分隔）”再上传。" if named else ""),
         )
     probe = head.lstrip(b"\xef\xbb\xbf").lstrip().lower()
     if probe.startswith((b"<html", b"<!doctype html", b"<table", b"<meta")) or b"<html" in probe[:512]:
