@@ -779,7 +779,7 @@ def _parse_csv(job: dict, limits: dict) -> tuple:
         chunk, chunk_width = [], 0
 
     # per record: fields as written, fields up to the last non-empty one, first physical line
-    fields, filled, lines = array("i"), array("i"), array("q")
+    field_counts, filled, first_lines = array("i"), array("i"), array("q")
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     last_line = 0
     for row in reader:
@@ -792,15 +792,15 @@ def _parse_csv(job: dict, limits: dict) -> tuple:
             continue
         for _ in range(pending_empty):  # keep empty rows inside the data so row numbers stay right
             chunk.append([])
-            fields.append(0)
+            field_counts.append(0)
             filled.append(0)
-            lines.append(0)
+            first_lines.append(0)
         n_rows += pending_empty + 1
         pending_empty = 0
         chunk.append(row)
-        fields.append(written)
+        field_counts.append(written)
         filled.append(len(row))
-        lines.append(first_line)
+        first_lines.append(first_line)
         if len(row) > chunk_width:
             chunk_width = len(row)
             if chunk_width > limits["max_columns"]:
@@ -830,9 +830,9 @@ def _parse_csv(job: dict, limits: dict) -> tuple:
     }
     table = asm.table()
     for name, values, typ in (
-        ("_csv.fields", fields, pa.int32()),
+        ("_csv.fields", field_counts, pa.int32()),
         ("_csv.filled", filled, pa.int32()),
-        ("_csv.line", lines, pa.int64()),
+        ("_csv.line", first_lines, pa.int64()),
     ):
         table = table.append_column(name, pa.array(memoryview(values), typ))
     return table, meta

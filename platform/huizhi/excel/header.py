@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from huizhi.specs import LedgerSpec
@@ -125,7 +126,7 @@ def _two_level(
 
 
 def find_header(
-    rows: list[list[str | None]], spec: LedgerSpec, merged: list[tuple[int, int, int, int]] = ()
+    rows: list[list[str | None]], spec: LedgerSpec, merged: Sequence[tuple[int, int, int, int]] = ()
 ) -> HeaderMatch | None:
     """``rows`` are the first rows of the sheet as text (None for empty). None if nothing matches.
 

@@ -662,11 +662,15 @@ def _process(
             if reason in ("bad_separator", "control_char"):  # say what was found / what to write
                 at = pa.array(pos, pa.int64())
                 texts = render_text({k: v.take(at) for k, v in parts.items()}, len(pos)).to_pylist()
-                if reason == "bad_separator":
-                    message = [M.separator_message(x) for x in texts]
-                else:
-                    message = [f"{message}：{M.control_names(x)}" for x in texts]
-            chunks.append(_cell_chunk(pos, col.name, kind, Severity.ERROR, message, hint, None))
+                # one message per cell: what was found there
+                per_cell: str | list[str] = (
+                    [M.separator_message(x) for x in texts]
+                    if reason == "bad_separator"
+                    else [f"{message}：{M.control_names(x)}" for x in texts]
+                )
+            else:
+                per_cell = message
+            chunks.append(_cell_chunk(pos, col.name, kind, Severity.ERROR, per_cell, hint, None))
         for reason, mask in conv.warnings.items():
             pos = np.nonzero(np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool))[0]
             if reason == "nul_removed":
@@ -1050,9 +1054,9 @@ def _file_problems_table(problems: list[Problem], origin_row: int, origin_col: i
     for p in problems:
         row = {name: getattr(p, name) for name in PROBLEM_FIELDS}
         row["severity"], row["kind"] = str(p.severity), str(p.kind)
-        has_cell = p.column_letter is not None
         row["_pos"] = -1
-        row["_src_col"] = column_index(p.column_letter) - origin_col if has_cell else -1
+        row["_src_col"] = column_index(p.column_letter) - origin_col if p.column_letter is not None else -1
+        has_cell = p.column_letter is not None
         row["_src_row"] = p.row - origin_row - 1 if has_cell and p.row is not None else -1
         rows.append(row)
     return pa.Table.from_pylist(rows, schema=PROBLEM_SCHEMA)
