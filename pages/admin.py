@@ -281,16 +281,16 @@ def audit_page(ctx: PageContext) -> None:
     st.dataframe(
         df, hide_index=True, width="stretch", height=480,
         column_config={
-            "编号": st.column_config.NumberColumn("编号", width=70, format="%d"),
-            "时间（北京时间）": st.column_config.TextColumn(width=160),
-            "操作人": st.column_config.TextColumn(width=90),
-            "操作": st.column_config.TextColumn(width=110),
-            "对象": st.column_config.TextColumn(width=220),
-            "结果": st.column_config.TextColumn(width=60),
-            "说明": st.column_config.TextColumn(width="large"),
+            "编号": st.column_config.NumberColumn("编号", width=56, format="%d"),
+            "时间（北京时间）": st.column_config.TextColumn(width=150),
+            "操作人": st.column_config.TextColumn(width=80),
+            "操作": st.column_config.TextColumn(width=100),
+            "对象": st.column_config.TextColumn(width=200),
+            "结果": st.column_config.TextColumn(width=56),
+            "说明": st.column_config.TextColumn(width=330),
         },
     )
-    with st.expander("原始记录（供平台管理员核查：账号标识、对象标识与详情 JSON）"):
+    with st.expander("原始记录（供平台管理员核查：账号标识、对象标识与详情原文）"):
         if events:
             by_id = {e.id: e for e in events}
             chosen = st.selectbox("记录编号", list(by_id), key="audit-raw-id")

@@ -13,7 +13,7 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
-from huizhi import district, kit
+from huizhi import district
 from huizhi.access import AccessDenied
 from huizhi.context import PageContext
 from huizhi.fmt import format_as_of
@@ -156,22 +156,23 @@ def problems_section(spec: LedgerSpec, result) -> None:
     if kind != "全部":
         shown = shown[shown["类型"] == kind]
     # st.dataframe shows text as text: HTML in a cell is never rendered. Empty cells read "—"
-    # (not None); the message and the hint get room and two lines, so neither is cut off.
+    # (not None). Widths fit a 1440 px window, the hint gets the most room, the type comes first.
     shown = shown.astype(object).where(shown.notna(), "—")
-    row = kit.TALL_ROW
     st.dataframe(
-        shown, hide_index=True, width="stretch", height=min(460, 40 + row * len(shown)), row_height=row,
+        shown, hide_index=True, width="stretch", height=min(420, 40 + 35 * len(shown)),
+        column_order=["级别", "行号", "列", "列名", "类型", "填写的值", "问题", "修改建议"],
         column_config={
-            "级别": st.column_config.Column(width=56),
-            "行号": st.column_config.Column(width=56),
-            "列": st.column_config.Column(width=40),
-            "列名": st.column_config.Column(width=110),
-            "填写的值": st.column_config.Column(width=140),
-            "问题": st.column_config.Column(width=300),
-            "修改建议": st.column_config.Column(width=380),
-            "类型": st.column_config.Column(width=100),
+            "级别": st.column_config.Column(width=50),
+            "行号": st.column_config.Column(width=50),
+            "列": st.column_config.Column(width=36),
+            "列名": st.column_config.Column(width=100),
+            "类型": st.column_config.Column(width=90),
+            "填写的值": st.column_config.Column(width=110),
+            "问题": st.column_config.Column(width=230),
+            "修改建议": st.column_config.Column(width=300),
         },
     )
+    st.caption("单元格内容较长时，把鼠标停在单元格上可看完整文字；“下载标注错误的工作簿”中每个问题单元格都附有完整的修改建议。")
     if result.stats.problems_listed < result.stats.errors + result.stats.warnings:
         st.caption(f"共 {result.stats.errors + result.stats.warnings:,} 处问题，此处列出前 {result.stats.problems_listed:,} 处。")
     d1, d2 = st.columns(2)

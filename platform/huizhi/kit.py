@@ -70,7 +70,6 @@ __all__ = [
     "filters_active",
     "links",
     "metrics",
-    "needs_wrapping",
     "open_ledger",
     "own_units",
     "paged_table",
@@ -590,9 +589,7 @@ def _text_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
-MAX_COLUMN = 420  # px: a longer text column wraps onto two lines instead of growing wider
-ROW_HEIGHT = 35  # px: Streamlit's default; two lines of text need TALL_ROW
-TALL_ROW = 56
+MAX_COLUMN = 420  # px: a longer text column is capped (the full text shows on hover)
 
 
 def _column_config(frame: pd.DataFrame, *, pin: Sequence[str] = ()) -> dict[str, Any]:
@@ -625,20 +622,6 @@ def column_order(frame: pd.DataFrame, first: Sequence[str] = (), hide: Sequence[
     return lead + [c for c in frame.columns if c not in lead and c not in hide]
 
 
-def needs_wrapping(frame: pd.DataFrame) -> bool:
-    """True when some text cell is wider than :data:`MAX_COLUMN`: the table then draws rows two
-    lines high, so long text (a correction hint, an address) wraps instead of being cut off."""
-    import pandas as pd
-
-    for col in frame.columns:
-        cells = frame[col].head(200)
-        if pd.api.types.is_numeric_dtype(cells) and not pd.api.types.is_bool_dtype(cells):
-            continue
-        if any(8 * _text_width(str(v)) + 32 > MAX_COLUMN for v in cells):
-            return True
-    return False
-
-
 def table(
     frame: pd.DataFrame,
     labels: Mapping[str, str] | None = None,
@@ -648,8 +631,8 @@ def table(
     hide: Sequence[str] = (),
 ) -> None:
     """Draw ``frame`` as a read-only table: :func:`display_frame` with ``labels``, no index, each
-    column wide enough for its header and contents (capped; rows grow to two lines when text is
-    longer), numbers with thousands separators. ``first`` (column names before ``labels``) lead,
+    column wide enough for its header and contents (capped at 420 px; the full text shows on
+    hover), numbers with thousands separators. ``first`` (column names before ``labels``) lead,
     and the first of them stays pinned while scrolling sideways; ``hide`` are left out."""
     import streamlit as st
 
@@ -662,7 +645,6 @@ def table(
         hide_index=True,
         column_config=_column_config(shown, pin=pin),
         key=key,
-        row_height=TALL_ROW if needs_wrapping(shown) else None,
     )
 
 
@@ -780,7 +762,8 @@ def bar_figure(
 def ratio_range(values: Sequence[float | None], *, floor: float = 0.0, pad: float = 0.05) -> list[float]:
     """A y (or x) range for a rate line of ratios 0..1 that keeps every point and marker inside
     the axes: ``pad`` of headroom above the highest point and below the lowest (never below
-    ``floor``), at least 0.1 tall. For ``yaxis=dict(range=kit.ratio_range(ys), tickformat=".0%")``."""
+    ``floor``), at least 0.1 tall; above a point at 100% only 0.03, so the axis does not invite
+    ticks past 100%. For ``yaxis=dict(range=kit.ratio_range(ys), tickformat=".0%", dtick=0.05)``."""
     nums = [float(v) for v in values if v is not None and v == v]
     if not nums:
         return [floor, 1.0 + pad]
@@ -788,7 +771,8 @@ def ratio_range(values: Sequence[float | None], *, floor: float = 0.0, pad: floa
     if high - low < 0.1:
         mid = (high + low) / 2
         low, high = mid - 0.05, mid + 0.05
-    return [max(floor, low - pad), high + pad]
+    top = high + pad if high + pad <= 1.0 else max(high, 1.0) + min(pad, 0.03)
+    return [max(floor, low - pad), top]
 
 
 def bar_chart(

@@ -194,11 +194,11 @@ def _trend_figure(trend: pd.DataFrame):
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    fig.add_bar(x=trend["month"], y=trend["total"], name="发现案件", marker_color="#9DB9D8")
+    fig.add_bar(x=trend["month"], y=trend["total"], name="发现案件（件，左轴）", marker_color="#9DB9D8")
     fig.add_scatter(
         x=trend["month"],
         y=trend["on_time_ratio"],
-        name="按期办结率",
+        name="按期办结率（右轴）",
         yaxis="y2",
         mode="lines+markers",
         line_color="#D93025",
@@ -207,10 +207,12 @@ def _trend_figure(trend: pd.DataFrame):
         height=320,
         margin=dict(l=10, r=10, t=10, b=10),
         xaxis=dict(tickformat="%-m月<br>%Y", dtick="M3", tickangle=0),
-        yaxis=dict(title="件", tickformat=",d"),
-        # headroom above the highest month, so the line and its markers stay inside the axes
+        # no axis titles: rotated 90° they are hard to read; the legend names both axes
+        yaxis=dict(tickformat=",d"),
+        # headroom above the highest month, so the line and its markers stay inside the axes;
+        # ticks every 5 points, none above 100%
         yaxis2=dict(
-            title="按期办结率", overlaying="y", side="right", tickformat=".0%",
+            overlaying="y", side="right", tickformat=".0%", tick0=0, dtick=0.05,
             range=kit.ratio_range(trend["on_time_ratio"]), showgrid=False,
         ),
         legend=dict(orientation="h", y=-0.22),

@@ -145,6 +145,10 @@ def device_table(
         frame["days_overdue"] = frame["days_overdue"].map(
             lambda d: "" if d is None or d != d else f"逾期{int(d)}天"
         )
+        # a device never inspected says so (its cycle counts from the installation date)
+        frame["last_inspection"] = frame["last_inspection"].map(
+            lambda d: "未巡检" if d is None or d != d else d
+        )
         return frame
 
     kit.paged_table(
@@ -302,7 +306,8 @@ def _map_figure(data: queries.MapData, street_counts: dict[str, int]):
             name="镇街",
             text=[s.name if p else "" for s, p in zip(streets, positions, strict=True)],
             textposition=[p or "top center" for p in positions],
-            textfont=dict(size=11, color="#333"),
+            # a white halo keeps the names legible over the device dots
+            textfont=dict(size=12, color="#1a1a1a", shadow="0 0 3px #fff, 0 0 2px #fff, 0 0 1px #fff"),
             marker=dict(symbol="diamond", size=7, color="#444"),
             customdata=[street_counts.get(s.name, 0) for s in streets],
             hovertext=[s.name for s in streets],
@@ -312,14 +317,20 @@ def _map_figure(data: queries.MapData, street_counts: dict[str, int]):
     mid_lat = sum(district.LAT_RANGE) / 2
     fig.update_layout(
         height=720,
-        margin=dict(l=10, r=10, t=10, b=10),
+        margin=dict(l=10, r=10, t=30, b=10),
         plot_bgcolor="#f5f7fa",
         legend=dict(orientation="h", y=-0.06),
         xaxis=dict(
-            title="经度", range=list(district.LON_RANGE), showgrid=True, gridcolor="#e3e7ed", zeroline=False
+            title="经度（东经）", range=list(district.LON_RANGE), showgrid=True, gridcolor="#e3e7ed",
+            zeroline=False, ticksuffix="°",
         ),
+        # the latitude axis is named horizontally above it: a title rotated 90° is hard to read
+        annotations=[
+            dict(text="纬度（北纬）", xref="paper", yref="paper", x=0, y=1.0, xanchor="right", yanchor="bottom",
+                 showarrow=False, font=dict(size=12, color="#555"))
+        ],
         yaxis=dict(
-            title="纬度",
+            ticksuffix="°",
             range=list(district.LAT_RANGE),
             showgrid=True,
             gridcolor="#e3e7ed",
