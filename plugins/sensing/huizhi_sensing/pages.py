@@ -307,7 +307,9 @@ def _map_figure(data: queries.MapData, street_counts: dict[str, int]):
             text=[s.name if p else "" for s, p in zip(streets, positions, strict=True)],
             textposition=[p or "top center" for p in positions],
             # a white halo keeps the names legible over the device dots
-            textfont=dict(size=12, color="#1a1a1a", shadow="0 0 3px #fff, 0 0 2px #fff, 0 0 1px #fff"),
+            textfont=dict(
+                size=12, color="#111", shadow="1px 1px 0 #fff, -1px -1px 0 #fff, 1px -1px 0 #fff, -1px 1px 0 #fff"
+            ),
             marker=dict(symbol="diamond", size=7, color="#444"),
             customdata=[street_counts.get(s.name, 0) for s in streets],
             hovertext=[s.name for s in streets],
@@ -326,7 +328,7 @@ def _map_figure(data: queries.MapData, street_counts: dict[str, int]):
         ),
         # the latitude axis is named horizontally above it: a title rotated 90° is hard to read
         annotations=[
-            dict(text="纬度（北纬）", xref="paper", yref="paper", x=0, y=1.0, xanchor="right", yanchor="bottom",
+            dict(text="纬度（北纬）", xref="paper", yref="paper", x=0, y=1.0, xanchor="left", yanchor="bottom",
                  showarrow=False, font=dict(size=12, color="#555"))
         ],
         yaxis=dict(
