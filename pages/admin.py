@@ -11,10 +11,11 @@ import streamlit as st
 from huizhi import HOST_API_VERSION
 from huizhi.access import ROLE_LABELS, check_access_config, identity_from_claims
 from huizhi.audit import ACTION_LABELS
-from huizhi.clock import to_beijing
+from huizhi.clock import BEIJING, beijing_today
 from huizhi.context import PageContext
 from huizhi.db import current_revision
 from huizhi.exports import csv_bytes, xlsx_bytes
+from huizhi.fmt import format_as_of
 from huizhi.portal import host_of
 from huizhi.specs import Perm
 
@@ -128,40 +129,186 @@ def access_page(ctx: PageContext) -> None:
     st.dataframe(pd.DataFrame(scopes), hide_index=True, width="stretch")
 
 
+OUTCOME_LABELS = {"ok": "成功", "denied": "拒绝", "rejected": "未通过", "error": "出错"}
+HOW_LABELS = {
+    "typed URL": "直接输入网址",
+    "query parameter": "链接中的参数",
+    "page run": "打开页面时复核",
+    "raised by page": "页面拒绝",
+    "raised by tile": "指标卡拒绝",
+    "ledger read": "读取台账",
+    "connector": "使用数据连接",
+    "out-of-scope upload": "上传了其他单位的行",
+    "out-of-scope seed": "载入了其他单位的行",
+    "out-of-scope import": "导入了其他单位的行",
+    "commit of another person's preview": "提交他人的预览",
+    "upload scope changed": "上传权限已变化",
+    "upload": "上传",
+    "read": "读取",
+}
+REASON_LABELS = {
+    "stale preview": "预览已过期（台账已有新版本）",
+    "stale": "台账已有新版本",
+    "id token expired": "登录已过期",
+    "plugin": "插件未获准使用",
+    "identity": "本人无权限",
+}
+
+
+def _cjk(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def audit_target(host, target: str) -> str:
+    """An audit target as people read it: ``ledger:sensing_devices`` → 台账“感知前端管理台账”."""
+    kind, _, key = target.partition(":")
+    registry = host.registry
+    if not target:
+        return "—"
+    if kind == "ledger":
+        found = registry.ledgers.get(key)
+        return f"台账“{found[0].title if found else key}”"
+    if kind == "page":
+        found = registry.pages.get(key)
+        return f"页面“{found[0].title}”" if found else f"页面“/{key}”（不存在）"
+    if kind == "department":
+        return f"单位“{host.settings.departments.name(key) or key}”"
+    if kind == "connector":
+        found = registry.connectors.get(key)
+        return f"数据连接“{found[0].title if found else key}”"
+    if kind == "plugin":
+        record = registry.plugins.get(key)
+        return f"插件“{record.title if record and record.title else key}”"
+    if kind == "tile":
+        found = registry.tiles.get(key)
+        return f"指标卡“{found[0].title if found else key}”"
+    if target == "cockpit":
+        return "领导驾驶舱"
+    return target
+
+
+def audit_summary(host, detail: str) -> str:
+    """The event's details in one Chinese line (the raw JSON stays available to admins)."""
+    try:
+        data = json.loads(detail) if detail else {}
+    except ValueError:
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    parts: list[str] = []
+
+    def number(key: str, label: str) -> None:
+        if isinstance(data.get(key), int):
+            parts.append(f"{label} {data[key]:,}")
+
+    how = data.get("how")
+    if how:
+        parts.append(f"方式：{HOW_LABELS.get(how, how if _cjk(str(how)) else '其他')}")
+    if data.get("exists") is False:
+        parts.append("页面不存在")
+    reason = data.get("reason")
+    if reason:
+        text = REASON_LABELS.get(str(reason), str(reason))
+        if _cjk(text):
+            parts.append(f"原因：{text}")
+    refused = data.get("refused")
+    if refused in REASON_LABELS:
+        parts.append(f"原因：{REASON_LABELS[refused]}")
+    if data.get("file_name"):
+        parts.append(f"文件：{data['file_name']}")
+    number("rows", "行数")
+    number("errors", "错误")
+    number("warnings", "提醒")
+    number("added", "新增")
+    number("changed", "修改")
+    number("removed", "删除")
+    if isinstance(data.get("version"), int):
+        parts.append(f"第{data['version']}版")
+    if isinstance(data.get("to_version"), int):
+        parts.append(f"恢复第{data['to_version']}版" + (f"为第{data['new_version']}版" if data.get("new_version") else ""))
+    if data.get("grants"):
+        parts.append("角色：" + "、".join(map(str, data["grants"])))
+    if isinstance(data.get("pins"), list):
+        parts.append(f"固定指标卡 {len(data['pins'])} 个")
+    page = data.get("page")
+    if page and page in host.registry.pages:
+        parts.append(f"页面：{host.registry.pages[page][0].title}")
+    tile = data.get("tile")
+    if tile and tile in host.registry.tiles:
+        parts.append(f"指标卡：{host.registry.tiles[tile][0].title}")
+    plugin = data.get("plugin")
+    if plugin and plugin in host.registry.plugins:
+        record = host.registry.plugins[plugin]
+        parts.append(f"插件：{record.title or plugin}")
+    return "；".join(parts)
+
+
+def audit_rows(host, events) -> pd.DataFrame:
+    """The audit events as the page shows them: readable Chinese, no internal keys."""
+    return pd.DataFrame(
+        [
+            {
+                "编号": e.id,
+                "时间（北京时间）": format_as_of(e.occurred_at, seconds=True),
+                "操作人": e.actor_name or "—",
+                "操作": ACTION_LABELS.get(e.action, e.action),
+                "对象": audit_target(host, e.target),
+                "结果": OUTCOME_LABELS.get(e.outcome, e.outcome),
+                "说明": audit_summary(host, e.detail) or "—",
+            }
+            for e in events
+        ],
+        columns=["编号", "时间（北京时间）", "操作人", "操作", "对象", "结果", "说明"],
+    )
+
+
 def audit_page(ctx: PageContext) -> None:
+    host = host_of(ctx)
     st.title("审计日志")
     c1, c2, c3, c4 = st.columns(4)
     actions = {"全部": None, **{v: k for k, v in ACTION_LABELS.items()}}
     action = actions[c1.selectbox("操作", list(actions))]
     actor = c2.text_input("操作人（姓名或标识）")
     text = c3.text_input("对象或详情包含")
-    since = c4.date_input("起始日期", value=dt.date.today() - dt.timedelta(days=30))
-    events = host_of(ctx).audit.search(
-        action=action, actor=actor or None, text=text or None,
-        since=dt.datetime.combine(since, dt.time()), limit=2000,
+    since = c4.date_input("起始日期", value=beijing_today() - dt.timedelta(days=30), format="YYYY-MM-DD")
+    # the day starts at 00:00 Beijing time, which is 16:00 UTC the day before
+    start = dt.datetime.combine(since, dt.time(), tzinfo=BEIJING).astimezone(dt.UTC).replace(tzinfo=None)
+    events = host.audit.search(
+        action=action, actor=actor or None, text=text or None, since=start, limit=2000,
     )
-    df = pd.DataFrame(
-        [
-            {
-                "编号": e.id,
-                "时间（北京时间）": to_beijing(e.occurred_at).strftime("%Y-%m-%d %H:%M:%S"),
-                "操作人": e.actor_name or e.actor,
-                "账号标识": e.actor,
-                "操作": ACTION_LABELS.get(e.action, e.action),
-                "对象": e.target,
-                "结果": e.outcome,
-                "详情": e.detail,
-            }
-            for e in events
-        ],
-        columns=["编号", "时间（北京时间）", "操作人", "账号标识", "操作", "对象", "结果", "详情"],
+    df = audit_rows(host, events)
+    st.caption(f"共 {len(df):,} 条（最多显示 2000 条，按时间倒序）。审计日志只追加，不可修改。")
+    st.dataframe(
+        df, hide_index=True, width="stretch", height=480,
+        column_config={
+            "编号": st.column_config.NumberColumn("编号", width=56, format="%d"),
+            "时间（北京时间）": st.column_config.TextColumn(width=150),
+            "操作人": st.column_config.TextColumn(width=80),
+            "操作": st.column_config.TextColumn(width=100),
+            "对象": st.column_config.TextColumn(width=200),
+            "结果": st.column_config.TextColumn(width=56),
+            "说明": st.column_config.TextColumn(width=330),
+        },
     )
-    st.caption(f"共 {len(df)} 条（最多显示 2000 条，按时间倒序）。审计日志只追加，不可修改。")
-    st.dataframe(df, hide_index=True, width="stretch", height=480)
+    with st.expander("原始记录（供平台管理员核查：账号标识、对象标识与详情原文）"):
+        if events:
+            by_id = {e.id: e for e in events}
+            chosen = st.selectbox("记录编号", list(by_id), key="audit-raw-id")
+            e = by_id[chosen]
+            try:
+                detail = json.loads(e.detail) if e.detail else {}
+            except ValueError:
+                detail = e.detail
+            st.json({"编号": e.id, "时间（UTC，存储值）": str(e.occurred_at), "账号标识": e.actor,
+                     "姓名": e.actor_name, "操作": e.action, "对象": e.target, "结果": e.outcome, "详情": detail})
+        else:
+            st.caption("没有符合条件的记录。")
+    export = df.assign(账号标识=[e.actor for e in events], 对象标识=[e.target for e in events],
+                       详情JSON=[e.detail for e in events])
     d1, d2 = st.columns(2)
-    d1.download_button("导出 CSV", csv_bytes(df), "audit-log.csv", "text/csv")
+    d1.download_button("导出 CSV", csv_bytes(export), "audit-log.csv", "text/csv")
     d2.download_button(
-        "导出 Excel", xlsx_bytes({"审计日志": df}), "audit-log.xlsx",
+        "导出 Excel", xlsx_bytes({"审计日志": export}), "audit-log.xlsx",
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
 

@@ -80,7 +80,9 @@ def upload_tab(ctx: PageContext, spec: LedgerSpec) -> None:
         )
     # A new key after each commit empties the uploader, so the committed file is not shown again.
     round_ = st.session_state.get(f"upload-round-{spec.id}", 0)
-    uploaded = st.file_uploader("选择文件", type=["xlsx", "csv"], key=f"upload-{spec.id}-{round_}")
+    uploaded = st.file_uploader(
+        "上传台账文件（.xlsx 或 .csv）", type=["xlsx", "csv"], key=f"upload-{spec.id}-{round_}"
+    )
     if uploaded is None:
         return
     data = uploaded.getvalue()
@@ -153,8 +155,24 @@ def problems_section(spec: LedgerSpec, result) -> None:
         shown = shown[shown["列名"] == column]
     if kind != "全部":
         shown = shown[shown["类型"] == kind]
-    # st.dataframe shows text as text: HTML in a cell is never rendered.
-    st.dataframe(shown, hide_index=True, width="stretch", height=min(420, 40 + 35 * len(shown)))
+    # st.dataframe shows text as text: HTML in a cell is never rendered. Empty cells read "—"
+    # (not None). Widths fit a 1440 px window, the hint gets the most room, the type comes first.
+    shown = shown.astype(object).where(shown.notna(), "—")
+    st.dataframe(
+        shown, hide_index=True, width="stretch", height=min(420, 40 + 35 * len(shown)),
+        column_order=["级别", "行号", "列", "列名", "类型", "填写的值", "问题", "修改建议"],
+        column_config={
+            "级别": st.column_config.Column(width=50),
+            "行号": st.column_config.Column(width=50),
+            "列": st.column_config.Column(width=36),
+            "列名": st.column_config.Column(width=100),
+            "类型": st.column_config.Column(width=90),
+            "填写的值": st.column_config.Column(width=110),
+            "问题": st.column_config.Column(width=230),
+            "修改建议": st.column_config.Column(width=300),
+        },
+    )
+    st.caption("单元格内容较长时，把鼠标停在单元格上可看完整文字；“下载标注错误的工作簿”中每个问题单元格都附有完整的修改建议。")
     if result.stats.problems_listed < result.stats.errors + result.stats.warnings:
         st.caption(f"共 {result.stats.errors + result.stats.warnings:,} 处问题，此处列出前 {result.stats.problems_listed:,} 处。")
     d1, d2 = st.columns(2)
@@ -254,11 +272,11 @@ def history_tab(ctx: PageContext, spec: LedgerSpec) -> None:
             "类型": KIND_NAMES.get(v.kind, v.kind) + (f"（恢复第{v.restored_from}版）" if v.restored_from else ""),
             "提交人": v.author,
             "时间（北京时间）": format_as_of(v.created_at),
-            "文件": v.file_name or "",
-            "行数": v.row_count,
-            "新增": v.added,
-            "修改": v.changed,
-            "删除": v.removed,
+            "文件": v.file_name or "—",
+            "行数": f"{v.row_count:,}",
+            "新增": f"{v.added:,}",
+            "修改": f"{v.changed:,}",
+            "删除": f"{v.removed:,}",
         }
         for v in versions
     ]

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from huizhi.context import PageContext
+from huizhi.fmt import format_as_of
 from huizhi.portal import host_of
 from huizhi.specs import Target, TileValue, TopItems
 
@@ -29,8 +30,8 @@ def render(ctx: PageContext) -> None:
             st.caption(
                 f"本期：{s.period.label}（{s.period.start:%m月%d日}—{s.period.end:%m月%d日}），"
                 f"截止 {s.deadline:%m月%d日}" + (f"，还有 {days_left} 天。" if days_left > 0 else "（今天）。")
-                + (f"最近一次上传：{s.last_upload:%Y-%m-%d %H:%M}（北京时间）。" if s.last_upload else "尚无上传记录。")
-                + (f"台账最近更新：{s.last_commit:%Y-%m-%d %H:%M}（北京时间）。" if s.last_commit else "")
+                + (f"最近一次上传：{format_as_of(s.last_upload)}（北京时间）。" if s.last_upload else "尚无上传记录。")
+                + (f"台账最近更新：{format_as_of(s.last_commit)}（北京时间）。" if s.last_commit else "")
             )
             if s.outdated:  # judged on the real commit time, not on the dates inside the rows
                 st.warning("本期和上一期都没有更新：台账可能已经过时，请督促牵头部门更新。")
@@ -38,7 +39,7 @@ def render(ctx: PageContext) -> None:
                 st.info("本期和上一期都没有单位上传；现有数据为系统导入或回滚的版本，不计为报送。")
             rows = [
                 {"单位": name, "本期状态": "已报送" if name in s.submitted else "未报送",
-                 "报送时间（北京时间）": s.submitted[name].strftime("%Y-%m-%d %H:%M") if name in s.submitted else ""}
+                 "报送时间（北京时间）": format_as_of(s.submitted[name]) if name in s.submitted else "—"}
                 for name in s.expected
             ]
             st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")

@@ -310,3 +310,52 @@ def test_filters_survive_a_link_between_pages():
         end=dt.date(2025, 8, 31), overdue_only=True, search="积水",
     )  # fmt: skip
     assert CaseFilter.from_params(queries.to_params(flt)) == flt
+
+
+# -- 本单位承办案件 shows the cases dispatched to the person's own unit (issue 12) ------------------
+
+
+JXJ = person(("staff", "jxj"))
+
+
+def test_own_cases_page_for_the_steward_lists_its_own_units_cases(seeded):
+    rows = all_rows(seeded)
+    params = {"period": "2023-01-01..2026-12-31"}
+    at = run_page(seeded, "citymgmt-my-cases", [("staff", "cgw")], params=params)
+    frame = at.dataframe[0].value
+    assert set(frame["承办单位"]) == {"区城市管理委"}
+    found = pd.to_datetime(rows["found_date"]).dt.date
+    in_period = found.between(dt.date(2023, 1, 1), min(dt.date(2026, 12, 31), beijing_today()))
+    own = int(((rows["dispatch_unit"] == "区城市管理委") & in_period).sum())
+    assert next(m.value for m in at.metric if m.label == "案件数") == f"{own:,}"
+
+
+def test_own_cases_page_tells_a_leader_there_is_no_unit(seeded):
+    at = run_page(seeded, "citymgmt-my-cases", [("leader", None)])
+    assert not at.dataframe and not at.metric
+    assert "不属于任何单位" in at.info[0].value and "城市管理案件" in at.info[0].value
+
+
+def test_no_cases_without_filters_is_not_blamed_on_the_filters(seeded):
+    """A unit no case was dispatched to, with no filter set: the page says so, and does not ask
+    the person to relax filters they never set."""
+    rows = all_rows(seeded)
+    assert not (rows["dispatch_unit"] == "区经济和信息化局").any()
+    at = run_page(seeded, "citymgmt-my-cases", [("staff", "jxj")])
+    assert at.info, [m.value for m in at.metric]
+    message = at.info[0].value
+    assert "没有派往 区经济和信息化局 承办的案件" in message and "放宽筛选" not in message
+    # with a filter the person set, the filter is the reason
+    at = run_page(seeded, "citymgmt-my-cases", [("staff", "cgw")], params={"q": "没有这样的案件zzz"})
+    assert "没有符合筛选条件的案件" in at.info[0].value
+
+
+def test_trend_rate_line_stays_inside_its_axis(seeded):
+    from huizhi_citymgmt.pages import _trend_figure
+
+    reader = seeded.page_context(SYSTEM, "citymgmt-cases").ledger(LEDGER_ID)
+    trend = queries.monthly(reader, [], months=24, today=beijing_today())
+    fig = _trend_figure(trend)
+    low, high = fig.layout.yaxis2.range
+    rates = [r for r in trend["on_time_ratio"] if r == r and r is not None]
+    assert low < min(rates) and high > max(rates) + 0.01

@@ -455,3 +455,60 @@ def test_upload_with_other_headers_reports_bad_cells_in_chinese():
     assert (3, "设备编号") in bad and (3, "类型") in bad  # RB code on a camera
     assert (3, "上次巡检日期") in bad and (3, "建设日期") in bad  # inspected before installation
     assert not {c for r, c in bad if r == 2}  # the good row has no problem
+
+
+# -- 本单位感知前端 shows the person's own unit's devices (issue 12) -------------------------------
+
+
+def test_own_devices_page_shows_the_stewards_own_unit_not_the_whole_ledger(seeded):
+    """区经济和信息化局 reads every row of its ledger, but 本单位感知前端 lists only the devices
+    区经济和信息化局 itself owns (the main ledger page shows the rest)."""
+    rows = all_rows(seeded)
+    own = int((rows["owner_dept"] == "区经济和信息化局").sum())
+    assert own < len(rows)
+    at = run_page(seeded, "sensing-my-devices", [("staff", "jxj")])
+    assert metric(at, "设备数") == f"{own:,}"
+    assert any("本页面只列出 区经济和信息化局" in c.value for c in at.caption)
+    if own:
+        assert set(at.dataframe[0].value["权属单位"]) == {"区经济和信息化局"}
+    main = run_page(seeded, "sensing-ledger", [("staff", "jxj")])
+    assert metric(main, "设备数") == f"{len(rows):,}"
+
+
+def test_own_devices_page_tells_a_leader_there_is_no_unit_and_points_to_the_ledger(seeded):
+    at = run_page(seeded, "sensing-my-devices", [("leader", None)])
+    assert not at.dataframe and not at.metric
+    assert at.info and "不属于任何单位" in at.info[0].value and "感知前端台账" in at.info[0].value
+
+
+def test_empty_states_say_the_true_reason(seeded, make_host):
+    # a unit with no devices of its own, no filter set: not "relax the filters"
+    owners = set(all_rows(seeded)["owner_dept"])
+    without = next(d for d in district.DEPARTMENTS if d.name not in owners)
+    at = run_page(seeded, "sensing-my-devices", [("staff", without.id)])
+    assert at.info and f"{without.name} 尚未在台账中登记" in at.info[0].value
+    assert "放宽" not in at.info[0].value
+    # filters that match nothing: that is the reason given
+    at = run_page(seeded, "sensing-ledger", [("staff", "jxj")], params={"q": "没有这样的设备zzz"})
+    assert at.info and "没有符合筛选条件的设备" in at.info[0].value
+    gaj = run_page(seeded, "sensing-my-devices", [("staff", "gaj")], params={"q": "没有这样的设备zzz"})
+    assert "没有符合筛选条件" in gaj.info[0].value
+
+
+def test_street_labels_on_the_map_do_not_overlap():
+    from huizhi_sensing.pages import _label_box, _overlap, street_labels
+
+    streets = district.STREETS
+    positions = street_labels(streets, {s.name: i for i, s in enumerate(streets)})
+    boxes = [_label_box(s.lon, s.lat, s.name, p) for s, p in zip(streets, positions, strict=True) if p]
+    assert len(boxes) >= len(streets) - 4  # most streets keep their name on the map
+    for i, a in enumerate(boxes):
+        assert not any(_overlap(a, b) for b in boxes[i + 1 :])
+    # the close cluster around 黄村 no longer gets five labels stacked on top of each other
+    assert len({p for s, p in zip(streets, positions, strict=True) if s.name in {"兴丰街道", "清源街道", "黄村镇"}}) > 1
+
+
+def test_overdue_list_leads_with_last_inspection_and_cycle(seeded):
+    at = run_page(seeded, "sensing-inspections", [("staff", "jxj")])
+    columns = list(at.dataframe[-1].value.columns)
+    assert columns[:6] == ["城市码", "设备名称", "巡检逾期", "末次巡检日期", "巡检周期（天）", "下次巡检截止"], columns

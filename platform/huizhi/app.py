@@ -48,6 +48,37 @@ def _host() -> Host:
     return host
 
 
+# Streamlit 1.67 has no locale setting: a few of its widgets carry fixed English text. The shell
+# replaces those words with Chinese in CSS: the English text node is hidden (visibility: hidden
+# also takes it out of innerText, so screen text and the browser test see only the Chinese) and
+# the Chinese is drawn by ::after. Selectors are the widgets' data-testid / react-aria attributes,
+# which tests/browser/test_zh_cn.py checks against the running frontend.
+_SWAP = "font-size: 0 !important; visibility: hidden;"
+_SHOW = "visibility: visible; font-size: {size};"
+LOCALE_RULES: dict[str, tuple[str, str]] = {
+    # file uploader: the button, the size/type line and the drag overlay
+    '[data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"] p': ("选择文件", "0.875rem"),
+    '[data-testid="stFileUploaderDropzoneInstructions"] span': ("单个文件不超过 {max_mb}MB", "0.875rem"),
+    '[data-testid="stFileUploaderDropzone"] > div:not([data-testid]) > span': ("将文件拖放到此处", "0.875rem"),
+    # multiselect dropdown: the bulk actions and the empty state (selectbox too)
+    '[data-key="__select_all__"] [data-item-hl]': ("全选", "1rem"),
+    '[data-key="__select_matches__"] [data-item-hl]': ("选择全部匹配项", "1rem"),
+    '[role="listbox"][data-empty] [role="option"] > span': ("无匹配选项", "1rem"),
+}
+
+
+def locale_css(max_upload_mb: int | None = None) -> str:
+    """The CSS that puts Chinese in place of Streamlit's fixed English widget text."""
+    if max_upload_mb is None:
+        max_upload_mb = int(st.get_option("server.maxUploadSize") or 200)
+    rules = []
+    for selector, (text, size) in LOCALE_RULES.items():
+        rules.append(f"{selector} {{ {_SWAP} }}")
+        content = text.format(max_mb=max_upload_mb)
+        rules.append(f'{selector}::after {{ content: "{content}"; {_SHOW.format(size=size)} }}')
+    return "\n".join(rules)
+
+
 def _auth_secrets() -> dict:
     try:
         return dict(st.secrets.get("auth", {}))
@@ -99,6 +130,9 @@ def no_access_page(host: Host, identity: Identity) -> None:
                 f"您好，{identity.name}。您的账号已通过统一身份认证，但尚未分配本平台的任何角色，"
                 f"因此无法查看任何页面。请联系 **{contact}** 开通权限，并告知下方账号标识。"
             )
+        # who is signed in, as the person and an admin know them (never the internal subject key)
+        st.markdown(f"**姓名**：{identity.name}" + (f"　**电子邮箱**：{identity.email}" if identity.email else ""))
+        st.caption("账号标识（登录名与认证服务）")
         st.code(identity.account, language=None)
         if st.button("退出登录", key="logout-noaccess"):
             _sign_out(host, identity)
@@ -254,6 +288,7 @@ def main() -> None:
     st.set_page_config(
         page_title="慧治 · 大兴区智慧城市平台", page_icon=":material/account_balance:", layout="wide"
     )
+    st.html(f"<style>{locale_css()}</style>")
     try:
         host = _host()
     except StoreUnavailable as exc:
@@ -302,7 +337,8 @@ def main() -> None:
         return
 
     sidebar(host, identity)
-    st.navigation(navigation(host, identity)).run()
+    # expanded: every page listed, no English "View 3 more" button under a long menu
+    st.navigation(navigation(host, identity), expanded=True).run()
 
 
 if __name__ == "__main__":  # Streamlit runs the entry script as __main__; tests import it

@@ -82,22 +82,26 @@ def format_duration(delta: dt.timedelta) -> str:
     return f"{max(1, seconds // 60)}分钟"
 
 
-def format_as_of(as_of: dt.datetime | None) -> str:
-    """A naive-UTC timestamp in Beijing time, e.g. "2026-11-24 21:05"."""
+def format_as_of(as_of: dt.datetime | None, *, seconds: bool = False) -> str:
+    """A timestamp in Beijing time with its date, e.g. "2026-11-24 21:05" ("—" for None).
+
+    Naive values are the host's stored UTC; aware ones are converted. Every time a person reads
+    (pages, captions, exports) goes through here; with ``seconds``: "2026-11-24 21:05:09"."""
     if as_of is None:
         return "—"
     aware = as_of.replace(tzinfo=dt.UTC) if as_of.tzinfo is None else as_of
-    return aware.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+    return aware.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
 def scale_for(values: Iterable[float]) -> tuple[float, str]:
-    """(divisor, suffix) so a chart axis shows 万 or 亿 instead of long numbers."""
+    """(divisor, suffix) so a chart axis shows 万 or 亿 as :func:`format_number` writes the labels
+    beside it: 亿 from 100,000,000, 万 from 10,000 (an axis to 79,974 reads 0 … 8万, not 80,000)."""
     top = max(
         (abs(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))), default=0
     )
     if top >= 1e8:
         return 1e8, "亿"
-    if top >= 1e5:
+    if top >= 1e4:
         return 1e4, "万"
     return 1.0, ""
 

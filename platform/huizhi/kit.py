@@ -61,16 +61,20 @@ __all__ = [
     "bar_chart",
     "bar_figure",
     "column_labels",
+    "column_order",
     "data_caption",
     "display_frame",
     "filter_defaults",
     "filter_params",
     "filters",
+    "filters_active",
     "links",
     "metrics",
     "open_ledger",
+    "own_units",
     "paged_table",
     "paging",
+    "ratio_range",
     "refused_departments",
     "table",
     "widget_key",
@@ -118,6 +122,15 @@ def data_caption(reader: LedgerReader, all_rows: str, some_rows: str, *, version
     if version and reader.updated_at is not None:
         text += f" 数据版本提交于 {format_as_of(reader.updated_at)}（北京时间）。"
     return text
+
+
+def own_units(ctx: PageContext) -> tuple[str, ...]:
+    """The names of the signed-in person's own units (departments), as ledgers store them
+    (区经济和信息化局 …), sorted. Empty for someone without a unit: a district leader or a
+    platform admin. What a "本单位…" page lists: the rows these units own or handle, also when
+    the person may read more (the owning department reads every row of its ledger)."""
+    identity = ctx.identity
+    return tuple(sorted(identity.directory.name(d) for d in identity.departments))
 
 
 def widget_key(ctx: PageContext, base: str | None = None) -> str:
@@ -385,6 +398,22 @@ def filter_params(rows: FilterRows, values: Mapping[str, Any]) -> dict[str, str]
     return out
 
 
+def filters_active(rows: FilterRows, values: Mapping[str, Any], today: dt.date | None = None) -> bool:
+    """True when ``values`` (what :func:`filters` returned) differ from the panel's starting
+    state, so an empty result can say the true reason: nothing matches the person's filters, or
+    there are no rows. With ``today``, a :class:`DateRange` still on the window it starts on
+    without a parameter (the last ``months`` months) does not count as a filter the person set."""
+    for row in rows:
+        for field in row:
+            if isinstance(field, DateRange) and today is not None:
+                chosen = (values.get(field.start), values.get(field.end))
+                if chosen == field.bounds(field.empty(), today) or chosen == (None, None):
+                    continue
+            if field.to_params(values):
+                return True
+    return False
+
+
 def refused_departments(reader: LedgerReader, rows: FilterRows, params: Mapping[str, Any]) -> tuple[str, ...]:
     """Departments named in ``params`` (by a :class:`Departments` field) whose rows ``reader``
     may not read: empty when the reader sees every row."""
@@ -535,8 +564,8 @@ def _cell(value: Any) -> Any:
         return ""
     if isinstance(value, bool):
         return "是" if value else "否"
-    if isinstance(value, dt.datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, dt.datetime):  # ledgers hold dates; a timestamp is the host's (naive UTC)
+        return format_as_of(value)
     if isinstance(value, dt.date):
         return value.isoformat()
     return value
@@ -544,7 +573,8 @@ def _cell(value: Any) -> Any:
 
 def display_frame(frame: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataFrame:
     """``frame`` as people read it: columns in ``labels`` renamed to their Chinese headers (others
-    kept), yes/no as 是/否, dates as YYYY-MM-DD, empty cells blank. Numeric columns stay numbers."""
+    kept), yes/no as 是/否, dates as YYYY-MM-DD, timestamps in Beijing time (:func:`huizhi.fmt.format_as_of`),
+    empty cells blank. Numeric columns stay numbers."""
     import pandas as pd
 
     out = frame.copy()
@@ -559,9 +589,13 @@ def _text_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
-def _column_config(frame: pd.DataFrame) -> dict[str, Any]:
+MAX_COLUMN = 420  # px: a longer text column is capped (the full text shows on hover)
+
+
+def _column_config(frame: pd.DataFrame, *, pin: Sequence[str] = ()) -> dict[str, Any]:
     """Column widths from the header and the longest cell, so short columns are not padded and
-    headers such as 下次巡检截止 are not cut off; numbers with thousands separators."""
+    headers such as 下次巡检截止 are not cut off; numbers with thousands separators. Columns in
+    ``pin`` stay in view while the table scrolls sideways."""
     import pandas as pd
     import streamlit as st
 
@@ -571,21 +605,47 @@ def _column_config(frame: pd.DataFrame) -> dict[str, Any]:
         numeric = pd.api.types.is_numeric_dtype(cells) and not pd.api.types.is_bool_dtype(cells)
         shown = [format_number(v) if numeric else str(v) for v in cells]
         chars = max([_text_width(str(col)), *(_text_width(s) for s in shown)])
-        width = min(420, max(64, 8 * chars + 32))  # 8 px per Latin character, room for the sort icon
+        width = min(MAX_COLUMN, max(64, 8 * chars + 32))  # 8 px per Latin character, room for the sort icon
+        pinned = True if col in pin else None
         if numeric:
-            config[col] = st.column_config.NumberColumn(str(col), width=width, format="localized")
+            config[col] = st.column_config.NumberColumn(str(col), width=width, format="localized", pinned=pinned)
         else:
-            config[col] = st.column_config.TextColumn(str(col), width=width)
+            config[col] = st.column_config.TextColumn(str(col), width=width, pinned=pinned)
     return config
 
 
-def table(frame: pd.DataFrame, labels: Mapping[str, str] | None = None, *, key: str | None = None) -> None:
+def column_order(frame: pd.DataFrame, first: Sequence[str] = (), hide: Sequence[str] = ()) -> list[str]:
+    """The columns of ``frame`` with ``first`` (those present, in that order) leading, then the
+    others as they come, without ``hide``: key columns first, so the ones people look for are in
+    view at 1440 px without scrolling sideways."""
+    lead = [c for c in first if c in frame.columns and c not in hide]
+    return lead + [c for c in frame.columns if c not in lead and c not in hide]
+
+
+def table(
+    frame: pd.DataFrame,
+    labels: Mapping[str, str] | None = None,
+    *,
+    key: str | None = None,
+    first: Sequence[str] = (),
+    hide: Sequence[str] = (),
+) -> None:
     """Draw ``frame`` as a read-only table: :func:`display_frame` with ``labels``, no index, each
-    column wide enough for its header and contents (capped, long text wraps into a tooltip)."""
+    column wide enough for its header and contents (capped at 420 px; the full text shows on
+    hover), numbers with thousands separators. ``first`` (column names before ``labels``) lead,
+    and the first of them stays pinned while scrolling sideways; ``hide`` are left out."""
     import streamlit as st
 
-    shown = display_frame(frame, labels or {})
-    st.dataframe(shown, hide_index=True, column_config=_column_config(shown), key=key)
+    labels = labels or {}
+    ordered = frame[column_order(frame, first, hide)]
+    shown = display_frame(ordered, labels)
+    pin = [labels.get(first[0], first[0])] if first and first[0] in ordered.columns else []
+    st.dataframe(
+        shown,
+        hide_index=True,
+        column_config=_column_config(shown, pin=pin),
+        key=key,
+    )
 
 
 def paged_table(
@@ -598,12 +658,14 @@ def paged_table(
     orders: Mapping[str, str] | None = None,
     empty: str = "没有符合条件的记录。请放宽筛选条件。",
     sizes: Sequence[int] = PAGE_SIZES,
+    first: Sequence[str] = (),
+    hide: Sequence[str] = (),
 ) -> Paging | None:
     """A table paged on the server: controls for rows per page, page number and (with
     ``orders``, order id → Chinese name) the order; then ``fetch(limit, offset, order)`` is called
     for just that page and its rows are drawn with :func:`table`, followed by a line "第 p / n 页 …
     共 total {noun}". With no rows it draws ``empty`` instead and returns None; otherwise returns
-    the :class:`Paging` shown."""
+    the :class:`Paging` shown. ``first`` and ``hide`` order the columns as in :func:`table`."""
     import streamlit as st
 
     if total == 0:
@@ -626,9 +688,9 @@ def paged_table(
         else None
     )
     at = paging(total, size, page)
-    table(fetch(at.size, at.offset, order), labels, key=f"{key}-table")
+    table(fetch(at.size, at.offset, order), labels, key=f"{key}-table", first=first, hide=hide)
     st.caption(
-        f"第 {at.page:,} / {at.pages:,} 页，每页 {at.size} 行，共 {format_number(total)} {noun}"
+        f"第 {at.page:,} / {at.pages:,} 页，每页 {at.size:,} 行，共 {format_number(total)} {noun}"
         "（数据在服务器端分页，不会一次载入全部）。"
     )
     return at
@@ -648,7 +710,8 @@ def bar_figure(
 ) -> Any:
     """A plotly figure of horizontal bars, first item on top: one bar per label, each labelled
     with its value (Chinese number style; ``percent``: values are ratios 0..1 shown as 91.2%).
-    Counts of 100,000 and more are drawn in 万 (or 亿) on the axis. Missing values count as 0.
+    Counts of 10,000 and more are drawn in 万 (or 亿) on the axis, as the labels write them
+    (:func:`huizhi.fmt.scale_for`); ticks have thousands separators. Missing values count as 0.
     ``limit`` keeps the first items only. Height grows with the number of bars, so labels stay
     readable."""
     import plotly.graph_objects as go
@@ -682,7 +745,8 @@ def bar_figure(
         height=max(220, 90 + 28 * len(names)),
         margin=dict(l=10, r=60, t=40 if title else 10, b=10),
         xaxis=dict(
-            tickformat=".0%" if percent else ",d",
+            # the axis in the labels' own style: 0, 2万, 4万 … (2.5万 where a tick falls between)
+            tickformat=".0%" if percent else (",.2~f" if divisor > 1 else ",~r"),
             ticksuffix=suffix,
             # room for the value labels; a ratio axis never runs past 100%
             range=[low, (min(top * 1.15, 1.0) if percent else top * 1.15) if top else 1.0],
@@ -693,6 +757,22 @@ def bar_figure(
         bargap=0.3,
     )
     return fig
+
+
+def ratio_range(values: Sequence[float | None], *, floor: float = 0.0, pad: float = 0.05) -> list[float]:
+    """A y (or x) range for a rate line of ratios 0..1 that keeps every point and marker inside
+    the axes: ``pad`` of headroom above the highest point and below the lowest (never below
+    ``floor``), at least 0.1 tall; above a point at 100% only 0.03, so the axis does not invite
+    ticks past 100%. For ``yaxis=dict(range=kit.ratio_range(ys), tickformat=".0%", dtick=0.05)``."""
+    nums = [float(v) for v in values if v is not None and v == v]
+    if not nums:
+        return [floor, 1.0 + pad]
+    low, high = min(nums), max(nums)
+    if high - low < 0.1:
+        mid = (high + low) / 2
+        low, high = mid - 0.05, mid + 0.05
+    top = high + pad if high + pad <= 1.0 else max(high, 1.0) + min(pad, 0.03)
+    return [max(floor, low - pad), top]
 
 
 def bar_chart(

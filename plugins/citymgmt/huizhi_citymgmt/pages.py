@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from huizhi import kit
-from huizhi.fmt import format_number, format_percent
+from huizhi.fmt import format_date, format_number, format_percent
 from huizhi_citymgmt import queries
 from huizhi_citymgmt.queries import FILTERS, CaseFilter
 from huizhi_citymgmt.schema import LEDGER_ID
@@ -25,7 +25,14 @@ if TYPE_CHECKING:
 
 ALL_ROWS = "可查看全区所有承办单位的案件。"
 SOME_ROWS = "按权限，您只能查看派往 {names} 承办的案件。"
-NO_CASES = "没有符合条件的案件。请放宽筛选条件。"
+NO_CASES = "没有符合筛选条件的案件。请放宽筛选条件。"
+NO_CASES_IN_PERIOD = "{period}台账中没有案件。可在“发现日期”中选择更早的时间。"
+OWN_ROWS = "本页面只列出派往 {names} 承办的案件。"
+NO_OWN_CASES = "{period}没有派往 {names} 承办的案件。可在“发现日期”中选择更早的时间。"
+NO_UNIT = (
+    "本页面列出派往您所在单位承办的案件。您的账号不属于任何单位（例如区领导、平台管理员），"
+    "因此这里没有“本单位”的案件。全区案件请在“城市管理案件”页面查看。"
+)
 ORDERS = {"newest": "最新发现在前", "oldest_open": "按处置时限（最早到期在前）", "case_id": "按案件编号"}
 
 
@@ -42,20 +49,43 @@ class Opened:
     conds: list
     summary: queries.Summary
     key: str
+    own: tuple[str, ...] = ()  # the person's own units, on the 本单位 page
+    filtered: bool = False  # the person narrowed the rows with the filter panel
+
+    def empty_message(self) -> str:
+        """Why there are no cases: the person's filters, or none in the period (for their unit)."""
+        if self.filtered:
+            return NO_CASES
+        period = f"{format_date(self.flt.start)}至{format_date(self.flt.end)}，" if self.flt.start else ""
+        if self.own:
+            return NO_OWN_CASES.format(period=period, names="、".join(self.own))
+        return NO_CASES_IN_PERIOD.format(period=period)
+
+    def link_params(self) -> dict[str, str]:
+        params = queries.to_params(self.flt)
+        if self.own:
+            params["dept"] = ",".join(self.own)
+        return params
 
 
-def open_page(ctx: PageContext, *, version: bool = False) -> Opened | None:
+def open_page(ctx: PageContext, *, version: bool = False, own: tuple[str, ...] = ()) -> Opened | None:
     """Reader (or a message and None), whose rows the person sees, the filter panel, the summary
-    and its metric row."""
+    and its metric row. With ``own`` (the person's units), only cases dispatched to them count."""
     import streamlit as st
 
     reader = kit.open_ledger(ctx, LEDGER_ID)
     if reader is None:
         return None
-    st.caption(kit.data_caption(reader, ALL_ROWS, SOME_ROWS, version=version))
+    if own:
+        st.caption(OWN_ROWS.format(names="、".join(own)) + kit.data_caption(reader, "", "", version=version))
+    else:
+        st.caption(kit.data_caption(reader, ALL_ROWS, SOME_ROWS, version=version))
     key = kit.widget_key(ctx)
-    flt = CaseFilter(**kit.filters(ctx, reader, FILTERS, key=key))
+    values = kit.filters(ctx, reader, FILTERS, key=key, omit=("units",) if own else ())
+    flt = CaseFilter(**values)
     conds = queries.conditions(reader, flt, ctx.today)
+    if own:
+        conds.append(reader.c("dispatch_unit").in_(own))
     s = queries.summary(reader, conds, ctx.today)
     kit.metrics(
         [
@@ -71,7 +101,7 @@ def open_page(ctx: PageContext, *, version: bool = False) -> Opened | None:
             ),
         ]
     )
-    return Opened(reader, flt, conds, s, key)
+    return Opened(reader, flt, conds, s, key, own, kit.filters_active(FILTERS, values, ctx.today))
 
 
 def render_cases(ctx: PageContext, *, shared: bool = False) -> None:
@@ -83,13 +113,18 @@ def render_cases(ctx: PageContext, *, shared: bool = False) -> None:
         "行动计划第274行：建立事件发现、派单、处置、反馈、考核的全闭环管理机制；"
         "第266行：“门前三包”问题登记-核查-下派-整改反馈-核实结案全流程线上化管理。"
     )
-    page = open_page(ctx, version=True)
+    own = kit.own_units(ctx) if shared else ()
+    if shared and not own:
+        st.info(NO_UNIT)
+        ctx.link("citymgmt-cases", "打开城市管理案件（全区）", ":material/assignment:")
+        return
+    page = open_page(ctx, version=True, own=own)
     if page is None:
         return
     kit.links(
         ctx,
         [("citymgmt-loop", "查看闭环考核", ":material/published_with_changes:")],
-        queries.to_params(page.flt),
+        page.link_params(),
     )
 
     def fetch(limit: int, offset: int, order: str | None) -> pd.DataFrame:
@@ -104,7 +139,7 @@ def render_cases(ctx: PageContext, *, shared: bool = False) -> None:
         labels=kit.column_labels(page.reader.spec, assessment="考核"),
         noun="件",
         orders=ORDERS,
-        empty=NO_CASES,
+        empty=page.empty_message(),
     )
     if shown is None:
         return
@@ -159,11 +194,11 @@ def _trend_figure(trend: pd.DataFrame):
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    fig.add_bar(x=trend["month"], y=trend["total"], name="发现案件", marker_color="#9DB9D8")
+    fig.add_bar(x=trend["month"], y=trend["total"], name="发现案件（件，左轴）", marker_color="#9DB9D8")
     fig.add_scatter(
         x=trend["month"],
         y=trend["on_time_ratio"],
-        name="按期办结率",
+        name="按期办结率（右轴）",
         yaxis="y2",
         mode="lines+markers",
         line_color="#D93025",
@@ -172,8 +207,14 @@ def _trend_figure(trend: pd.DataFrame):
         height=320,
         margin=dict(l=10, r=10, t=10, b=10),
         xaxis=dict(tickformat="%-m月<br>%Y", dtick="M3", tickangle=0),
-        yaxis=dict(title="件", tickformat=",d"),
-        yaxis2=dict(title="按期办结率", overlaying="y", side="right", tickformat=".0%", range=[0.7, 1.02]),
+        # no axis titles: rotated 90° they are hard to read; the legend names both axes
+        yaxis=dict(tickformat=",d"),
+        # headroom above the highest month, so the line and its markers stay inside the axes;
+        # ticks every 5 points, none above 100%
+        yaxis2=dict(
+            overlaying="y", side="right", tickformat=".0%", tick0=0, dtick=0.05,
+            range=kit.ratio_range(trend["on_time_ratio"]), showgrid=False,
+        ),
         legend=dict(orientation="h", y=-0.22),
     )
     return fig
@@ -198,7 +239,7 @@ def render_loop(ctx: PageContext) -> None:
     with link_cols[1]:
         ctx.link("citymgmt-cases", "查看超期未结案件", ":material/alarm:", **queries.to_params(overdue))
     if s.total == 0:
-        st.info(NO_CASES)
+        st.info(page.empty_message())
         return
     by_status = queries.breakdown(reader, "status", conds, ctx.today).set_index("status")["total"]
     left, right = st.columns(2)

@@ -26,7 +26,21 @@ if TYPE_CHECKING:
 
 ALL_ROWS = "可查看全区所有权属单位的感知前端。"
 SOME_ROWS = "按分级分权原则，您只能查看 {names} 登记的感知前端。"
-NO_DEVICES = "没有符合条件的设备。请放宽筛选条件。"
+NO_DEVICES = "没有符合筛选条件的设备。请放宽筛选条件。"
+NO_DEVICES_AT_ALL = "台账中还没有设备。"
+OWN_ROWS = "本页面只列出 {names} 作为权属单位登记的感知前端。"
+NO_OWN_DEVICES = "{names} 尚未在台账中登记感知前端（权属单位为本单位的设备为 0 台）。"
+NO_UNIT = (
+    "本页面列出您所在单位登记的感知前端。您的账号不属于任何单位（例如区领导、平台管理员），"
+    "因此这里没有“本单位”的设备。全区设备请在“感知前端台账”页面查看。"
+)
+# Columns people look for first (the rest follow): the ledger list, and the overdue list, whose
+# point is when each device was last inspected, on what cycle, and how far behind it is.
+LIST_FIRST = ("device_id", "device_name", "device_type", "owner_dept", "street", "status", "networked")
+OVERDUE_FIRST = (
+    "device_id", "device_name", "days_overdue", "last_inspection", "inspection_cycle", "next_due",
+    "owner_dept", "street", "status",
+)
 ORDERS = {
     "device_id": "按城市码",
     "overdue": "按巡检截止日（最逾期在前）",
@@ -47,20 +61,46 @@ class Opened:
     conds: list
     summary: queries.Summary
     key: str
+    own: tuple[str, ...] = ()  # the person's own units, on a 本单位 page
+    filtered: bool = False  # the person narrowed the rows with the filter panel
+
+    def empty_message(self) -> str:
+        """Why there are no devices: the filters, or none registered (for the person's unit)."""
+        if self.filtered:
+            return NO_DEVICES
+        return NO_OWN_DEVICES.format(names="、".join(self.own)) if self.own else NO_DEVICES_AT_ALL
+
+    def link_params(self) -> dict[str, str]:
+        """The filters for links to other pages (on a 本单位 page: with the person's units)."""
+        params = self.flt.to_params()
+        if self.own:
+            params["department"] = ",".join(self.own)
+        return params
 
 
-def open_page(ctx: PageContext, *, omit: tuple[str, ...] = (), version: bool = False) -> Opened | None:
-    """Reader (or a message and None), whose rows the person sees, the filter panel, the summary."""
+def open_page(
+    ctx: PageContext, *, omit: tuple[str, ...] = (), version: bool = False, own: tuple[str, ...] = ()
+) -> Opened | None:
+    """Reader (or a message and None), whose rows the person sees, the filter panel, the summary.
+    With ``own`` (the person's units), only the devices those units own are counted and listed."""
     import streamlit as st
 
     reader = kit.open_ledger(ctx, LEDGER_ID)
     if reader is None:
         return None
-    st.caption(kit.data_caption(reader, ALL_ROWS, SOME_ROWS, version=version))
+    if own:
+        st.caption(OWN_ROWS.format(names="、".join(own)) + kit.data_caption(reader, "", "", version=version))
+        omit = (*omit, "departments")
+    else:
+        st.caption(kit.data_caption(reader, ALL_ROWS, SOME_ROWS, version=version))
     key = kit.widget_key(ctx)
-    flt = DeviceFilter(**kit.filters(ctx, reader, FILTERS, key=key, omit=omit))
+    values = kit.filters(ctx, reader, FILTERS, key=key, omit=omit)
+    flt = DeviceFilter(**values)
     conds = queries.conditions(reader, flt, ctx.today)
-    return Opened(reader, flt, conds, queries.summary(reader, conds, ctx.today), key)
+    if own:
+        conds.append(reader.c("owner_dept").in_(own))
+    summary = queries.summary(reader, conds, ctx.today)
+    return Opened(reader, flt, conds, summary, key, own, kit.filters_active(FILTERS, values, ctx.today))
 
 
 def summary_metrics(summary: queries.Summary) -> None:
@@ -87,7 +127,8 @@ def summary_metrics(summary: queries.Summary) -> None:
 
 
 def device_table(
-    ctx: PageContext, page: Opened, conds: list, total: int, key: str, *, order: str | None = None
+    ctx: PageContext, page: Opened, conds: list, total: int, key: str, *, order: str | None = None,
+    empty: str | None = None,
 ) -> None:
     """Devices paged on the server with their next due date and days overdue; ``order`` fixes
     the order (otherwise the person picks one)."""
@@ -104,6 +145,10 @@ def device_table(
         frame["days_overdue"] = frame["days_overdue"].map(
             lambda d: "" if d is None or d != d else f"逾期{int(d)}天"
         )
+        # a device never inspected says so (its cycle counts from the installation date)
+        frame["last_inspection"] = frame["last_inspection"].map(
+            lambda d: "未巡检" if d is None or d != d else d
+        )
         return frame
 
     kit.paged_table(
@@ -113,7 +158,8 @@ def device_table(
         labels=kit.column_labels(page.reader.spec, next_due="下次巡检截止", days_overdue="巡检逾期"),
         noun="台设备",
         orders=None if order else ORDERS,
-        empty=NO_DEVICES,
+        empty=empty or page.empty_message(),
+        first=OVERDUE_FIRST if order == "overdue" else LIST_FIRST,
     )
 
 
@@ -129,7 +175,12 @@ def render_ledger(ctx: PageContext, *, shared: bool = False) -> None:
         "依据《大兴区新型智慧城市建设行动计划（2022-2025年）》第103–106行：各类视频监控、传感器等感知前端"
         "按“城市码”一前端一标识登记上账，定期巡检，形成全区感知前端一套台账。"
     )
-    page = open_page(ctx, version=True)
+    own = kit.own_units(ctx) if shared else ()
+    if shared and not own:
+        st.info(NO_UNIT)
+        ctx.link("sensing-ledger", "打开感知前端台账（全区）", ":material/sensors:")
+        return
+    page = open_page(ctx, version=True, own=own)
     if page is None:
         return
     summary_metrics(page.summary)
@@ -137,7 +188,7 @@ def render_ledger(ctx: PageContext, *, shared: bool = False) -> None:
         ctx,
         [("sensing-map", "在时空一张图上查看", ":material/map:"),
          ("sensing-inspections", "查看巡检情况", ":material/fact_check:")],
-        page.flt.to_params(),
+        page.link_params(),
     )  # fmt: skip
     device_table(ctx, page, page.conds, page.summary.total, page.key)
     if page.summary.total:
@@ -149,6 +200,57 @@ def render_ledger(ctx: PageContext, *, shared: bool = False) -> None:
 
 def render_shared(ctx: PageContext) -> None:
     render_ledger(ctx, shared=True)
+
+
+# The map's scale on screen (720 px tall plot, true shape): about 1,450 px per degree of latitude
+# and 1,120 per degree of longitude; street labels are 11 px text.
+PX_PER_LAT = 1450.0
+PX_PER_LON = 1120.0
+LABEL_PX = 12.0  # one Chinese character, with a little air
+LABEL_GAP_PX = 6.0  # between the marker and its label
+POSITIONS = ("top center", "bottom center", "middle right", "middle left")
+
+
+def _label_box(lon: float, lat: float, name: str, position: str) -> tuple[float, float, float, float]:
+    """The box (x0, y0, x1, y1, in degrees) a label at ``position`` of its marker covers."""
+    w = len(name) * LABEL_PX / PX_PER_LON
+    h = (LABEL_PX + 2) / PX_PER_LAT
+    gx, gy = LABEL_GAP_PX / PX_PER_LON, LABEL_GAP_PX / PX_PER_LAT
+    if position == "top center":
+        return lon - w / 2, lat + gy, lon + w / 2, lat + gy + h
+    if position == "bottom center":
+        return lon - w / 2, lat - gy - h, lon + w / 2, lat - gy
+    if position == "middle right":
+        return lon + gx, lat - h / 2, lon + gx + w, lat + h / 2
+    return lon - gx - w, lat - h / 2, lon - gx, lat + h / 2
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def street_labels(streets, counts: dict[str, int]) -> list[str | None]:
+    """Where each street's name goes beside its marker (a plotly ``textposition``), or None where
+    every side would cover another label or marker: those streets keep their marker and hover
+    text, and the table under the map lists them all. Streets with more devices are placed first."""
+    marker = 4.0
+    markers = [
+        (s.lon - marker / PX_PER_LON, s.lat - marker / PX_PER_LAT, s.lon + marker / PX_PER_LON, s.lat + marker / PX_PER_LAT)
+        for s in streets
+    ]
+    placed: list[tuple[float, ...]] = []
+    chosen: list[str | None] = [None] * len(streets)
+    for i in sorted(range(len(streets)), key=lambda i: (-counts.get(streets[i].name, 0), i)):
+        s = streets[i]
+        for position in POSITIONS:
+            box = _label_box(s.lon, s.lat, s.name, position)
+            if not any(_overlap(box, other) for other in placed) and not any(
+                _overlap(box, m) for j, m in enumerate(markers) if j != i
+            ):
+                chosen[i] = position
+                placed.append(box)
+                break
+    return chosen
 
 
 def _map_figure(data: queries.MapData, street_counts: dict[str, int]):
@@ -195,31 +297,42 @@ def _map_figure(data: queries.MapData, street_counts: dict[str, int]):
                 )
             )
     streets = district.STREETS
+    positions = street_labels(streets, street_counts)
     fig.add_trace(
         go.Scatter(
             x=[s.lon for s in streets],
             y=[s.lat for s in streets],
             mode="markers+text",
             name="镇街",
-            text=[s.name for s in streets],
-            textposition="top center",
-            textfont=dict(size=11, color="#333"),
+            text=[s.name if p else "" for s, p in zip(streets, positions, strict=True)],
+            textposition=[p or "top center" for p in positions],
+            # a white halo keeps the names legible over the device dots
+            textfont=dict(
+                size=12, color="#111", shadow="1px 1px 0 #fff, -1px -1px 0 #fff, 1px -1px 0 #fff, -1px 1px 0 #fff"
+            ),
             marker=dict(symbol="diamond", size=7, color="#444"),
             customdata=[street_counts.get(s.name, 0) for s in streets],
-            hovertemplate="%{text}<br>设备 %{customdata:,} 台<extra></extra>",
+            hovertext=[s.name for s in streets],
+            hovertemplate="%{hovertext}<br>设备 %{customdata:,} 台<extra></extra>",
         )
     )
     mid_lat = sum(district.LAT_RANGE) / 2
     fig.update_layout(
         height=720,
-        margin=dict(l=10, r=10, t=10, b=10),
+        margin=dict(l=10, r=10, t=30, b=10),
         plot_bgcolor="#f5f7fa",
         legend=dict(orientation="h", y=-0.06),
         xaxis=dict(
-            title="经度", range=list(district.LON_RANGE), showgrid=True, gridcolor="#e3e7ed", zeroline=False
+            title="经度（东经）", range=list(district.LON_RANGE), showgrid=True, gridcolor="#e3e7ed",
+            zeroline=False, ticksuffix="°",
         ),
+        # the latitude axis is named horizontally above it: a title rotated 90° is hard to read
+        annotations=[
+            dict(text="纬度（北纬）", xref="paper", yref="paper", x=0, y=1.0, xanchor="left", yanchor="bottom",
+                 showarrow=False, font=dict(size=12, color="#555"))
+        ],
         yaxis=dict(
-            title="纬度",
+            ticksuffix="°",
             range=list(district.LAT_RANGE),
             showgrid=True,
             gridcolor="#e3e7ed",
@@ -248,7 +361,7 @@ def render_map(ctx: PageContext) -> None:
     summary_metrics(summary)
     kit.links(ctx, [("sensing-ledger", "查看设备清单", ":material/sensors:")], page.flt.to_params())
     if summary.total == 0:
-        st.info(NO_DEVICES)
+        st.info(page.empty_message())
         return
     by_street = queries.breakdown(reader, "street", page.conds, ctx.today)
     data = queries.map_data(reader, page.conds, summary.total)
@@ -328,4 +441,6 @@ def render_inspections(ctx: PageContext) -> None:
         overdue.to_params(),
     )  # fmt: skip
     conds = queries.conditions(reader, overdue, ctx.today)
-    device_table(ctx, page, conds, summary.overdue, f"{page.key}-list", order="overdue")
+    device_table(
+        ctx, page, conds, summary.overdue, f"{page.key}-list", order="overdue", empty="没有巡检逾期的设备。"
+    )
