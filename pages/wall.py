@@ -31,7 +31,7 @@ from huizhi.cockpit import (
 )
 from huizhi.cockpit import wall as layout
 from huizhi.context import Filters, PageContext
-from huizhi.fmt import format_as_of, format_date, format_value
+from huizhi.fmt import format_as_of, format_clock, format_date, format_value
 from huizhi.portal import host_of
 from huizhi.specs import Series
 
@@ -220,9 +220,9 @@ def header_html(results: Sequence[TileResult], now_bj: dt.datetime, data_as_of: 
         f"<span>《新型智慧城市建设行动计划（2022-2025年）》城市生命体征 · {_e(scope)} · 共 {len(results)} 项指标</span></div>"
         f'<div class="hzw-counts">{chips}</div>'
         '<div class="hzw-time">'
-        f'<div class="hzw-now">{now_bj:%H:%M:%S}</div><div class="hzw-date">{day}</div>'
+        f'<div class="hzw-now">{format_clock(now_bj)}</div><div class="hzw-date">{day}</div>'
         f'<div class="hzw-sub">数据截至 <span class="hzw-asof">{_e(format_as_of(data_as_of))}</span>（北京时间） · '
-        f'{every} · 刷新于 <span class="hzw-refreshed">{now_bj:%H:%M:%S}</span></div>'
+        f'{every} · 刷新于 <span class="hzw-refreshed">{format_clock(now_bj)}</span></div>'
         "</div></div>"
     )
 

@@ -14,6 +14,7 @@ from huizhi.clock import BEIJING
 
 __all__ = [
     "format_as_of",
+    "format_clock",
     "format_date",
     "format_duration",
     "format_number",
@@ -91,6 +92,14 @@ def format_as_of(as_of: dt.datetime | None, *, seconds: bool = False) -> str:
         return "—"
     aware = as_of.replace(tzinfo=dt.UTC) if as_of.tzinfo is None else as_of
     return aware.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def format_clock(value: dt.datetime) -> str:
+    """The time of day in Beijing, "21:05:09" (a wall clock; beside its date, never instead of it).
+
+    Naive values are the host's stored UTC; aware ones are converted."""
+    aware = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+    return aware.astimezone(BEIJING).strftime("%H:%M:%S")
 
 
 def scale_for(values: Iterable[float]) -> tuple[float, str]:
