@@ -159,6 +159,7 @@ class Upload:
     preview: Preview | None = None
     refusal: str | None = None
     quiet_warnings: int = 0
+    mode: Mode = Mode.REPLACE
 
 
 class LedgerService:
@@ -256,7 +257,7 @@ class LedgerService:
         if not result.ok:
             reason = result.rejection.message if result.rejection else None
             self._audit.record(identity, "ledger.upload", f"ledger:{ledger_id}", "rejected", reason=reason, **detail)
-            return Upload(result)
+            return Upload(result, mode=mode)
         try:
             preview = self._stage(
                 identity, spec, result.table, kind="upload", file_name=file_name,
@@ -267,13 +268,13 @@ class LedgerService:
                 identity, "ledger.upload", f"ledger:{ledger_id}", "denied", how="out-of-scope upload",
                 reason=str(refused.cause), **detail,
             )  # fmt: skip
-            return Upload(result, refusal=refused.user_message)
+            return Upload(result, refusal=refused.user_message, mode=mode)
         result, quiet = self._quiet_unchanged_rows(spec, result, preview)
         self._audit.record(
             identity, "ledger.upload", f"ledger:{ledger_id}", "ok", preview=preview.id, added=preview.counts.added,
             changed=preview.counts.changed, removed=preview.counts.removed, **detail,
         )  # fmt: skip
-        return Upload(result, preview, quiet_warnings=quiet)
+        return Upload(result, preview, quiet_warnings=quiet, mode=mode)
 
     def preview_rows(
         self,
