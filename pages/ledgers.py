@@ -52,8 +52,9 @@ def render(ctx: PageContext) -> None:
     index = next((i for i, t in enumerate(titles) if by_title[t].id == wanted), 0)
     spec = by_title[st.selectbox("台账", titles, index=index)]
     flash = st.session_state.pop(f"flash-{spec.id}", None)
+    notice = st.empty()  # always there: the tabs below keep their place (and the open tab) when it goes
     if flash:
-        st.success(flash)
+        notice.success(flash)
     head = ctx.ledgers.head(spec.id)
     st.caption(
         (f"当前为第 {head.number} 版，更新于 {format_as_of(head.updated_at)}（北京时间）。" if head else "该台账尚无数据。")
@@ -321,7 +322,8 @@ def history_tab(ctx: PageContext, spec: LedgerSpec) -> None:
     st.subheader("回滚")
     st.caption("回滚会把所选版本的数据恢复为一个新版本，原有的所有版本都会保留。")
     labels = [f"第{v.number}版（{format_as_of(v.created_at)}，{v.row_count:,} 行）" for v in older]
-    choice = st.selectbox("恢复到", labels, key=f"rb-{spec.id}")
+    # keyed by the current version: after any new version the choice starts again at the one before it
+    choice = st.selectbox("恢复到", labels, key=f"rb-{spec.id}-{head.number if head else 0}")
     number = older[labels.index(choice)].number
     confirm = st.checkbox(f"我确认将“{spec.title}”恢复到第{number}版", key=f"rb-ok-{spec.id}-{head.number if head else 0}")
     if st.button("回滚", disabled=not confirm, key=f"rb-go-{spec.id}"):
@@ -353,7 +355,7 @@ def version_changes(ctx: PageContext, spec: LedgerSpec, versions) -> None:
     names = [f"第{v.number}版" for v in later]
     wanted = f"第{ctx.params.get('version')}版"
     pick = st.selectbox("查看该版相对上一版的变更", names, index=names.index(wanted) if wanted in names else 0,
-                        key=f"changes-{spec.id}")
+                        key=f"changes-{spec.id}-{later[0].number}")  # a new version starts at itself
     version = later[names.index(pick)]
     with st.spinner("正在比对…"):
         show_diff(spec, ctx.ledgers.changes(spec.id, version.number))

@@ -55,7 +55,7 @@ def cmd_import(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO =
             print(f"error: no enabled plugin declares ledger {args.ledger!r} (known: {known})", file=err)
             return 2
         identity = host.system_identity(f"import:{getpass.getuser()}")
-        mode = Mode(getattr(args, "mode", Mode.REPLACE))
+        mode = Mode(args.mode)
         try:
             upload = host.ledgers.upload(identity, args.ledger, args.file.read_bytes(), args.file.name, mode=mode)
         except AccessDenied as exc:
