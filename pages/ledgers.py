@@ -17,7 +17,16 @@ from huizhi import district
 from huizhi.access import AccessDenied
 from huizhi.context import PageContext
 from huizhi.fmt import format_as_of
-from huizhi.ledgers import PREVIEW_ROWS, ConfirmationRequired, NotYours, Preview, StaleVersion, Unchanged
+from huizhi.ledgers import (
+    MODE_LABELS,
+    PREVIEW_ROWS,
+    ConfirmationRequired,
+    Mode,
+    NotYours,
+    Preview,
+    StaleVersion,
+    Unchanged,
+)
 from huizhi.specs import LedgerSpec, Perm
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -43,8 +52,9 @@ def render(ctx: PageContext) -> None:
     index = next((i for i, t in enumerate(titles) if by_title[t].id == wanted), 0)
     spec = by_title[st.selectbox("台账", titles, index=index)]
     flash = st.session_state.pop(f"flash-{spec.id}", None)
+    notice = st.empty()  # always there: the tabs below keep their place (and the open tab) when it goes
     if flash:
-        st.success(flash)
+        notice.success(flash)
     head = ctx.ledgers.head(spec.id)
     st.caption(
         (f"当前为第 {head.number} 版，更新于 {format_as_of(head.updated_at)}（北京时间）。" if head else "该台账尚无数据。")
@@ -76,8 +86,9 @@ def upload_tab(ctx: PageContext, spec: LedgerSpec) -> None:
     if not scope.all_rows:
         st.info(
             f"您提交的是本单位（{'、'.join(sorted(scope.department_names))}）在这本全区台账中的部分："
-            "上传的表格只应包含本单位的行，提交后替换本单位原有的行，其他单位的行保持不变。"
+            "上传的表格只应包含本单位的行；无论选择哪种更新方式，都只改动本单位的行，其他单位的行保持不变。"
         )
+    mode = choose_mode(spec, whole=scope.all_rows)
     # A new key after each commit empties the uploader, so the committed file is not shown again.
     round_ = st.session_state.get(f"upload-round-{spec.id}", 0)
     uploaded = st.file_uploader(
@@ -89,7 +100,7 @@ def upload_tab(ctx: PageContext, spec: LedgerSpec) -> None:
     digest = hashlib.sha256(data).hexdigest()
     state_key = f"ingest-{spec.id}"
     upload = st.session_state.get(state_key)
-    if upload is None or upload.result.file_sha256 != digest:
+    if upload is None or upload.result.file_sha256 != digest or upload.mode != mode:
         if upload is not None and upload.preview is not None:
             ctx.ledgers.discard(upload.preview)
         bar = st.progress(0.0, text="正在读取文件…")
@@ -99,7 +110,7 @@ def upload_tab(ctx: PageContext, spec: LedgerSpec) -> None:
             done = (phases.index(phase) + min(max(fraction, 0.0), 1.0)) / len(phases) if phase in phases else 0.0
             bar.progress(min(done, 1.0), text=f"{PHASE_LABELS.get(phase, phase)}…")
 
-        upload = ctx.ledgers.upload(spec.id, data, uploaded.name, on_progress=on_progress)
+        upload = ctx.ledgers.upload(spec.id, data, uploaded.name, on_progress=on_progress, mode=mode)
         bar.empty()
         st.session_state[state_key] = upload
     result = upload.result
@@ -115,6 +126,11 @@ def upload_tab(ctx: PageContext, spec: LedgerSpec) -> None:
     c3.metric("提醒", f"{result.stats.warnings:,}")
     if result.sheet:
         st.caption(f"读取的工作表：“{result.sheet}”，表头在第 {result.header_row} 行。")
+    if upload.quiet_warnings:
+        st.caption(
+            f"其中 {upload.quiet_warnings:,} 处提醒所在的行与当前版本完全相同（本次上传不改变这些行），"
+            "只计数，不再逐条列出。"
+        )
     if result.stats.errors:
         st.error(f"发现 {result.stats.errors:,} 处错误，修改后重新上传。以下列出每个错误的位置（Excel 行号、列）和修改方法。")
     elif result.stats.warnings:
@@ -130,6 +146,26 @@ def upload_tab(ctx: PageContext, spec: LedgerSpec) -> None:
         preview_and_commit(ctx, spec, upload.preview)
     elif result.stats.rows == 0 and not result.stats.errors:
         st.warning("文件中没有数据行。请在表头下方填写数据后再上传。")
+
+
+def _key_labels(spec: LedgerSpec) -> str:
+    return "+".join(f"“{spec.column(k).label}”" for k in spec.key)
+
+
+def choose_mode(spec: LedgerSpec, *, whole: bool) -> Mode:
+    """The update mode, chosen explicitly; 新增和修改 first: it never deletes a row the file
+    does not name, so the template with a few new rows does what its filler expects."""
+    rows = "台账" if whole else "本单位的行"
+    explained = {
+        Mode.UPSERT: f"按{_key_labels(spec)}对应：已有的行按表格更新，新的行新增；表格里没有的行保持不变。",
+        Mode.REPLACE: f"表格就是完整的{rows}：表格里没有的行将被删除。适合导出全表、修改后再上传。",
+        Mode.DELETE: f"删除表格中列出{_key_labels(spec)}的行：只需填写{_key_labels(spec)}列，其他列可留空或删去。",
+    }
+    modes = list(explained)
+    return st.radio(
+        "更新方式", modes, format_func=lambda m: MODE_LABELS[m], captions=[explained[m] for m in modes],
+        key=f"mode-{spec.id}",
+    )  # fmt: skip
 
 
 def problems_section(spec: LedgerSpec, result) -> None:
@@ -224,16 +260,27 @@ def preview_and_commit(ctx: PageContext, spec: LedgerSpec, preview: Preview) -> 
     else:
         show_diff(spec, preview.diff)
         if preview.unchanged:
-            st.info("上传内容与当前版本相同，无需提交。")
-            return
+            st.info("上传内容与当前版本相同，无需提交。" if preview.mode != Mode.DELETE else "没有需要删除的行，无需提交。")
+    if preview.unmatched:
+        shown = "、".join("/".join(map(str, k)) for k in preview.unmatched_keys)
+        st.info(
+            f"表格列出的 {preview.unmatched:,} 个{_key_labels(spec)}在当前版本中不存在，没有可删除的行"
+            f"（{'例如 ' if preview.unmatched > len(preview.unmatched_keys) else ''}{shown}）。请核对是否填错。"
+        )
+    if preview.unchanged:
+        return
     if preview.departments:
         st.caption("其他单位的行原样保留，计入“未变”。")
     confirmed = False
     if preview.needs_confirmation:
+        why = {
+            Mode.REPLACE: "“整表替换”会删除表格里没有的行：如果您只想补充或修改部分行，请改选“新增和修改”。",
+            Mode.DELETE: "表格列出了当前版本的大部分行，请确认这正是要删除的行。",
+            Mode.UPSERT: "",
+        }[preview.mode]
         st.warning(
             f"本次提交将删除当前版本中 {preview.counts.removed:,} 行（{preview.removal_share:.0%}）。"
-            "上传的表格会整体替换当前数据：如果您只想补充或修改部分行，请先在“模板与导出”中导出"
-            "当前数据，在导出的表格上修改后再上传。删除的行可通过回滚恢复。"
+            f"{why}删除的行可通过回滚恢复。"
         )
         confirmed = st.checkbox(f"我确认删除这 {preview.counts.removed:,} 行", key=f"confirm-removal-{spec.id}-{preview.id}")
         if not confirmed:
@@ -244,6 +291,8 @@ def preview_and_commit(ctx: PageContext, spec: LedgerSpec, preview: Preview) -> 
                 version = ctx.ledgers.commit(preview, confirm_removal=confirmed)
         except (StaleVersion, Unchanged, NotYours, ConfirmationRequired, AccessDenied) as exc:
             st.session_state.pop(f"ingest-{spec.id}", None)
+            # empty the uploader too: the next rerun must not upload (and audit) the file again
+            st.session_state[f"upload-round-{spec.id}"] = st.session_state.get(f"upload-round-{spec.id}", 0) + 1
             st.error(getattr(exc, "user_message", str(exc)))
             return
         st.session_state.pop(f"ingest-{spec.id}", None)
@@ -270,6 +319,7 @@ def history_tab(ctx: PageContext, spec: LedgerSpec) -> None:
         {
             "版本": f"第{v.number}版" + ("（当前）" if head and v.id == head.version_id else ""),
             "类型": KIND_NAMES.get(v.kind, v.kind) + (f"（恢复第{v.restored_from}版）" if v.restored_from else ""),
+            "方式": MODE_LABELS.get(v.mode or Mode.REPLACE, v.mode),
             "提交人": v.author,
             "时间（北京时间）": format_as_of(v.created_at),
             "文件": v.file_name or "—",
@@ -290,7 +340,8 @@ def history_tab(ctx: PageContext, spec: LedgerSpec) -> None:
     st.subheader("回滚")
     st.caption("回滚会把所选版本的数据恢复为一个新版本，原有的所有版本都会保留。")
     labels = [f"第{v.number}版（{format_as_of(v.created_at)}，{v.row_count:,} 行）" for v in older]
-    choice = st.selectbox("恢复到", labels, key=f"rb-{spec.id}")
+    # keyed by the current version: after any new version the choice starts again at the one before it
+    choice = st.selectbox("恢复到", labels, key=f"rb-{spec.id}-{head.number if head else 0}")
     number = older[labels.index(choice)].number
     confirm = st.checkbox(f"我确认将“{spec.title}”恢复到第{number}版", key=f"rb-ok-{spec.id}-{head.number if head else 0}")
     if st.button("回滚", disabled=not confirm, key=f"rb-go-{spec.id}"):
@@ -300,6 +351,11 @@ def history_tab(ctx: PageContext, spec: LedgerSpec) -> None:
         except (StaleVersion, Unchanged, AccessDenied) as exc:
             st.error(getattr(exc, "user_message", str(exc)))
             return
+        # a preview staged before the rollback can no longer be committed: forget it and the file
+        stale = st.session_state.pop(f"ingest-{spec.id}", None)
+        if stale is not None and stale.preview is not None:
+            ctx.ledgers.discard(stale.preview)
+        st.session_state[f"upload-round-{spec.id}"] = st.session_state.get(f"upload-round-{spec.id}", 0) + 1
         st.session_state[f"flash-{spec.id}"] = f"已恢复第{number}版的数据，作为第{version.number}版。"
         st.rerun()
 
@@ -317,7 +373,7 @@ def version_changes(ctx: PageContext, spec: LedgerSpec, versions) -> None:
     names = [f"第{v.number}版" for v in later]
     wanted = f"第{ctx.params.get('version')}版"
     pick = st.selectbox("查看该版相对上一版的变更", names, index=names.index(wanted) if wanted in names else 0,
-                        key=f"changes-{spec.id}")
+                        key=f"changes-{spec.id}-{later[0].number}")  # a new version starts at itself
     version = later[names.index(pick)]
     with st.spinner("正在比对…"):
         show_diff(spec, ctx.ledgers.changes(spec.id, version.number))

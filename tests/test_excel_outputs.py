@@ -265,3 +265,34 @@ def test_copy_arrow_into_postgres_keeps_null_and_empty_apart():
     finally:
         with psycopg.connect(url.format(db="postgres"), autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_ledger_export_is_the_template_with_the_rows_filled_in():
+    table = pa.table({
+        "code": ["JD0001", "JD0002", "JD0003"], "name": ["=1+1", "项目2", "0012"], "qty": pa.array([1, 2, 3], pa.int64()),
+        "amount": [1.5, None, 3.0], "start": [dt.date(2023, 1, 1)] * 3, "end": [None, dt.date(2023, 6, 1), None],
+        "done": [True, False, None], "street": ["兴丰街道", "清源街道", "林校路街道"], "budget": [None, None, 9.0],
+        "note": [None, "+86 138", "x"],
+    })  # fmt: skip
+    data = export_xlsx(table, C.SPEC)
+    _no_formulas(data)
+    wb = _load(data)
+    assert wb.sheetnames == ["测试台账", "填写说明"]
+    ws = wb["测试台账"]
+    assert [c.value for c in ws[1]] == C.HEADERS and ws.freeze_panes == "A2"
+    assert "类型：整数" in ws["C1"].comment.text  # header notes
+    validations = {str(dv.sqref): (dv.type, dv.formula1) for dv in ws.data_validations.dataValidation}
+    assert validations["H2:H1048576"] == ("list", '"兴丰街道,清源街道,林校路街道"')  # dropdowns
+    assert validations["G2:G1048576"] == ("list", '"是,否"')
+    # the rows, not the examples: text as text (formula-like and leading zeros kept), dates as dates
+    assert [c.value for c in ws["A"][1:]] == ["JD0001", "JD0002", "JD0003"] and ws.max_row == 4
+    assert ws["B2"].value == "=1+1" and ws["B2"].data_type == "s" and ws["B4"].value == "0012"
+    assert ws["B4"].number_format == "@"
+    assert ws["E2"].value == dt.datetime(2023, 1, 1) and ws["E2"].number_format == "yyyy-mm-dd"
+    assert [ws["G2"].value, ws["G3"].value, ws["G4"].value] == ["是", "否", None]
+    guide = " ".join(str(c.value) for row in wb["填写说明"].iter_rows() for c in row if c.value)
+    assert "导出时的数据" in guide and "新增和修改" in guide
+    # and it goes back in as it came out
+    res = ingest(data, "导出.xlsx", C.SPEC)
+    assert res.stats.rows == 3 and res.table.column("name").to_pylist() == ["=1+1", "项目2", "0012"]
+    assert res.table.column("done").to_pylist() == [True, False, None]

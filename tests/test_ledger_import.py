@@ -48,32 +48,31 @@ def sensing_db(database_url, tmp_path, monkeypatch):
     return database_url, good_file, bad_file
 
 
-def _cli(file: Path, *extra: str) -> tuple[int, str, str]:
+def _cli(file: Path, *extra: str, mode: str = "replace") -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     args = Namespace(file=file, ledger=LEDGER_ID, dry_run="--dry-run" in extra, allow_removal="--allow-removal" in extra,
-                     max_problems=50)
+                     max_problems=50, mode=mode)
     return cmd_import(args, out=out, err=err), out.getvalue(), err.getvalue()
 
 
 def _page_script(file_path: str) -> None:
-    import streamlit as st
-
     from huizhi.access import Grant, Identity, Role
     from huizhi.config import load_settings
     from huizhi.context import PageContext
     from huizhi.host import create_host
     from huizhi_pages import ledgers as page
 
-    @st.cache_resource
-    def host():
-        return create_host(load_settings())
-
     admin = Identity("t|admin-jxj", "陈静", frozenset({Grant(Role.LEDGER_ADMIN, "jxj")}))
-    page.upload_tab(PageContext(_host=host(), identity=admin, plugin="builtin_pages"), host().store.specs["sensing_devices"])
+    # a host per run, not st.cache_resource: the cache outlives the test (and its database)
+    with create_host(load_settings()) as host:
+        page.upload_tab(PageContext(_host=host, identity=admin, plugin="builtin_pages"), host.store.specs["sensing_devices"])
 
 
-def _page(file: Path) -> AppTest:
+def _page(file: Path, mode: str | None = "replace") -> AppTest:
+    """The upload tab with ``file`` uploaded in ``mode`` (None: the page's default mode)."""
     at = AppTest.from_function(_page_script, args=(str(file),), default_timeout=60).run()
+    if mode is not None:
+        at.radio(key=f"mode-{LEDGER_ID}").set_value(mode).run()
     at.file_uploader[0].set_value((file.name, file.read_bytes(), "text/csv")).run()
     assert not at.exception, at.exception
     return at
@@ -129,3 +128,93 @@ def test_cli_names_an_unknown_ledger_and_a_missing_file(sensing_db, tmp_path):
     err = io.StringIO()
     assert cmd_import(args, out=io.StringIO(), err=err) == 2
     assert "no_such" in err.getvalue() and LEDGER_ID in err.getvalue()
+
+
+# -- update modes (issue 12) ------------------------------------------------------------------------
+
+
+def _rows_now(host) -> int:
+    return host.store.head(LEDGER_ID) and host.store.version(LEDGER_ID, host.store.head(LEDGER_ID).number).row_count
+
+
+def test_template_with_twenty_new_devices_adds_twenty_and_deletes_none(sensing_db):
+    from ledgerkit import admin, fill_template, new_device
+
+    from huizhi.excel import build_template
+    from huizhi.ledgers import Mode
+
+    filled = fill_template(build_template(SENSING_LEDGER), [new_device(i) for i in range(1, 21)])
+    with create_host(load_settings()) as host:
+        before = _rows_now(host)
+        steward = admin("jxj")
+        upload = host.ledgers.upload(steward, LEDGER_ID, filled, "感知设备-新增20台.xlsx", mode=Mode.UPSERT)
+        assert upload.result.ok, upload.result.problems
+        counts = upload.preview.counts
+        assert (counts.added, counts.changed, counts.removed, counts.unchanged) == (20, 0, 0, before)
+        assert not upload.preview.needs_confirmation
+        version = host.ledgers.commit(steward, upload.preview)
+        assert (version.added, version.removed, version.row_count, version.mode) == (20, 0, before + 20, "upsert")
+
+
+def test_page_defaults_to_add_and_update(sensing_db):
+    _, good, _ = sensing_db  # 200 of the current rows, 7 of them renamed
+    at = _page(good, mode=None)
+    assert at.radio(key=f"mode-{LEDGER_ID}").value == "upsert"
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["修改"], metrics["删除"]) == ("7", "0")
+    assert not [w for w in at.warning if "本次提交将删除" in w.value]
+    assert [b for b in at.button if b.label == "提交为新版本"]  # no confirmation needed
+
+
+def test_delete_mode_reads_only_the_key_column(sensing_db, tmp_path):
+    database_url, good, _ = sensing_db
+    with create_host(load_settings()) as host:
+        current = host.ledgers.export(host.system_identity("test"), LEDGER_ID)
+    doomed = current.column("device_id").to_pylist()[:5]
+    keys_only = tmp_path / "待删除.csv"
+    keys_only.write_text("城市码\n" + "\n".join([*doomed, "110115-SP-99999999"]) + "\n", encoding="utf-8")
+    code, out, err = _cli(keys_only, mode="delete")
+    assert code == 0, err
+    assert "0 处错误，0 处提醒" in out and "删除 5，" in out and "删除所列行" in out
+    assert "1 个编号在当前版本中不存在" in out and "110115-SP-99999999" in out
+    # an export with every column filled in works as well, without a warning about the other columns
+    export = tmp_path / "导出.csv"
+    export.write_bytes(export_csv(current.slice(5, 3), SENSING_LEDGER))
+    code, out, err = _cli(export, "--dry-run", mode="delete")
+    assert code == 0 and "0 处提醒" in out and "删除 3，" in out, out + err
+    with create_host(load_settings()) as host:
+        assert host.store.version(LEDGER_ID, 2).mode == "delete"
+        assert host.store.version(LEDGER_ID, 2).row_count == current.num_rows - 5
+
+
+def test_warnings_on_rows_the_upload_leaves_unchanged_are_counted_not_listed(sensing_db, tmp_path):
+    from ledgerkit import admin
+
+    from huizhi.ledgers import Mode
+
+    with create_host(load_settings()) as host:
+        steward = admin("jxj")
+        current = host.ledgers.export(steward, LEDGER_ID)
+        whole = tmp_path / "全表.csv"
+        whole.write_bytes(export_csv(current, SENSING_LEDGER))
+        first = host.ledgers.upload(steward, LEDGER_ID, whole.read_bytes(), whole.name, mode=Mode.REPLACE)
+        warned = first.result.stats.warnings
+        assert warned > 0  # the seeded rows carry soft reminders (e.g. stopped but networked)
+        assert first.preview.unchanged and first.quiet_warnings == warned
+        assert first.result.stats.warnings == warned and not first.result.problems  # counted, not listed
+
+        # change one warned row: its reminder is listed again, the others stay quiet
+        row_pos = next(
+            p for p in range(current.num_rows)
+            if current.column("status")[p].as_py() == "停用" and current.column("networked")[p].as_py()
+        )  # fmt: skip
+        names = current.column("device_name").to_pylist()
+        names[row_pos] += "（已核）"
+        edited = current.set_column(current.schema.get_field_index("device_name"), "device_name", pa.array(names))
+        changed = tmp_path / "全表-改一行.csv"
+        changed.write_bytes(export_csv(edited, SENSING_LEDGER))
+        second = host.ledgers.upload(steward, LEDGER_ID, changed.read_bytes(), changed.name, mode=Mode.REPLACE)
+        assert second.preview.counts.changed == 1
+        listed = second.result.problems
+        assert listed and {p.row for p in listed} == {row_pos + 2}  # Excel row: header is row 1
+        assert second.quiet_warnings == warned - len(listed)

@@ -7,6 +7,7 @@ seed loader do, and check what the store then holds.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 
 import pandas as pd
@@ -55,7 +56,7 @@ def ledger_row_count(host) -> int:
 
 
 def test_host_tables_are_created_by_migrations(host):
-    assert current_revision(host.engine) == "0004"
+    assert current_revision(host.engine) == "0005"
     names = set(sa.inspect(host.engine).get_table_names())
     assert {"ledger_versions", "ledger_heads", "ledger_previews", "audit_log", "plugin_state", "ledger_assets"} <= names
 
@@ -251,3 +252,93 @@ def test_upload_scope_by_role():
     assert Identity("a", "a", frozenset({Grant(Role.LEDGER_ADMIN, "jxj")})).upload_scope(ASSETS).all_rows
     assert Identity("s", "s", frozenset({Grant(Role.STAFF, "gaj")})).upload_scope(ASSETS).empty
     assert Identity("l", "l", frozenset({Grant(Role.LEADER)})).upload_scope(ASSETS).empty
+
+
+# -- update modes (issue 12) ------------------------------------------------------------------------
+
+
+def test_upsert_adds_and_updates_by_key_and_keeps_every_other_row(host):
+    from huizhi.ledgers import Mode
+
+    commit_rows(host, "assets", V1, identity=STEWARD)
+    rows = pd.DataFrame({"code": ["A1", "A4"], "owner": ["区公安分局", "区水务局"], "street": ["兴丰街道", "礼贤镇"],
+                         "count": [10, 4]})
+    preview = host.ledgers.preview_rows(STEWARD, "assets", rows, mode=Mode.UPSERT)
+    assert (preview.counts.added, preview.counts.changed, preview.counts.removed, preview.counts.unchanged) == (1, 1, 0, 2)
+    assert not preview.needs_confirmation and preview.mode == Mode.UPSERT
+    v2 = host.ledgers.commit(STEWARD, preview)
+    assert (v2.added, v2.changed, v2.removed, v2.row_count, v2.mode) == (1, 1, 0, 4, "upsert")
+    assert {r[0]: r[3] for r in current_rows(host)} == {"A1": 10, "A2": 2, "A3": 3, "A4": 4}
+    assert json.loads(host.audit.search(action="ledger.commit")[0].detail)["mode"] == "upsert"
+    # rollback is the same as for any version: a new version with the old rows
+    v3 = host.ledgers.rollback(STEWARD, "assets", 1, expected_version=2)
+    assert (v3.mode, v3.removed, v3.changed) == ("replace", 1, 1)
+    assert current_rows(host) == sorted(tuple(r) for r in V1.itertuples(index=False))
+
+
+def test_delete_removes_only_the_listed_keys_and_names_the_unknown_ones(host):
+    from huizhi.ledgers import Mode
+
+    commit_rows(host, "assets", V1, identity=STEWARD)
+    listed = pd.DataFrame({"code": ["A2", "A9"]})  # only the key column; A9 does not exist
+    preview = host.ledgers.preview_rows(STEWARD, "assets", listed, mode=Mode.DELETE)
+    assert (preview.counts.added, preview.counts.changed, preview.counts.removed) == (0, 0, 1)
+    assert preview.diff.removed_rows.column("code").to_pylist() == ["A2"]
+    assert (preview.unmatched, preview.unmatched_keys) == (1, (("A9",),))
+    assert ledger_row_count(host) == 5  # v1 + the staged version; the listed keys are not kept
+    v2 = host.ledgers.commit(STEWARD, preview)
+    assert (v2.removed, v2.row_count, v2.mode) == (1, 2, "delete")
+    assert [r[0] for r in current_rows(host)] == ["A1", "A3"]
+    # listing only keys that are gone changes nothing
+    again = host.ledgers.preview_rows(STEWARD, "assets", listed, mode=Mode.DELETE)
+    assert again.unchanged and again.unmatched == 2
+
+
+def test_a_delete_of_most_rows_still_needs_confirming(host):
+    from huizhi.ledgers import Mode
+
+    commit_rows(host, "assets", V1, identity=STEWARD)
+    preview = host.ledgers.preview_rows(STEWARD, "assets", V1[["code"]].iloc[:2], mode=Mode.DELETE)
+    assert preview.needs_confirmation and preview.counts.removed == 2
+    with pytest.raises(ConfirmationRequired):
+        host.ledgers.commit(STEWARD, preview)
+    assert host.ledgers.commit(STEWARD, preview, confirm_removal=True).row_count == 1
+
+
+def test_department_modes_stay_within_its_own_rows(host):
+    from huizhi.ledgers import Mode
+
+    commit_rows(host, "assets", V1, identity=STEWARD)  # gaj: A1, A3; 区水务局: A2
+    gaj = admin("gaj")
+    mine = pd.DataFrame({"code": ["A5"], "owner": ["区公安分局"], "street": ["榆垡镇"], "count": [5]})
+    preview = host.ledgers.preview_rows(gaj, "assets", mine, mode=Mode.UPSERT)
+    assert (preview.counts.added, preview.counts.removed, preview.row_count) == (1, 0, 4)  # A3 is kept
+    host.ledgers.commit(gaj, preview)
+
+    theirs = pd.DataFrame({"code": ["A2"], "owner": ["区公安分局"], "street": ["瀛海镇"], "count": [1]})
+    with pytest.raises(KeyConflict) as changed:
+        host.ledgers.preview_rows(gaj, "assets", theirs, mode=Mode.UPSERT)
+    assert "A2" in changed.value.user_message and "不能修改" in changed.value.user_message
+    with pytest.raises(KeyConflict) as deleted:
+        host.ledgers.preview_rows(gaj, "assets", pd.DataFrame({"code": ["A3", "A2"]}), mode=Mode.DELETE)
+    assert "A2" in deleted.value.user_message and "不能删除" in deleted.value.user_message
+    uploads = host.audit.search(action="ledger.upload", actor="admin-gaj")
+    assert [e.outcome for e in uploads] == ["denied", "denied"]  # the ok one was preview_rows: not audited
+    assert ledger_row_count(host) == 7  # v1 (3) + v2 (4): neither refusal left rows behind
+
+    own = host.ledgers.preview_rows(gaj, "assets", pd.DataFrame({"code": ["A3"]}), mode=Mode.DELETE)
+    v3 = host.ledgers.commit(gaj, own)
+    assert (v3.removed, v3.row_count, v3.mode) == (1, 3, "delete")
+    assert sorted(r[0] for r in current_rows(host)) == ["A1", "A2", "A5"]
+
+
+def test_the_same_file_in_another_mode_is_previewed_again(host):
+    from huizhi.ledgers import Mode
+
+    commit_rows(host, "assets", V1, identity=STEWARD, file_sha256="f1")
+    part = V1.iloc[:1].assign(count=[9])
+    v2 = host.ledgers.import_rows(STEWARD, "assets", part, file_sha256="f2", mode=Mode.UPSERT)
+    assert (v2.changed, v2.row_count) == (1, 3)
+    assert host.ledgers.preview_rows(STEWARD, "assets", part, file_sha256="f2", mode=Mode.UPSERT).unchanged
+    replace = host.ledgers.preview_rows(STEWARD, "assets", part, file_sha256="f2", mode=Mode.REPLACE)
+    assert replace.counts.removed == 2  # the file alone would replace the ledger

@@ -242,9 +242,16 @@ class LedgerActions:
         source: bytes | str | BinaryIO,
         file_name: str,
         on_progress: Callable[[str, float], None] | None = None,
+        *,
+        mode: str = "replace",
     ) -> Upload:
-        """Check a workbook or CSV; when valid, stage it and return its preview."""
-        return self._service.upload(self._identity, ledger_id, source, file_name, on_progress=on_progress)
+        """Check a workbook or CSV; when valid, stage it and return its preview.
+
+        ``mode``: ``"replace"`` (the file is the whole ledger, or all of the identity's
+        department's rows), ``"upsert"`` (add and update rows by key, keep every other row) or
+        ``"delete"`` (delete the rows whose keys the file lists; only the key columns are read).
+        """
+        return self._service.upload(self._identity, ledger_id, source, file_name, mode=mode, on_progress=on_progress)
 
     def commit(self, preview: Preview, *, confirm_removal: bool = False) -> LedgerVersion:
         """Store exactly the previewed rows as the next version."""

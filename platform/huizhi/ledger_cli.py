@@ -1,9 +1,13 @@
-"""``huizhi ledger import FILE --ledger ID``: scripted imports through the ledger service.
+"""``huizhi ledger import FILE --ledger ID [--mode replace|upsert|delete]``: scripted imports
+through the ledger service.
 
 For monthly imports run by a department's script or the district's scheduler: the same checks,
-per-cell problems, preview counts, audit entries and events as an upload in the ledger centre,
-because both call :class:`huizhi.ledgers.LedgerService`. Exit codes: 0 committed (or nothing to
-change), 1 the file has errors or was refused, 2 a usage or environment error.
+per-cell problems, update modes, preview counts, audit entries and events as an upload in the
+ledger centre, because both call :class:`huizhi.ledgers.LedgerService`. ``--mode`` defaults to
+``replace``: a scheduled import is usually a full extract of a department's system, whose
+deleted rows must go too (the ledger page defaults to ``upsert``, for a person adding rows).
+Exit codes: 0 committed (or nothing to change), 1 the file has errors or was refused, 2 a usage
+or environment error.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 from huizhi.access import AccessDenied
-from huizhi.ledgers import ConfirmationRequired, StaleVersion, Unchanged
+from huizhi.ledgers import MODE_LABELS, ConfirmationRequired, Mode, StaleVersion, Unchanged
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,10 +28,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = ledger_sub.add_parser("import", help="check a workbook or CSV and commit it as a new version")
     p.add_argument("file", type=Path, help=".xlsx or .csv (UTF-8 or GB18030)")
     p.add_argument("--ledger", required=True, help="ledger id, e.g. sensing_devices")
+    p.add_argument(
+        "--mode", choices=[str(m) for m in Mode], default=str(Mode.REPLACE),
+        help="replace: the file is the whole ledger (rows not in it are deleted; default); "
+        "upsert: add new keys and update existing ones, keep every other row; "
+        "delete: delete the rows whose keys the file lists (only the key columns are read)",
+    )  # fmt: skip
     p.add_argument("--dry-run", action="store_true", help="check and preview only; commit nothing")
     p.add_argument(
         "--allow-removal", action="store_true",
-        help="commit even when most of the current rows would be deleted (the whole ledger is replaced)",
+        help="commit even when more than half of the current rows would be deleted",
     )  # fmt: skip
     p.add_argument("--max-problems", type=int, default=50, help="problems to print (default 50)")
     p.set_defaults(func=cmd_import)
@@ -46,8 +56,9 @@ def cmd_import(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO =
             print(f"error: no enabled plugin declares ledger {args.ledger!r} (known: {known})", file=err)
             return 2
         identity = host.system_identity(f"import:{getpass.getuser()}")
+        mode = Mode(args.mode)
         try:
-            upload = host.ledgers.upload(identity, args.ledger, args.file.read_bytes(), args.file.name)
+            upload = host.ledgers.upload(identity, args.ledger, args.file.read_bytes(), args.file.name, mode=mode)
         except AccessDenied as exc:
             print(f"refused: {exc.user_message}", file=err)
             return 1
@@ -64,6 +75,8 @@ def cmd_import(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO =
             print(f"  [{'错误' if problem.severity == 'error' else '提醒'}] {problem.text()}", file=out)
         if len(result.problems) > args.max_problems:
             print(f"  ……另有 {len(result.problems) - args.max_problems:,} 处问题未列出（--max-problems）", file=out)
+        if upload.quiet_warnings:
+            print(f"  其中 {upload.quiet_warnings:,} 处提醒所在的行与当前版本完全相同，未逐条列出", file=out)
         if upload.refusal:
             print(f"refused: {upload.refusal}", file=err)
             return 1
@@ -73,6 +86,10 @@ def cmd_import(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO =
         preview = upload.preview
         counts = preview.counts
         print(f"变更：新增 {counts.added:,}，修改 {counts.changed:,}，删除 {counts.removed:,}，未变 {counts.unchanged:,}", file=out)
+        print(f"更新方式：{MODE_LABELS[mode]}（--mode {mode}）", file=out)
+        if preview.unmatched:
+            shown = "、".join("/".join(map(str, k)) for k in preview.unmatched_keys)
+            print(f"  {preview.unmatched:,} 个编号在当前版本中不存在，未删除：{shown}", file=out)
         if preview.unchanged:
             print("与当前版本相同，无需提交。", file=out)
             return 0
@@ -84,7 +101,7 @@ def cmd_import(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO =
             version = host.ledgers.commit(identity, preview, confirm_removal=args.allow_removal)
         except ConfirmationRequired as exc:
             host.ledgers.discard(identity, preview)
-            print(f"refused: {exc.user_message}（确认整表替换请加 --allow-removal）", file=err)
+            print(f"refused: {exc.user_message}（确认删除请加 --allow-removal）", file=err)
             return 1
         except (StaleVersion, Unchanged) as exc:
             print(f"refused: {exc.user_message}", file=err)

@@ -20,6 +20,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -59,13 +60,37 @@ class Unchanged(RuntimeError):
     user_message = "上传内容与当前版本完全相同，未创建新版本。"
 
 
+class Mode(StrEnum):
+    """How an upload changes its ledger (recorded in ``ledger_versions.mode``).
+
+    * ``replace``: the file is the whole ledger (a department's upload: all of its rows); rows
+      not in the file are deleted.
+    * ``upsert``: rows whose key exists are replaced, new keys are added, every other row is kept.
+    * ``delete``: the rows whose keys the file lists are deleted; only the key columns are read.
+
+    For a department's upload to a district-wide ledger each mode works within that department's
+    rows; keys of another department's rows are refused (:class:`KeyConflict`).
+    """
+
+    REPLACE = "replace"
+    UPSERT = "upsert"
+    DELETE = "delete"
+
+
 class KeyConflict(ValueError):
     """A department's upload uses keys that another department's rows already have."""
 
-    def __init__(self, keys: list[tuple]):
-        super().__init__(f"keys already used by other departments' rows: {keys}")
+    _MESSAGES = {
+        "use": "以下编号已被其他单位的台账行使用，本次提交未生效：{shown}。请核对编号后重新上传。",
+        "upsert": "以下编号属于其他单位的台账行，本单位不能修改，本次提交未生效：{shown}。请核对编号，或联系该单位修改。",
+        "delete": "以下编号属于其他单位的台账行，本单位不能删除，本次提交未生效：{shown}。请核对编号，或联系该单位删除。",
+    }
+
+    def __init__(self, keys: list[tuple], action: str = "use"):
+        super().__init__(f"keys of other departments' rows ({action}): {keys}")
+        self.keys = keys
         shown = "、".join("/".join(map(str, k)) for k in keys)
-        self.user_message = f"以下编号已被其他单位的台账行使用，本次提交未生效：{shown}。请核对编号后重新上传。"
+        self.user_message = self._MESSAGES[action].format(shown=shown)
 
 
 class DuplicateKeys(ValueError):
@@ -85,6 +110,20 @@ class OutOfScope(ValueError):
         self.user_message = (
             f"上传的表格中有其他单位的行（{'、'.join(names)}）。本单位只能提交本单位的行，请删除这些行后重新上传。"
         )
+
+
+@dataclass(frozen=True)
+class Staged:
+    """What :meth:`LedgerStore.stage` wrote: the preview record, and for a delete the listed keys
+    the current version does not have (nothing to delete for them)."""
+
+    preview: LedgerPreview
+    unmatched: int = 0
+    unmatched_keys: tuple[tuple, ...] = ()
+
+    @property
+    def id(self) -> int:
+        return self.preview.id
 
 
 @dataclass(frozen=True)
@@ -245,23 +284,40 @@ class LedgerStore:
         note: str = "",
         replace_scope: RowScope | None = None,
         copy_of: int | None = None,
-    ) -> LedgerPreview:
+        mode: Mode = Mode.REPLACE,
+    ) -> Staged:
         """Write ``data`` (or, with ``copy_of``, that version's rows) as a staged version.
 
-        ``replace_scope`` (departments, not all rows) makes it a department's own upload to a
-        district-wide ledger (分级分权): the staged version is ``data`` plus every other
-        department's rows carried over from the current version. Raises :class:`OutOfScope`
-        and :class:`KeyConflict`; nothing is left behind when it raises.
+        ``mode`` says what the staged version is (all in SQL, in one transaction):
+
+        * ``replace``: ``data``; with ``replace_scope`` (departments, not all rows: a department's
+          own upload to a district-wide ledger, 分级分权) plus every other department's rows
+          carried over from the current version;
+        * ``upsert``: ``data`` plus the current rows whose keys ``data`` does not have;
+        * ``delete``: the current rows whose keys ``data`` does not list (``data`` needs only the
+          key columns).
+
+        Raises :class:`OutOfScope` (rows of other departments in ``data``) and
+        :class:`KeyConflict` (keys of other departments' rows); nothing is left behind when it
+        raises.
         """
         spec = self.specs[ledger_id]
         table = self.tables[ledger_id]
         cols = [c.name for c in spec.columns]
+        mode = Mode(mode)
         # a department's own rows of a district-wide ledger; None: the whole ledger
         partial = replace_scope if replace_scope is not None and not replace_scope.all_rows else None
-        arrow = _to_arrow(data, spec) if data is not None else None
-        if partial is not None and arrow is not None:
+        if data is None:
+            arrow = None
+        elif mode == Mode.DELETE:
+            arrow = _keys_arrow(data, spec)
+        else:
+            arrow = _to_arrow(data, spec)
+        if partial is not None and arrow is not None and mode != Mode.DELETE:
             _check_rows_in_scope(spec, arrow, partial)
         self._discard_abandoned(ledger_id)
+        unmatched: int = 0
+        unmatched_keys: tuple[tuple[Any, ...], ...] = ()
         try:
             with self.engine.begin() as conn:
                 head = self.head(ledger_id, conn)
@@ -272,11 +328,28 @@ class LedgerStore:
                         table.c[VERSION_COLUMN] == copy_of
                     )
                     conn.execute(sa.insert(table).from_select([VERSION_COLUMN, *cols], source))
+                elif mode == Mode.DELETE:
+                    listed = -new_id  # the listed keys, for this transaction only
+                    if arrow is not None:
+                        self._bulk_insert(conn, ledger_id, arrow, listed)
+                    if base_id is not None:
+                        if partial is not None:
+                            self._refuse_foreign_keys(conn, ledger_id, base_id, listed, partial, "delete")
+                        self._carry_over_unlisted(conn, ledger_id, base_id, new_id, listed)
+                    unmatched, unmatched_keys = self._unmatched(conn, ledger_id, base_id, listed)
+                    conn.execute(sa.delete(table).where(table.c[VERSION_COLUMN] == listed))
                 elif arrow is not None:
                     self._bulk_insert(conn, ledger_id, arrow, new_id)
-                if partial is not None and base_id is not None:
+                if base_id is not None and copy_of is None and mode == Mode.UPSERT:
+                    if partial is not None:
+                        self._refuse_foreign_keys(conn, ledger_id, base_id, new_id, partial, "upsert")
+                    self._carry_over_unlisted(conn, ledger_id, base_id, new_id, new_id)
+                elif partial is not None and base_id is not None and mode == Mode.REPLACE:
                     self._carry_over(conn, ledger_id, base_id, new_id, partial)
-                self._check_unique_keys(conn, ledger_id, new_id, carried_over=partial is not None and base_id is not None)
+                self._check_unique_keys(
+                    conn, ledger_id, new_id,
+                    carried_over=partial is not None and base_id is not None and mode == Mode.REPLACE,
+                )  # fmt: skip
                 counts = self._diff_counts(conn, ledger_id, base_id, new_id)
                 preview = LedgerPreview(
                     id=new_id,
@@ -285,6 +358,7 @@ class LedgerStore:
                     subject=subject,
                     created_at=utcnow(),
                     kind=kind,
+                    mode=str(mode),
                     file_name=file_name,
                     file_sha256=file_sha256,
                     row_count=self._count(conn, ledger_id, new_id),
@@ -297,7 +371,7 @@ class LedgerStore:
                     note=note,
                 )
                 conn.execute(sa.insert(LedgerPreview).values(**_fields(preview)))
-                return preview
+                return Staged(preview, unmatched, unmatched_keys)
         except (IntegrityError, DBAPIError) as exc:
             if _is_conflict(exc):
                 raise StaleVersion(f"ledger {ledger_id}: concurrent change while staging") from exc
@@ -351,6 +425,7 @@ class LedgerStore:
                     changed=staged.changed,
                     removed=staged.removed,
                     kind=staged.kind,
+                    mode=staged.mode or str(Mode.REPLACE),
                     restored_from=restored_from,
                     note=staged.note,
                     scope=staged.scope,
@@ -466,6 +541,25 @@ class LedgerStore:
                         break
         return Diff(counts, _rows_table(spec, cols, added), _rows_table(spec, cols, removed), _cells_table(spec, cells))
 
+    def unchanged_keys(self, ledger_id: str, old_id: int, new_id: int, keys: Sequence[tuple]) -> set[tuple]:
+        """Those of ``keys`` whose row is identical in versions ``old_id`` and ``new_id``."""
+        spec = self.specs[ledger_id]
+        cols = [c.name for c in spec.columns]
+        values = [c for c in cols if c not in spec.key]
+        new = self._version_rows(ledger_id, new_id, None, "new")
+        old = self._version_rows(ledger_id, old_id, None, "old")
+        on = sa.and_(*(new.c[k] == old.c[k] for k in spec.key))
+        same = sa.and_(*(new.c[v].is_not_distinct_from(old.c[v]) for v in values)) if values else sa.true()
+        key_cols = [new.c[k] for k in spec.key]
+        found: set[tuple] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), 1000):
+                chunk = list(keys[start : start + 1000])
+                listed = key_cols[0].in_([k[0] for k in chunk]) if len(key_cols) == 1 else sa.tuple_(*key_cols).in_(chunk)
+                rows = conn.execute(select(*key_cols).select_from(new.join(old, on)).where(same, listed))
+                found.update(tuple(r) for r in rows)
+        return found
+
     def _version_rows(self, ledger_id: str, version_id: int, scope: RowScope | None, name: str) -> sa.Subquery:
         return self.scoped_select(ledger_id, scope or RowScope(all_rows=True), version_id).subquery(name)
 
@@ -486,6 +580,66 @@ class LedgerStore:
             sa.or_(dept.is_(None), dept.not_in(sorted(scope.department_names))),
         )
         conn.execute(sa.insert(table).from_select([VERSION_COLUMN, *cols], source))
+
+    def _carry_over_unlisted(self, conn: Connection, ledger_id: str, from_id: int, to_id: int, listed_id: int) -> None:
+        """Copy the rows of version ``from_id`` whose keys the rows under ``listed_id`` do not have
+        into ``to_id`` (upsert: ``listed_id`` is ``to_id`` itself; delete: the listed keys)."""
+        spec = self.specs[ledger_id]
+        table = self.tables[ledger_id]
+        cols = [c.name for c in spec.columns]
+        old, listed = table.alias("old"), table.alias("listed")
+        present = (
+            select(sa.literal(1)).select_from(listed)
+            .where(listed.c[VERSION_COLUMN] == listed_id, *(listed.c[k] == old.c[k] for k in spec.key))
+            .exists()
+        )  # fmt: skip
+        source = select(sa.literal(to_id).label(VERSION_COLUMN), *(old.c[c] for c in cols)).where(
+            old.c[VERSION_COLUMN] == from_id, ~present
+        )
+        conn.execute(sa.insert(table).from_select([VERSION_COLUMN, *cols], source))
+
+    def _refuse_foreign_keys(
+        self, conn: Connection, ledger_id: str, base_id: int, listed_id: int, scope: RowScope, action: str
+    ) -> None:
+        """Raise :class:`KeyConflict` when rows under ``listed_id`` name keys that version
+        ``base_id`` holds for a department outside ``scope``."""
+        spec = self.specs[ledger_id]
+        table = self.tables[ledger_id]
+        old, listed = table.alias("old"), table.alias("listed")
+        assert spec.department_column is not None  # only district-wide ledgers take department uploads
+        dept = old.c[spec.department_column]
+        on = sa.and_(*(listed.c[k] == old.c[k] for k in spec.key))
+        foreign = conn.execute(
+            select(*(listed.c[k] for k in spec.key)).select_from(listed.join(old, on))
+            .where(
+                listed.c[VERSION_COLUMN] == listed_id, old.c[VERSION_COLUMN] == base_id,
+                sa.or_(dept.is_(None), dept.not_in(sorted(scope.department_names))),
+            )
+            .order_by(*(listed.c[k] for k in spec.key)).limit(5)
+        ).fetchall()  # fmt: skip
+        if foreign:
+            raise KeyConflict([tuple(f) for f in foreign], action)
+
+    def _unmatched(
+        self, conn: Connection, ledger_id: str, base_id: int | None, listed_id: int, limit: int = 20
+    ) -> tuple[int, tuple[tuple, ...]]:
+        """Listed keys (rows under ``listed_id``) that version ``base_id`` does not have."""
+        spec = self.specs[ledger_id]
+        table = self.tables[ledger_id]
+        old, listed = table.alias("old"), table.alias("listed")
+        where = [listed.c[VERSION_COLUMN] == listed_id]
+        if base_id is not None:
+            present = (
+                select(sa.literal(1)).select_from(old)
+                .where(old.c[VERSION_COLUMN] == base_id, *(old.c[k] == listed.c[k] for k in spec.key))
+                .exists()
+            )  # fmt: skip
+            where.append(~present)
+        count = int(conn.execute(select(func.count()).select_from(listed).where(*where)).scalar_one())
+        keys = conn.execute(
+            select(*(listed.c[k] for k in spec.key)).where(*where).order_by(*(listed.c[k] for k in spec.key)).limit(limit)
+        ).fetchall() if count else []
+        return count, tuple(tuple(k) for k in keys)
 
     def _check_unique_keys(self, conn: Connection, ledger_id: str, version_id: int, *, carried_over: bool) -> None:
         """Every key once in a version. With rows carried over from other departments a repeat is
@@ -534,7 +688,7 @@ class LedgerStore:
         # the driver's own connection (duckdb / psycopg): the bulk paths are driver APIs
         raw: Any = conn.connection.dbapi_connection
         if self.backend == "duckdb":
-            view = f"_huizhi_incoming_{version_id}"
+            view = f"_huizhi_incoming_{version_id}".replace("-", "m")  # a delete's listed keys: negative id
             raw.register(view, arrow)
             try:
                 raw.execute(
@@ -603,6 +757,21 @@ def _to_arrow(data: Any, spec: LedgerSpec) -> pa.Table:
         raise ValueError(f"ledger {spec.id}: data lacks columns {missing}")
     schema = pa.schema([pa.field(c.name, types[c.dtype]) for c in spec.columns])
     return data.select([c.name for c in spec.columns]).cast(schema)
+
+
+def _keys_arrow(data: Any, spec: LedgerSpec) -> pa.Table:
+    """The key columns of ``data`` (typed as the spec says) and every other column empty: what a
+    delete lists. Other columns ``data`` may have are ignored."""
+    import pyarrow as pa
+
+    if not isinstance(data, pa.Table):
+        data = pa.Table.from_pandas(data, preserve_index=False)
+    missing = [k for k in spec.key if k not in data.column_names]
+    if missing:
+        raise ValueError(f"ledger {spec.id}: data lacks key columns {missing}")
+    keys = data.select(list(spec.key))
+    filled = {c.name: keys.column(c.name) if c.name in spec.key else pa.nulls(keys.num_rows) for c in spec.columns}
+    return _to_arrow(pa.table(filled), spec)
 
 
 def _is_conflict(exc: Exception) -> bool:

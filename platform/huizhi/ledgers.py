@@ -3,9 +3,15 @@
 The ledger page, ``huizhi ledger import``, the seed loader and the tests all go through it, so
 each gets the same guarantees::
 
-    upload = service.upload(identity, "sensing_devices", data, "设备.xlsx")   # check every cell
+    upload = service.upload(identity, "sensing_devices", data, "设备.xlsx",   # check every cell
+                            mode=Mode.UPSERT)                           # add and update by key
     if upload.preview:                                                  # staged, counts known
         version = service.commit(identity, upload.preview, confirm_removal=True)
+
+* **how**: an upload :class:`Mode` replaces the whole ledger (``replace``), adds and updates
+  rows by key keeping every other row (``upsert``), or deletes the rows whose keys it lists
+  (``delete``); a department's upload to a district-wide ledger works within its own rows.
+  The preview shows exactly what the mode will do; the version records the mode.
 
 * **who**: every call takes the :class:`~huizhi.access.Identity` acting, checks its permission
   here (upload, rollback, read), records versions against its subject, and audits the outcome;
@@ -21,6 +27,7 @@ each gets the same guarantees::
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -39,7 +46,9 @@ from huizhi.ledger_store import (
     DuplicateKeys,
     KeyConflict,
     LedgerStore,
+    Mode,
     OutOfScope,
+    Staged,
     StaleVersion,
     Unchanged,
 )
@@ -57,6 +66,8 @@ __all__ = [
     "DuplicateKeys",
     "KeyConflict",
     "LedgerService",
+    "MODE_LABELS",
+    "Mode",
     "NotYours",
     "OutOfScope",
     "Preview",
@@ -70,6 +81,12 @@ log = logging.getLogger(__name__)
 PREVIEW_ROWS = 200  # rows of each kind a preview lists (counts are always complete)
 REMOVAL_CONFIRM_SHARE = 0.5  # a commit that deletes more than this share of rows needs confirming
 
+MODE_LABELS = {  # how the ledger page, the history and the CLI name each mode
+    Mode.UPSERT: "新增和修改",
+    Mode.REPLACE: "整表替换",
+    Mode.DELETE: "删除所列行",
+}
+
 
 class ConfirmationRequired(RuntimeError):
     """The commit would delete most of the ledger's rows and was not confirmed."""
@@ -78,7 +95,7 @@ class ConfirmationRequired(RuntimeError):
         super().__init__(f"commit would remove {removed} rows ({share:.0%}) and was not confirmed")
         self.user_message = (
             f"本次提交将删除当前版本中 {removed:,} 行（{share:.0%}），需要确认后才能提交。"
-            "如果您只想补充或修改部分行，请在当前数据的导出表上修改后再上传。"
+            "如果您只想补充或修改部分行，请选择“新增和修改”方式上传。"
         )
 
 
@@ -106,6 +123,9 @@ class Preview:
     file_name: str | None = None
     file_sha256: str | None = None
     departments: tuple[str, ...] | None = None  # a department upload: the departments replaced
+    mode: Mode = Mode.REPLACE
+    unmatched: int = 0  # delete: listed keys the current version does not have (nothing deleted)
+    unmatched_keys: tuple[tuple[Any, ...], ...] = ()  # the first of them
 
     @property
     def counts(self) -> DiffCounts:
@@ -130,11 +150,18 @@ class Upload:
 
     ``refusal`` (Chinese) says why a valid file cannot be committed by this person (rows of
     other departments, keys another department already uses).
+
+    ``quiet_warnings`` counts the warnings on rows this upload leaves as they are (identical to
+    the current version): they stay in ``result.stats.warnings`` but are not listed one by one in
+    ``result.problems`` (nor marked in the marked workbook), so a reminder about a row nobody
+    touched is not repeated on every upload.
     """
 
     result: IngestResult
     preview: Preview | None = None
     refusal: str | None = None
+    quiet_warnings: int = 0
+    mode: Mode = Mode.REPLACE
 
 
 class LedgerService:
@@ -206,40 +233,50 @@ class LedgerService:
         source: bytes | str | BinaryIO,
         file_name: str,
         *,
+        mode: Mode | str = Mode.REPLACE,
         on_progress: Callable[[str, float], None] | None = None,
     ) -> Upload:
-        """Check a file cell by cell and, when it is valid, stage it as a preview. Audited once
-        (``ledger.upload``: ok, rejected for bad cells or an unreadable file, denied for rows
-        this person may not replace)."""
+        """Check a file cell by cell and, when it is valid, stage it as a preview of ``mode``.
+        Audited once (``ledger.upload``: ok, rejected for bad cells or an unreadable file, denied
+        for rows this person may not replace, change or delete).
+
+        ``Mode.DELETE`` reads and checks only the key columns (they must be present and valid);
+        the file's other columns, filled in, empty or absent, are ignored without a warning.
+        """
         from huizhi.excel.ingest import ingest
 
+        mode = Mode(mode)
         spec = self.spec(ledger_id)
         self._require(identity, Perm.LEDGER_UPLOAD, spec, "upload")
-        result = ingest(source, file_name, spec, on_progress=on_progress)
+        if mode == Mode.DELETE:
+            result = _only_key_columns(ingest(source, file_name, _key_spec(spec), on_progress=on_progress), spec)
+        else:
+            result = ingest(source, file_name, spec, on_progress=on_progress)
         detail: dict[str, Any] = dict(
-            file_name=file_name, sha256=result.file_sha256, rows=result.stats.rows,
+            file_name=file_name, sha256=result.file_sha256, mode=str(mode), rows=result.stats.rows,
             errors=result.stats.errors, warnings=result.stats.warnings,
         )  # fmt: skip
         if not result.ok:
             reason = result.rejection.message if result.rejection else None
             self._audit.record(identity, "ledger.upload", f"ledger:{ledger_id}", "rejected", reason=reason, **detail)
-            return Upload(result)
+            return Upload(result, mode=mode)
         try:
             preview = self._stage(
                 identity, spec, result.table, kind="upload", file_name=file_name,
-                file_sha256=result.file_sha256, row_numbers=result.row_numbers,
+                file_sha256=result.file_sha256, row_numbers=result.row_numbers, mode=mode,
             )  # fmt: skip
         except _Refused as refused:
             self._audit.record(
                 identity, "ledger.upload", f"ledger:{ledger_id}", "denied", how="out-of-scope upload",
                 reason=str(refused.cause), **detail,
             )  # fmt: skip
-            return Upload(result, refusal=refused.user_message)
+            return Upload(result, refusal=refused.user_message, mode=mode)
+        result, quiet = self._quiet_unchanged_rows(spec, result, preview)
         self._audit.record(
             identity, "ledger.upload", f"ledger:{ledger_id}", "ok", preview=preview.id, added=preview.counts.added,
             changed=preview.counts.changed, removed=preview.counts.removed, **detail,
         )  # fmt: skip
-        return Upload(result, preview)
+        return Upload(result, preview, quiet_warnings=quiet, mode=mode)
 
     def preview_rows(
         self,
@@ -251,13 +288,18 @@ class LedgerService:
         file_name: str | None = None,
         file_sha256: str | None = None,
         note: str = "",
+        mode: Mode | str = Mode.REPLACE,
     ) -> Preview:
-        """Stage already-typed rows (seeds, scheduled imports): the same scope checks and diff
-        as an upload. Raises :class:`OutOfScope` / :class:`KeyConflict` for refused rows."""
+        """Stage already-typed rows (seeds, scheduled imports): the same modes, scope checks and
+        diff as an upload (``Mode.DELETE`` needs only the key columns). Raises
+        :class:`OutOfScope` / :class:`KeyConflict` for refused rows."""
         spec = self.spec(ledger_id)
         self._require(identity, Perm.LEDGER_UPLOAD, spec, kind)
         try:
-            return self._stage(identity, spec, rows, kind=kind, file_name=file_name, file_sha256=file_sha256, note=note)
+            return self._stage(
+                identity, spec, rows, kind=kind, file_name=file_name, file_sha256=file_sha256, note=note,
+                mode=Mode(mode),
+            )  # fmt: skip
         except _Refused as refused:
             self._audit.record(
                 identity, "ledger.upload", f"ledger:{ledger_id}", "denied", how=f"out-of-scope {kind}",
@@ -295,7 +337,7 @@ class LedgerService:
             self._audit.record(identity, "ledger.commit", target, "rejected", reason="stale preview", preview=preview.id)
             raise
         self._audit.record(
-            identity, "ledger.commit", target, version=version.number, file_name=version.file_name,
+            identity, "ledger.commit", target, version=version.number, mode=version.mode, file_name=version.file_name,
             sha256=version.file_sha256, rows=version.row_count, added=version.added, changed=version.changed,
             removed=version.removed,
         )  # fmt: skip
@@ -327,7 +369,7 @@ class LedgerService:
         staged = self._store.stage(
             ledger_id, None, subject=identity.subject, kind="rollback", copy_of=source.id,
             file_name=source.file_name, file_sha256=source.file_sha256, note=f"回滚到第{to_number}版",
-        )  # fmt: skip
+        ).preview  # fmt: skip
         try:
             version = self._publish(identity, ledger_id, staged, restored_from=to_number)
         except StaleVersion:
@@ -350,11 +392,12 @@ class LedgerService:
         note: str = "",
         file_name: str | None = None,
         file_sha256: str | None = None,
+        mode: Mode | str = Mode.REPLACE,
     ) -> LedgerVersion | None:
         """Preview and commit typed rows in one step (seeds, scheduled imports, tests); removals
         count as confirmed. Returns None when nothing changed."""
         preview = self.preview_rows(
-            identity, ledger_id, rows, kind=kind, note=note, file_name=file_name, file_sha256=file_sha256
+            identity, ledger_id, rows, kind=kind, note=note, file_name=file_name, file_sha256=file_sha256, mode=mode
         )
         if preview.unchanged:
             return None
@@ -373,53 +416,100 @@ class LedgerService:
         file_sha256: str | None = None,
         note: str = "",
         row_numbers: Any = None,
+        mode: Mode = Mode.REPLACE,
     ) -> Preview:
         scope = identity.upload_scope(spec)
         head = self._store.head(spec.id)
         base = self._store.version(spec.id, head.number) if head else None
         departments = None if scope.all_rows else tuple(sorted(scope.department_names))
         empty = DiffCounts(0, 0, 0, base.row_count if base else 0)
-        if base is not None and file_sha256 and base.file_sha256 == file_sha256:
-            return self._unchanged(identity, spec, base, empty, file_name, file_sha256, departments)
+        if (
+            base is not None and file_sha256 and base.file_sha256 == file_sha256
+            and (base.mode or Mode.REPLACE) == mode
+        ):  # each mode applied twice changes nothing more
+            return self._unchanged(identity, spec, base, empty, file_name, file_sha256, departments, mode)
         try:
-            staged = self._store.stage(
+            staged: Staged = self._store.stage(
                 spec.id, rows, subject=identity.subject, kind=kind, file_name=file_name,
-                file_sha256=file_sha256, note=note, replace_scope=scope,
+                file_sha256=file_sha256, note=note, replace_scope=scope, mode=mode,
             )  # fmt: skip
         except OutOfScope as exc:
             raise _Refused(exc, _out_of_scope_message(spec, scope, rows, row_numbers) or exc.user_message) from exc
         except (KeyConflict, DuplicateKeys) as exc:
             raise _Refused(exc, exc.user_message) from exc
-        if base is not None and staged.added == staged.changed == staged.removed == 0:
-            self._store.discard(spec.id, staged.id)
-            return self._unchanged(identity, spec, base, empty, file_name, file_sha256, departments)
-        counts = DiffCounts(staged.added, staged.changed, staged.removed, staged.unchanged)
-        diff = self._store.diff(spec.id, staged.base_version_id, staged.id, detail_limit=PREVIEW_ROWS, counts=counts)
+        record = staged.preview
+        if (base is not None or mode == Mode.DELETE) and record.added == record.changed == record.removed == 0:
+            self._store.discard(spec.id, record.id)
+            return self._unchanged(
+                identity, spec, base, empty, file_name, file_sha256, departments, mode, staged.unmatched,
+                staged.unmatched_keys,
+            )  # fmt: skip
+        counts = DiffCounts(record.added, record.changed, record.removed, record.unchanged)  # known from staging
+        diff = self._store.diff(spec.id, record.base_version_id, record.id, detail_limit=PREVIEW_ROWS, counts=counts)
         return Preview(
-            ledger_id=spec.id, id=staged.id, base_version=head.number if head else None, subject=identity.subject,
-            diff=diff, row_count=staged.row_count, current_rows=base.row_count if base else 0,
-            file_name=file_name, file_sha256=file_sha256, departments=departments,
+            ledger_id=spec.id, id=record.id, base_version=head.number if head else None, subject=identity.subject,
+            diff=diff, row_count=record.row_count, current_rows=base.row_count if base else 0,
+            file_name=file_name, file_sha256=file_sha256, departments=departments, mode=mode,
+            unmatched=staged.unmatched, unmatched_keys=staged.unmatched_keys,
         )  # fmt: skip
 
     def _unchanged(
         self,
         identity: Identity,
         spec: LedgerSpec,
-        base: LedgerVersion,
+        base: LedgerVersion | None,
         counts: DiffCounts,
         file_name: str | None,
         file_sha256: str | None,
         departments: tuple[str, ...] | None,
+        mode: Mode,
+        unmatched: int = 0,
+        unmatched_keys: tuple[tuple[Any, ...], ...] = (),
     ) -> Preview:
         from huizhi.ledger_store import _cells_table, _rows_table
 
         cols = [c.name for c in spec.columns]
         diff = Diff(counts, _rows_table(spec, cols, []), _rows_table(spec, cols, []), _cells_table(spec, []))
+        rows = base.row_count if base is not None else 0
         return Preview(
-            ledger_id=spec.id, id=None, base_version=base.number, subject=identity.subject, diff=diff,
-            row_count=base.row_count, current_rows=base.row_count, file_name=file_name, file_sha256=file_sha256,
-            departments=departments,
+            ledger_id=spec.id, id=None, base_version=base.number if base is not None else None,
+            subject=identity.subject, diff=diff, row_count=rows, current_rows=rows, file_name=file_name,
+            file_sha256=file_sha256, departments=departments, mode=mode, unmatched=unmatched,
+            unmatched_keys=unmatched_keys,
         )  # fmt: skip
+
+    def _quiet_unchanged_rows(self, spec: LedgerSpec, result: IngestResult, preview: Preview) -> tuple[IngestResult, int]:
+        """Drop from the listed problems the warnings on rows this upload leaves exactly as they
+        are (they stay counted); returns the result to show and how many were dropped."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        problems = result.problems_table
+        if preview.mode == Mode.DELETE or preview.base_version is None or not problems.num_rows:
+            return result, 0
+        on_rows = pc.and_(pc.equal(problems.column("severity"), "warning"), pc.greater_equal(problems.column("_pos"), 0))
+        positions = pc.unique(pc.filter(problems.column("_pos"), on_rows))
+        if not len(positions):
+            return result, 0
+        if preview.unchanged:  # every row of the file is as the current version has it
+            quiet_positions = positions
+        else:
+            # a staged preview (not unchanged) has its id, rows and the version it was compared with
+            assert result.table is not None and preview.id is not None
+            keys = result.table.select(list(spec.key)).take(positions)
+            staged = self._store.preview(spec.id, preview.id)
+            assert staged is not None and staged.base_version_id is not None
+            key_rows = [tuple(k.values()) for k in keys.to_pylist()]
+            same = self._store.unchanged_keys(spec.id, staged.base_version_id, preview.id, key_rows)
+            flags = [k in same for k in key_rows]
+            quiet_positions = pc.filter(positions, pa.array(flags, pa.bool_()))
+        if not len(quiet_positions):
+            return result, 0
+        drop = pc.and_(on_rows, pc.is_in(problems.column("_pos"), value_set=quiet_positions))
+        kept = problems.filter(pc.invert(drop))
+        quiet = problems.num_rows - kept.num_rows
+        stats = dataclasses.replace(result.stats, problems_listed=result.stats.problems_listed - quiet)
+        return dataclasses.replace(result, problems_table=kept, stats=stats), quiet
 
     def _publish(
         self, identity: Identity, ledger_id: str, staged: LedgerPreview, restored_from: int | None = None
@@ -434,6 +524,40 @@ class LedgerService:
         )
         self._events.publish(_event(version))
         return version
+
+
+def _key_spec(spec: LedgerSpec) -> LedgerSpec:
+    """What a delete reads: only the key columns, with their own checks (no row rules)."""
+    return dataclasses.replace(
+        spec, columns=tuple(spec.column(k) for k in spec.key), row_checks=(), department_column=None
+    )
+
+
+def _only_key_columns(result: IngestResult, spec: LedgerSpec) -> IngestResult:
+    """A delete's file may keep the ledger's other columns (an export, the template): drop the
+    warnings that call them unknown. Columns that are no column of the ledger are still named."""
+    import pyarrow.compute as pc
+
+    from huizhi.excel.header import lookup_table, normalise_header
+
+    problems = result.problems_table
+    if not problems.num_rows:
+        return result
+    known = lookup_table(spec)
+    ledger_column = [
+        kind == "unknown_column" and header is not None and normalise_header(header) in known
+        for kind, header in zip(problems.column("kind").to_pylist(), problems.column("header").to_pylist(), strict=True)
+    ]
+    if not any(ledger_column):
+        return result
+    import pyarrow as pa
+
+    kept = problems.filter(pc.invert(pa.array(ledger_column, pa.bool_())))
+    dropped = problems.num_rows - kept.num_rows
+    stats = dataclasses.replace(
+        result.stats, warnings=result.stats.warnings - dropped, problems_listed=result.stats.problems_listed - dropped
+    )
+    return dataclasses.replace(result, problems_table=kept, stats=stats)
 
 
 class _Refused(Exception):

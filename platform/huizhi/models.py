@@ -48,6 +48,8 @@ class LedgerVersion(Base):
     scope: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str] = mapped_column(Text, default="")
     created_by_name: Mapped[str | None] = mapped_column(String(200))  # display name at the time
+    # how the upload changed the ledger: replace | upsert | delete (huizhi.ledgers.Mode, migration 0005)
+    mode: Mapped[str | None] = mapped_column(String(20), default="replace", server_default="replace")
 
     @property
     def author(self) -> str:
@@ -119,3 +121,4 @@ class LedgerPreview(Base):
     unchanged: Mapped[int] = mapped_column(BigInteger, default=0)
     scope: Mapped[str | None] = mapped_column(Text)  # JSON department names (department upload)
     note: Mapped[str] = mapped_column(Text, default="")
+    mode: Mapped[str | None] = mapped_column(String(20), default="replace", server_default="replace")

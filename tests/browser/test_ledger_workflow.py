@@ -1,5 +1,6 @@
 """A ledger admin's month, in the real portal: template → mistakes → every error explained →
-marked workbook → fix → preview → commit → history → rollback (issues 3 and 5).
+marked workbook → fix → preview → commit → history → rollback (issues 3 and 5); then the
+template route in 新增和修改 mode: 20 new devices added, nothing deleted (issue 12).
 
 The test ends by rolling back, which restores the session's demo data for the tests after it.
 """
@@ -61,7 +62,45 @@ def _fill(template: Path, out: Path, *, mistakes: bool) -> Path:
     return out
 
 
-def test_ledger_admin_workflow(page, portal, sign_in, wait_rendered, tmp_path, screenshot):
+def _fill_new(template: Path, out: Path, count: int) -> Path:
+    """The template with its example rows replaced by ``count`` new devices."""
+    wb = openpyxl.load_workbook(template)
+    ws = wb.worksheets[0]
+    headers = [c.value for c in ws[1]]
+    ws.delete_rows(2, ws.max_row)
+    for i in range(1, count + 1):
+        row = {
+            "城市码": f"110115-SP-{99_100_000 + i:08d}", "设备名称": f"兴华大街新装视频监控{i}号", "设备类型": "视频监控",
+            "权属单位": "区公安分局", "所属镇街": "兴丰街道", "安装地点": "兴华大街", "经度": 116.3381, "纬度": 39.7416,
+            "安装日期": "2024-03-01", "是否联网": "是", "运行状态": "在用", "末次巡检日期": dt.date(2026, 9, 1),
+            "巡检周期（天）": 90, "所属建设项目": "雪亮工程",
+        }  # fmt: skip
+        ws.append([row.get(h) for h in headers])
+    wb.save(out)
+    return out
+
+
+def _audit_count(page, portal, wait_rendered, *, action: str, text: str) -> int:
+    """How many audit entries the platform admin's audit page finds (this session's database)."""
+    page.goto(f"{portal.url}/admin-audit")
+    wait_rendered(page)
+    main = page.locator('[data-testid="stMain"]')
+    main.get_by_label("操作", exact=True).click()
+    page.get_by_role("option", name=action, exact=True).click()
+    wait_rendered(page)
+    box = main.get_by_label("对象或详情包含")
+    box.fill(text)
+    box.press("Enter")
+    wait_rendered(page)
+    return int(re.search(r"共 (\d+) 条", _main(page)).group(1))
+
+
+def _no_leftovers(text: str) -> None:
+    """After a commit or rollback: no stale preview, commit button or ticked confirmation."""
+    assert "变更预览" not in text and "提交为新版本" not in text and "我确认删除" not in text, text
+
+
+def test_ledger_admin_workflow(page, portal, sign_in, sign_out, wait_rendered, tmp_path, screenshot):
     page.set_viewport_size({"width": 1500, "height": 1000})
     sign_in(page, "admin-jxj")
     page.goto(f"{portal.url}/ledgers")
@@ -77,6 +116,9 @@ def test_ledger_admin_workflow(page, portal, sign_in, wait_rendered, tmp_path, s
 
     # 1. an upload with mistakes: nothing can be committed, every bad cell is explained
     page.get_by_role("tab", name="上传新版本").click()
+    assert page.get_by_role("radio", name="新增和修改").is_checked()  # the default: deletes nothing unlisted
+    page.get_by_text("整表替换", exact=True).click()  # this month's file is the whole ledger
+    wait_rendered(page)
     _upload(page, _fill(template, tmp_path / "感知设备-有错.xlsx", mistakes=True), wait_rendered)
     text = _main(page)
     errors = int(re.search(r"发现 (\d+) 处错误", text).group(1))
@@ -103,6 +145,9 @@ def test_ledger_admin_workflow(page, portal, sign_in, wait_rendered, tmp_path, s
     page.get_by_role("button", name="提交为新版本").click()
     wait_rendered(page, timeout=90)
     assert re.search(r"已提交为第 2 版：新增 3，修改 0，删除 [\d,]+，共 3 行", _main(page)), _main(page)
+    text = _main(page)
+    assert "当前为第 2 版" in text and "感知设备-已改.xlsx" not in text  # the uploader is empty again
+    _no_leftovers(text)
 
     # 3. history and rollback: one action, a new version, nothing lost
     page.reload()
@@ -114,6 +159,46 @@ def test_ledger_admin_workflow(page, portal, sign_in, wait_rendered, tmp_path, s
     wait_rendered(page)
     page.get_by_role("button", name="回滚").click()
     wait_rendered(page, timeout=90)
+    text = _main(page)
+    assert "已恢复第1版的数据，作为第3版。" in text and "当前为第 3 版" in text
+    _no_leftovers(text)
     page.get_by_role("tab", name="版本历史").click()
     assert "当前为第 3 版" in _main(page)
+    assert not page.get_by_role("checkbox", name=re.compile("我确认将")).is_checked()  # a new, unticked box
+    assert page.get_by_role("button", name="回滚").is_disabled()
     documented_screenshot(page, "ledger-history")
+
+    # 4. the template route: 20 new devices in 新增和修改 mode add 20 rows and delete none
+    page.reload()
+    wait_rendered(page)
+    every_tab = page.locator('[data-testid="stMain"]').text_content()  # hidden tabs included
+    rows_before = int(re.search(r"导出您可见的当前数据（([\d,]+) 行", every_tab).group(1).replace(",", ""))
+    page.get_by_role("tab", name="上传新版本").click()
+    assert page.get_by_role("radio", name="新增和修改").is_checked()
+    _upload(page, _fill_new(template, tmp_path / "感知设备-新增20台.xlsx", 20), wait_rendered)
+    text = _main(page)
+    assert "处错误" not in text and "变更预览" in text, text
+    counts = re.search(r"变更预览\s+新增\s+([\d,]+)\s+修改\s+([\d,]+)\s+删除\s+([\d,]+)", text)
+    assert counts and counts.groups() == ("20", "0", "0"), text
+    assert "本次提交将删除" not in text  # nothing to confirm
+    documented_screenshot(page, "ledger-upload-modes")
+    page.get_by_role("button", name="提交为新版本").click()
+    wait_rendered(page, timeout=90)
+    text = _main(page)
+    assert f"已提交为第 4 版：新增 20，修改 0，删除 0，共 {rows_before + 20:,} 行。" in text, text
+    assert "当前为第 4 版" in text
+    _no_leftovers(text)
+    page.get_by_role("tab", name="版本历史").click()
+    wait_rendered(page)
+    documented_screenshot(page, "ledger-history-modes")  # the history table (a canvas) names the mode
+
+    # 5. the audit log holds what happened: three uploads, no entry for ticking a box
+    page.get_by_text("我确认将“感知前端管理台账”恢复到第3版").click()
+    wait_rendered(page)
+    page.get_by_role("button", name="回滚").click()
+    wait_rendered(page, timeout=90)
+    assert "当前为第 5 版" in _main(page)
+    sign_out(page)
+    sign_in(page, "platform-admin")
+    assert _audit_count(page, portal, wait_rendered, action="上传台账", text="感知设备-") == 3
+    assert _audit_count(page, portal, wait_rendered, action="提交台账版本", text="感知设备-") == 2

@@ -70,8 +70,18 @@ def export_csv(table: pa.Table, spec: LedgerSpec | None = None, *, encoding: str
 
 
 def export_xlsx(table: pa.Table, spec: LedgerSpec | None = None, *, sheet: str | None = None) -> bytes:
-    """Rows as .xlsx with typed cells; text always as text (see module docstring)."""
+    """Rows as .xlsx with typed cells; text always as text (see module docstring).
+
+    A ledger's rows (``spec`` given, the table has its columns) come in the upload template's
+    workbook (:func:`huizhi.excel.template.build_template` with the rows filled in): the same
+    dropdowns, header notes and 填写说明 sheet, so an export can be edited and uploaded again.
+    """
     import datetime as dt
+
+    if spec is not None and sheet is None and set(table.column_names) == {c.name for c in spec.columns}:
+        from huizhi.excel.template import build_template
+
+        return build_template(spec, rows=table)
 
     import xlsxwriter
 

@@ -8,6 +8,11 @@ whole/decimal/date checks, an input hint when a cell is selected), text format f
 ``ColumnSpec.example`` or from the rules — each example row is validated with the same code as
 an upload, so the template uploaded back unchanged passes. Sheet 填写说明 explains every column and
 rule; long choice lists live on a hidden sheet ``_选项``.
+
+``build_template(spec, rows=table)`` is the export of a ledger: the same workbook with the rows
+filled in instead of the examples (text as text cells, dates as dates, 是/否 for booleans),
+streamed (``constant_memory``) so 150k rows stay fast and small in memory. Filled in and uploaded
+again it passes through the same checks, with the dropdowns and notes still there.
 """
 
 from __future__ import annotations
@@ -118,13 +123,21 @@ def example_rows(spec: LedgerSpec) -> list[dict]:
     return []
 
 
-def build_template(spec: LedgerSpec) -> bytes:
-    """The .xlsx template for ``spec`` (see the module docstring)."""
+def build_template(spec: LedgerSpec, rows: pa.Table | None = None) -> bytes:
+    """The .xlsx template for ``spec``; with ``rows`` (a table of the spec's columns, typed as
+    the ledger stores them) the export of those rows in the same workbook (see the module docstring)."""
     import xlsxwriter
 
     buf = io.BytesIO()
     wb = xlsxwriter.Workbook(
-        buf, {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
+        buf,
+        {
+            "constant_memory": rows is not None,  # rows streamed to disk in order
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "strings_to_numbers": False,
+            "nan_inf_to_errors": True,
+        },
     )
     base = {"font_name": "等线", "font_size": 11}
     f_req = wb.add_format(
@@ -159,8 +172,15 @@ def build_template(spec: LedgerSpec) -> bytes:
     col_formats = {"str": f_text, "date": f_date, "int": f_int, "float": f_plain, "bool": f_plain}
 
     ws = wb.add_worksheet(sheet_title(spec.title, "台账"))
-    options_ws = None
-    options_col = 0
+    long_lists = _long_choice_lists(spec)
+    if long_lists:  # written row by row: a streamed sheet cannot go back to an earlier row
+        options_ws = wb.add_worksheet("_选项")
+        options_ws.hide()
+        for i in range(max(len(c) for c in long_lists.values())):
+            for k, choices in enumerate(long_lists.values()):
+                if i < len(choices):
+                    options_ws.write_string(i, k, choices[i])
+    options_col = {name: k for k, name in enumerate(long_lists)}
     ws.set_row(0, 30)
     for j, col in enumerate(spec.columns):
         required = col.required or col.name in spec.key
@@ -178,19 +198,12 @@ def build_template(spec: LedgerSpec) -> bytes:
         prompt = "；".join(column_help(col, spec)[:4])[:_DV_TEXT_LIMIT]
         dv: dict = {"input_title": col.label[:32], "input_message": prompt, "ignore_blank": True}
         if col.choices or col.dtype == "bool":
-            choices = list(col.choices) if col.choices else ["是", "否"]
-            inline = ",".join(choices)
-            if len(inline) <= _DV_TEXT_LIMIT and not any("," in c for c in choices):
+            choices = _choices(col)
+            if col.name not in long_lists:
                 dv.update({"validate": "list", "source": choices})
             else:
-                if options_ws is None:
-                    options_ws = wb.add_worksheet("_选项")
-                    options_ws.hide()
-                for i, c in enumerate(choices):
-                    options_ws.write_string(i, options_col, c)
-                letter = xlsxwriter.utility.xl_col_to_name(options_col)
+                letter = xlsxwriter.utility.xl_col_to_name(options_col[col.name])
                 dv.update({"validate": "list", "source": f"='_选项'!${letter}$1:${letter}${len(choices)}"})
-                options_col += 1
             dv.update({"error_title": "不在可选值中", "error_message": "请从下拉列表中选择"})
         elif col.dtype in ("int", "float"):
             lo = col.min if col.min is not None else -1e15
@@ -223,40 +236,92 @@ def build_template(spec: LedgerSpec) -> bytes:
         ws.data_validation(1, j, MAX_ROW, j, dv)
     ws.freeze_panes(1, 0)
 
-    for r, row in enumerate(example_rows(spec), start=1):
-        for j, col in enumerate(spec.columns):
-            v = row[col.name]
-            if v is None:
-                continue
-            if col.dtype == "date":
-                ws.write_datetime(r, j, dt.datetime(v.year, v.month, v.day), f_date)
-            elif col.dtype == "bool":
-                ws.write_string(r, j, "是" if v else "否")
-            elif col.dtype in ("int", "float"):
-                ws.write_number(r, j, v)
-            else:
-                ws.write_string(r, j, str(v), f_text)
+    formats = {"str": f_text, "date": f_date, "int": f_int, "float": None, "bool": None}
+    exported = rows is not None
+    if rows is None:
+        examples = example_rows(spec)
+        rows = pa.table({c.name: pa.array([r[c.name] for r in examples], TYPES[c.dtype]) for c in spec.columns})
+    _write_rows(ws, spec, rows, formats)
 
-    _explanation_sheet(wb, spec, f_title, f_bold, f_wrap, f_req)
+    _explanation_sheet(wb, spec, f_title, f_bold, f_wrap, f_req, exported=exported)
     wb.close()
     return buf.getvalue()
 
 
-def _explanation_sheet(wb, spec: LedgerSpec, f_title, f_bold, f_wrap, f_head) -> None:
+def _choices(col: ColumnSpec) -> list[str]:
+    return list(col.choices) if col.choices else ["是", "否"]
+
+
+def _long_choice_lists(spec: LedgerSpec) -> dict[str, list[str]]:
+    """Choice lists too long (or with commas) for an inline dropdown: they go on ``_选项``."""
+    lists = {}
+    for col in spec.columns:
+        if col.choices or col.dtype == "bool":
+            choices = _choices(col)
+            if len(",".join(choices)) > _DV_TEXT_LIMIT or any("," in c for c in choices):
+                lists[col.name] = choices
+    return lists
+
+
+_EXCEL_EPOCH_DAYS = 25_569  # 1970-01-01 as an Excel date serial (1900 date system)
+
+
+def _write_rows(ws, spec: LedgerSpec, rows: pa.Table, formats: dict, chunk: int = 8192) -> None:
+    """``rows`` from sheet row 2 on, in order (the sheet may be streamed): text as text cells
+    (never a formula), dates as date serials with a date format, booleans as 是/否."""
+    import pyarrow.compute as pc
+
+    write_string, write_number = ws.write_string, ws.write_number
+    plan = []
+    for col in spec.columns:
+        writer = write_string if col.dtype in ("str", "bool") else write_number
+        plan.append((col, writer, formats[col.dtype]))
+    for start in range(0, rows.num_rows, chunk):
+        part = rows.slice(start, chunk)
+        columns = []
+        for col, writer, fmt in plan:
+            arr = part.column(col.name)
+            if col.dtype == "date":
+                arr = pc.add(pc.cast(pc.cast(arr, pa.date32()), pa.int32()).cast(pa.int64()), _EXCEL_EPOCH_DAYS)
+            elif col.dtype == "bool":
+                arr = pc.if_else(arr, "是", "否")
+            elif col.dtype == "str":
+                arr = pc.cast(arr, pa.string())
+            columns.append((arr.to_pylist(), writer, fmt))
+        for i in range(part.num_rows):
+            r = start + i + 1
+            for j, (values, writer, fmt) in enumerate(columns):
+                v = values[i]
+                if v is not None:
+                    writer(r, j, v, fmt)
+
+
+def _explanation_sheet(wb, spec: LedgerSpec, f_title, f_bold, f_wrap, f_head, *, exported: bool = False) -> None:
     ws = wb.add_worksheet("填写说明")
     ws.write_string(0, 0, f"{spec.title} — 填写说明", f_title)
+    rows_line = (
+        "第 2 行起是导出时的数据：可以在这里修改、补充新行后上传；表格上方可以保留标题行，末尾的“合计”行会被自动忽略。"
+        if exported
+        else "第 2、3 行是示例，可以直接覆盖或删除；表格上方可以保留标题行，末尾的“合计”行会被自动忽略。"
+    )
     general = [
-        f"1. 在第一张工作表「{sheet_title(spec.title, '台账')}」中逐行填写，一行一条记录；不要修改第 1 行的列名，也不要增加合并单元格。",
-        "2. 第 2、3 行是示例，可以直接覆盖或删除；表格上方可以保留标题行，末尾的“合计”行会被自动忽略。",
-        "3. 红底的列为必填，灰底的列可以留空；把鼠标移到列名上可以看到该列的要求。",
-        f"4. 日期可以写成 {M.DATE_FORMS}，也可以用 Excel 的日期格式；是/否列填写“是”或“否”。",
-        "5. 编号、身份证号、电话等请按文本填写（模板已设好文本格式），避免变成科学计数法或丢掉开头的 0。",
-        "6. 保存为 .xlsx 后上传；也可以另存为 CSV（UTF-8 或 GBK 编码均可）。",
-        "7. 上传后系统会逐格检查，并可以下载标出错误位置的工作簿；改正后重新上传即可，未通过检查的数据不会保存。",
+        f"在第一张工作表「{sheet_title(spec.title, '台账')}」中逐行填写，一行一条记录；不要修改第 1 行的列名，也不要增加合并单元格。",
+        rows_line,
+        "红底的列为必填，灰底的列可以留空；把鼠标移到列名上可以看到该列的要求。",
+        f"日期可以写成 {M.DATE_FORMS}，也可以用 Excel 的日期格式；是/否列填写“是”或“否”。",
+        "编号、身份证号、电话等请按文本填写（模板已设好文本格式），避免变成科学计数法或丢掉开头的 0。",
+        "保存为 .xlsx 后上传；也可以另存为 CSV（UTF-8 或 GBK 编码均可）。",
+        "上传后系统会逐格检查，并可以下载标出错误位置的工作簿；改正后重新上传即可，未通过检查的数据不会保存。",
     ]
     if spec.key:
         labels = "+".join(f"「{spec.column(k).label}」" for k in spec.key)
-        general.append(f"8. {labels}用来识别同一条记录，不能重复；再次上传时按它比对新增、修改和删除的记录。")
+        general.append(f"{labels}用来识别同一条记录，不能重复；再次上传时按它比对新增、修改和删除的记录。")
+        general.append(
+            "上传时选择更新方式：“新增和修改”（默认）按编号更新已有的行、新增新的行，表格里没有的行保持不变；"
+            "“整表替换”以表格为完整台账，表格里没有的行将被删除；“删除所列行”删除表格中列出编号的行，只需填写"
+            f"{labels}列。"
+        )
+    general = [f"{i}. {line}" for i, line in enumerate(general, start=1)]
     if spec.description:
         general.insert(0, spec.description)
     for i, line in enumerate(general, start=2):
