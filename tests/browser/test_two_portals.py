@@ -29,10 +29,7 @@ from nginx_proxy import DOCUMENTED_FILE, documented, running
 
 from huizhi import demo
 
-pytestmark = pytest.mark.skipif(
-    test_store() != "postgres",
-    reason="needs PostgreSQL: two portal processes share one database (a DuckDB file admits one process)",
-)
+NEEDS_POSTGRES = "needs PostgreSQL: two portal processes share one database (a DuckDB file admits one process)"
 
 LEDGER_ID = "sensing_devices"
 ADMIN, ADMIN2 = "admin-jxj", "admin2-jxj"
@@ -94,13 +91,16 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(oidc, tmp_path_factory):
+def cluster(request, tmp_path_factory):
     from huizhi.config import load_settings
     from huizhi.host import create_host
     from huizhi_seeds.loader import load_demo
 
+    if test_store() != "postgres":
+        pytest.skip(NEEDS_POSTGRES)
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} not found: run ./dev setup --system")
+    oidc = request.getfixturevalue("oidc")  # after the skip: a DuckDB run starts nothing
     state = tmp_path_factory.mktemp("two-portals")
     timings: dict[str, float] = {}
     started = time.monotonic()
