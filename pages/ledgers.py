@@ -30,6 +30,7 @@ from huizhi.ledgers import (
 from huizhi.specs import LedgerSpec, Perm
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+TABLE_ROWS = 200  # problems listed on the page at once (a table, so long hints wrap)
 
 
 def _readable_ledgers(ctx: PageContext) -> list[LedgerSpec]:
@@ -191,24 +192,16 @@ def problems_section(spec: LedgerSpec, result) -> None:
         shown = shown[shown["列名"] == column]
     if kind != "全部":
         shown = shown[shown["类型"] == kind]
-    # st.dataframe shows text as text: HTML in a cell is never rendered. Empty cells read "—"
-    # (not None). Widths fit a 1440 px window, the hint gets the most room, the type comes first.
+    # st.table wraps long text (st.dataframe in 1.67 cuts it off: the hint is the point of the
+    # list) and shows text as text, HTML never rendered. Empty cells read "—", not None. In a
+    # scrolling box of its own, the first TABLE_ROWS problems of the filter; all are in the
+    # downloads below.
     shown = shown.astype(object).where(shown.notna(), "—")
-    st.dataframe(
-        shown, hide_index=True, width="stretch", height=min(420, 40 + 35 * len(shown)),
-        column_order=["级别", "行号", "列", "列名", "类型", "填写的值", "问题", "修改建议"],
-        column_config={
-            "级别": st.column_config.Column(width=50),
-            "行号": st.column_config.Column(width=50),
-            "列": st.column_config.Column(width=36),
-            "列名": st.column_config.Column(width=100),
-            "类型": st.column_config.Column(width=90),
-            "填写的值": st.column_config.Column(width=110),
-            "问题": st.column_config.Column(width=230),
-            "修改建议": st.column_config.Column(width=300),
-        },
-    )
-    st.caption("单元格内容较长时，把鼠标停在单元格上可看完整文字；“下载标注错误的工作簿”中每个问题单元格都附有完整的修改建议。")
+    columns = ["级别", "行号", "列", "列名", "类型", "填写的值", "问题", "修改建议"]
+    with st.container(height=min(560, 80 + 110 * len(shown)), border=True):  # hints wrap: rows are tall
+        st.table(shown[columns].head(TABLE_ROWS).set_index("级别"))
+    if len(shown) > TABLE_ROWS:
+        st.caption(f"按当前筛选共 {len(shown):,} 处，此处列出前 {TABLE_ROWS} 处；全部问题见下载的工作簿（“错误清单”工作表）。")
     if result.stats.problems_listed < result.stats.errors + result.stats.warnings:
         st.caption(f"共 {result.stats.errors + result.stats.warnings:,} 处问题，此处列出前 {result.stats.problems_listed:,} 处。")
     d1, d2 = st.columns(2)

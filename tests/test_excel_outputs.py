@@ -121,9 +121,14 @@ def test_marked_workbook_highlights_and_notes_every_bad_cell():
     data = build_marked_workbook(res)
     _no_formulas(data)
     wb = _load(data)
-    assert wb.sheetnames == ["Sheet1", "错误清单"]
+    assert wb.sheetnames == ["Sheet1", "错误清单", "填写说明"]  # the template's explanation comes along
     ws = wb["Sheet1"]
     assert ws["A1"].value == "标题行" and ws["A2"].value == "编号" and ws.freeze_panes == "A3"
+    # the template's dropdowns and prompts on the person's own layout, from the first data row
+    lists = {str(v.sqref): v.formula1 for v in ws.data_validations.dataValidation if v.type == "list"}
+    assert lists == {"G3:G6": '"是,否"', "H3:H6": '"兴丰街道,清源街道,林校路街道"'}
+    prompts = {str(v.sqref): v.promptTitle for v in ws.data_validations.dataValidation}
+    assert prompts["C3:C6"] == "数量" and prompts["E3:E6"] == "开始日期"
     bad = {c.coordinate for row in ws.iter_rows() for c in row if c.comment}
     expected = {p.cell for p in res.problems if p.cell}
     assert bad == expected == {"A4", "C4", "E4", "G4", "B6", "H6"}

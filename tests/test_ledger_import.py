@@ -88,8 +88,9 @@ def test_page_and_cli_agree_on_problems_and_counts(sensing_db):
     at = _page(bad)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["错误"] == "3"
-    problems = at.dataframe[-1].value
+    problems = at.table[-1].value.reset_index()  # the problem list: a table, so long hints wrap
     page_problems = sorted(problems[problems["级别"] == "错误"]["问题"].tolist())
+    assert len(page_problems) == 3
     assert all(p.split("：", 1)[-1].split("。")[0] in " ".join(cli_problems) for p in page_problems)
     assert not at.button  # no commit button for a file with errors
 

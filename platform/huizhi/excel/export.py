@@ -85,7 +85,7 @@ def export_xlsx(table: pa.Table, spec: LedgerSpec | None = None, *, sheet: str |
 
     import xlsxwriter
 
-    from huizhi.excel.marked import sheet_title
+    from huizhi.excel.template import sheet_title
 
     buf = io.BytesIO()
     wb = xlsxwriter.Workbook(

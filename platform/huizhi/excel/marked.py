@@ -15,13 +15,13 @@ as a live formula. Formats: dates as ``yyyy-mm-dd`` (with time when the cell had
 from __future__ import annotations
 
 import io
-import re
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from huizhi.excel.problems import column_letter
+from huizhi.excel.template import add_template_aids, sheet_title
 
 if TYPE_CHECKING:
     from huizhi.excel.ingest import IngestResult
@@ -31,13 +31,7 @@ ERROR_FONT = "#9C0006"
 WARN_FILL = "#FFEB9C"
 WARN_FONT = "#9C5700"
 MAX_LINKS = 65_000  # Excel allows 65,530 hyperlinks per worksheet
-_BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 _NOTE_OPTIONS = {"x_scale": 2.2, "y_scale": 1.6}
-
-
-def sheet_title(name: str | None, fallback: str = "数据") -> str:
-    name = _BAD_SHEET_CHARS.sub("_", name or "").strip("'") or fallback
-    return name[:31]
 
 
 def _internal_link(sheet: str, cell: str) -> str:
@@ -266,6 +260,11 @@ def build_marked_workbook(result: IngestResult, *, max_notes: int = 50_000, chun
         return name, f"{letter}{row}"
 
     _problem_sheet(wb, fmts, result, link_for)
+    # the template's dropdowns, prompts and 填写说明 on the person's own layout, so the copy they
+    # fix is as helpful as a fresh template
+    matched = {c.name: c0 + c.source_index for c in result.columns if c.source_index is not None}
+    first_data = r0 + header_idx + 1 if header_idx >= 0 else r0
+    add_template_aids(wb, ws, result.spec, matched, first_data, r0 + n_rows - 1)
     wb.close()
     return buf.getvalue()
 

@@ -21,18 +21,28 @@ import datetime as dt
 import io
 import logging
 import re
+from collections.abc import Mapping
+from typing import Any
 
 import pyarrow as pa
 
 from huizhi.excel import messages as M
 from huizhi.excel.convert import TYPES, convert_column
-from huizhi.excel.marked import sheet_title
 from huizhi.specs import ColumnSpec, LedgerSpec
 
 log = logging.getLogger(__name__)
 
 MAX_ROW = 1_048_575  # last 0-based row Excel has
 _DV_TEXT_LIMIT = 255
+
+
+_BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
+
+
+def sheet_title(name: str | None, fallback: str = "数据") -> str:
+    """A legal Excel sheet name from ``name`` (no []:*?/\\, at most 31 characters)."""
+    name = _BAD_SHEET_CHARS.sub("_", name or "").strip("'") or fallback
+    return name[:31]
 
 
 def column_help(col: ColumnSpec, spec: LedgerSpec) -> list[str]:
@@ -195,44 +205,11 @@ def build_template(spec: LedgerSpec, rows: pa.Table | None = None) -> bytes:
         ws.set_column(j, j, width, col_formats[col.dtype])
         ws.write_string(0, j, col.label, f_req if required else f_opt)
         ws.write_comment(0, j, "\n".join(column_help(col, spec)), {"x_scale": 2, "y_scale": 2})
-        prompt = "；".join(column_help(col, spec)[:4])[:_DV_TEXT_LIMIT]
-        dv: dict = {"input_title": col.label[:32], "input_message": prompt, "ignore_blank": True}
-        if col.choices or col.dtype == "bool":
-            choices = _choices(col)
-            if col.name not in long_lists:
-                dv.update({"validate": "list", "source": choices})
-            else:
-                letter = xlsxwriter.utility.xl_col_to_name(options_col[col.name])
-                dv.update({"validate": "list", "source": f"='_选项'!${letter}$1:${letter}${len(choices)}"})
-            dv.update({"error_title": "不在可选值中", "error_message": "请从下拉列表中选择"})
-        elif col.dtype in ("int", "float"):
-            lo = col.min if col.min is not None else -1e15
-            hi = col.max if col.max is not None else 1e15
-            dv.update(
-                {
-                    "validate": "integer" if col.dtype == "int" else "decimal",
-                    "criteria": "between",
-                    "minimum": int(lo) if col.dtype == "int" else lo,
-                    "maximum": int(hi) if col.dtype == "int" else hi,
-                    "error_title": "数字不对",
-                    "error_message": f"请填写{M.DTYPE_LABELS[col.dtype]}"
-                    + (f"，范围 {M.range_text(col)}" if M.range_text(col) else ""),
-                }
-            )
-        elif col.dtype == "date":
-            dv.update(
-                {
-                    "validate": "date",
-                    "criteria": "between",
-                    "minimum": dt.date(1900, 1, 1),
-                    "maximum": dt.date(9999, 12, 31),
-                    "error_type": "warning",
-                    "error_title": "日期",
-                    "error_message": f"建议填写日期，例如 {M.DATE_FORMS}",
-                }
-            )
-        else:
-            dv.update({"validate": "any"})
+        list_source = None
+        if col.name in long_lists:
+            letter = xlsxwriter.utility.xl_col_to_name(options_col[col.name])
+            list_source = f"='_选项'!${letter}$1:${letter}${len(_choices(col))}"
+        dv = column_validation(col, spec, list_source=list_source)
         ws.data_validation(1, j, MAX_ROW, j, dv)
     ws.freeze_panes(1, 0)
 
@@ -246,6 +223,78 @@ def build_template(spec: LedgerSpec, rows: pa.Table | None = None) -> bytes:
     _explanation_sheet(wb, spec, f_title, f_bold, f_wrap, f_req, exported=exported)
     wb.close()
     return buf.getvalue()
+
+
+def column_validation(col: ColumnSpec, spec: LedgerSpec, *, list_source: str | None = None) -> dict:
+    """Excel's data validation for one column: the dropdown of its choices (``list_source``: a
+    range on the ``_选项`` sheet for lists too long to write inline), number ranges, dates, and
+    the input prompt. Used by the template, the export and the marked workbook alike."""
+    prompt = "；".join(column_help(col, spec)[:4])[:_DV_TEXT_LIMIT]
+    dv: dict = {"input_title": col.label[:32], "input_message": prompt, "ignore_blank": True}
+    if col.choices or col.dtype == "bool":
+        dv.update({"validate": "list", "source": list_source or _choices(col)})
+        dv.update({"error_title": "不在可选值中", "error_message": "请从下拉列表中选择"})
+    elif col.dtype in ("int", "float"):
+        lo = col.min if col.min is not None else -1e15
+        hi = col.max if col.max is not None else 1e15
+        dv.update(
+            {
+                "validate": "integer" if col.dtype == "int" else "decimal",
+                "criteria": "between",
+                "minimum": int(lo) if col.dtype == "int" else lo,
+                "maximum": int(hi) if col.dtype == "int" else hi,
+                "error_title": "数字不对",
+                "error_message": f"请填写{M.DTYPE_LABELS[col.dtype]}"
+                + (f"，范围 {M.range_text(col)}" if M.range_text(col) else ""),
+            }
+        )
+    elif col.dtype == "date":
+        dv.update(
+            {
+                "validate": "date",
+                "criteria": "between",
+                "minimum": dt.date(1900, 1, 1),
+                "maximum": dt.date(9999, 12, 31),
+                "error_type": "warning",
+                "error_title": "日期",
+                "error_message": f"建议填写日期，例如 {M.DATE_FORMS}",
+            }
+        )
+    else:
+        dv.update({"validate": "any"})
+    return dv
+
+
+def add_template_aids(wb: Any, ws: Any, spec: LedgerSpec, columns: Mapping[str, int], first_row: int, last_row: int) -> None:
+    """Give a workbook that is not the template (the marked copy of an upload) the template's aids:
+    dropdowns and input prompts on the ledger's columns (``columns``: ledger column name → sheet
+    column index) for sheet rows ``first_row``..``last_row`` (0-based), and the 填写说明 sheet."""
+    import xlsxwriter
+
+    long_lists = {name: choices for name, choices in _long_choice_lists(spec).items() if name in columns}
+    if long_lists:
+        options_ws = wb.add_worksheet("_选项")
+        options_ws.hide()
+        for i in range(max(len(c) for c in long_lists.values())):
+            for k, choices in enumerate(long_lists.values()):
+                if i < len(choices):
+                    options_ws.write_string(i, k, choices[i])
+    options_col = {name: k for k, name in enumerate(long_lists)}
+    for col in spec.columns:
+        if col.name not in columns:
+            continue
+        list_source = None
+        if col.name in long_lists:
+            letter = xlsxwriter.utility.xl_col_to_name(options_col[col.name])
+            list_source = f"='_选项'!${letter}$1:${letter}${len(long_lists[col.name])}"
+        j = columns[col.name]
+        ws.data_validation(first_row, j, max(last_row, first_row), j, column_validation(col, spec, list_source=list_source))
+    base = {"font_name": "等线", "font_size": 11}
+    _explanation_sheet(
+        wb, spec, wb.add_format({**base, "bold": True, "font_size": 14}), wb.add_format({**base, "bold": True}),
+        wb.add_format({**base, "text_wrap": True, "valign": "top"}),
+        wb.add_format({**base, "bold": True, "bg_color": "#FCE4D6", "border": 1, "text_wrap": True}), exported=True,
+    )  # fmt: skip
 
 
 def _choices(col: ColumnSpec) -> list[str]:
