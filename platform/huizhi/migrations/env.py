@@ -13,8 +13,16 @@ class DuckDBImpl(DefaultImpl):
     transactional_ddl = True
 
 
-engine = context.config.attributes["engine"]
-with engine.begin() as connection:
+def run(connection) -> None:
     context.configure(connection=connection, target_metadata=Base.metadata)
     with context.begin_transaction():
         context.run_migrations()
+
+
+# huizhi.db.upgrade hands in a connection inside its transaction, holding the schema lock;
+# alembic.command.upgrade(alembic_config(engine), rev) alone (tests building old schemas) opens one.
+if "connection" in context.config.attributes:
+    run(context.config.attributes["connection"])
+else:
+    with context.config.attributes["engine"].begin() as connection:
+        run(connection)
