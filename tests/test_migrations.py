@@ -206,3 +206,56 @@ def test_processes_starting_together_on_a_fresh_database_do_not_race(command, tm
                 engine.dispose()
         finally:
             drop_pg_database(url)
+
+
+def test_a_replica_started_without_migrating_refuses_an_old_schema_naming_both_revisions(database_url, make_host):
+    from huizhi.db import SchemaOutdated
+
+    _old_database(database_url, "0003")
+    with pytest.raises(SchemaOutdated) as caught:
+        make_host(extra_plugins=_plugins(), migrate=False)  # [database] migrate = false
+    message = str(caught.value)
+    assert "at schema revision 0003" in message and f"needs {head_revision()}" in message
+    assert "huizhi migrate" in message and "HUIZHI_MIGRATE=0" in message
+    assert "huizhi migrate" in caught.value.user_message and "数据未受影响" in caught.value.user_message
+    # nothing was changed on the way: the database is still at 0003
+    engine = create_db_engine(database_url)
+    try:
+        assert current_revision(engine) == "0003"
+        assert "ledger_previews" not in sa.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_huizhi_migrate_then_replicas_start_without_migrating(database_url, tmp_path, make_host):
+    _old_database(database_url, "0002")
+    env = {**_env(database_url), "HUIZHI_MIGRATE": "0"}  # what a replica's environment says
+    migrate = subprocess.run([sys.executable, "-m", "huizhi.cli", "migrate"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=180)
+    assert migrate.returncode == 0, migrate.stderr
+    assert migrate.stdout.strip() == f"database at revision {head_revision()} (was 0002)"
+    again = subprocess.run([sys.executable, "-m", "huizhi.cli", "migrate"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=180)
+    assert again.stdout.strip() == f"database at revision {head_revision()} (already current)"
+
+    from huizhi.config import load_settings
+
+    assert load_settings({"HUIZHI_MIGRATE": "0"}).migrate is False
+    host = make_host(extra_plugins=_plugins(), migrate=False)
+    assert commit_rows(host, "assets", pd.DataFrame({"code": ["B1"], "owner": ["区水务局"], "street": ["瀛海镇"],
+                                                     "count": [1]}), identity=STEWARD).number == 3
+
+
+def test_a_database_newer_than_the_program_is_refused_as_such(database_url, make_host):
+    from huizhi.db import SchemaOutdated, upgrade
+
+    engine = create_db_engine(database_url)
+    try:
+        upgrade(engine)
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+    finally:
+        engine.dispose()
+    with pytest.raises(SchemaOutdated, match="at schema revision 9999.*newer than this huizhi") as caught:
+        make_host(migrate=False)
+    assert "升级本节点的平台程序" in caught.value.user_message

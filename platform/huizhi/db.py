@@ -198,5 +198,7 @@ def check_schema(engine: Engine) -> None:
 def current_revision(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
+    import huizhi.migrations  # noqa: F401 (Alembic's DuckDB dialect)
+
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()

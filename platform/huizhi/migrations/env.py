@@ -1,16 +1,9 @@
 """Alembic environment: the engine is handed in by huizhi.db.upgrade (no alembic.ini needed)."""
 
 from alembic import context
-from alembic.ddl.impl import DefaultImpl
 
+from huizhi.migrations import DuckDBImpl  # noqa: F401 (registers Alembic's DuckDB dialect)
 from huizhi.models import Base
-
-
-class DuckDBImpl(DefaultImpl):
-    """Alembic has no DuckDB dialect of its own; DuckDB's DDL is close enough to PostgreSQL's."""
-
-    __dialect__ = "duckdb"
-    transactional_ddl = True
 
 
 def run(connection) -> None:
