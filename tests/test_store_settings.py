@@ -25,6 +25,8 @@ def test_pool_settings_come_from_the_environment_over_the_config_file(tmp_path):
     assert over.pool_options == {"pool_size": 2, "max_overflow": 0, "pool_timeout": 1.5}
     with pytest.raises(ValueError, match="HUIZHI_DB_POOL_SIZE / \\[database\\] pool_size must be a number"):
         load_settings({"HUIZHI_DB_POOL_SIZE": "many"}, data_dir=tmp_path)
+    with pytest.raises(ValueError, match=">= 1"):  # SQLAlchemy would read 0 as "no limit"
+        load_settings({"HUIZHI_DB_POOL_SIZE": "0"}, data_dir=tmp_path)
     with pytest.raises(ValueError, match=">= 0"):
         load_settings({"HUIZHI_DB_POOL_TIMEOUT": "-1"}, data_dir=tmp_path)
 

@@ -99,15 +99,16 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _number(env: Mapping[str, str], name: str, database: Mapping[str, Any], key: str, default: Any, kind: type) -> Any:
-    """``name`` from the environment, else ``[database] key``, else ``default``, as ``kind`` >= 0."""
+def _number(env: Mapping[str, str], name: str, database: Mapping[str, Any], key: str, default: Any, kind: type,
+            minimum: int = 0) -> Any:
+    """``name`` from the environment, else ``[database] key``, else ``default``, as ``kind`` >= ``minimum``."""
     raw = env[name] if env.get(name) else database.get(key, default)
     try:
         value = kind(raw)
     except (TypeError, ValueError):
         raise ValueError(f"{name} / [database] {key} must be a number, got {raw!r}") from None
-    if value < 0 or isinstance(raw, bool):
-        raise ValueError(f"{name} / [database] {key} must be a number >= 0, got {raw!r}")
+    if value < minimum or isinstance(raw, bool):
+        raise ValueError(f"{name} / [database] {key} must be a number >= {minimum}, got {raw!r}")
     return value
 
 
@@ -154,7 +155,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         "signin_labels": config.get("signin", {}).get("labels", {}),
         "config_file": config_path if config_path.is_file() else None,
         "migrate": _truthy(env["HUIZHI_MIGRATE"]) if env.get("HUIZHI_MIGRATE") else bool(database.get("migrate", True)),
-        "pool_size": _number(env, "HUIZHI_DB_POOL_SIZE", database, "pool_size", POOL_SIZE, int),
+        "pool_size": _number(env, "HUIZHI_DB_POOL_SIZE", database, "pool_size", POOL_SIZE, int, 1),  # 0: unbounded
         "max_overflow": _number(env, "HUIZHI_DB_MAX_OVERFLOW", database, "max_overflow", MAX_OVERFLOW, int),
         "pool_timeout": _number(env, "HUIZHI_DB_POOL_TIMEOUT", database, "pool_timeout", POOL_TIMEOUT, float),
     }
