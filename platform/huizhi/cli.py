@@ -90,11 +90,18 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     from huizhi.config import load_settings
-    from huizhi.db import create_db_engine, current_revision, upgrade
+    from huizhi.db import check_connection, create_db_engine, current_revision, upgrade
 
-    engine = create_db_engine(load_settings().database_url)
-    upgrade(engine)
-    print(f"database at revision {current_revision(engine)}")
+    settings = load_settings()
+    engine = create_db_engine(settings.database_url, **settings.pool_options)
+    try:
+        check_connection(engine)
+        before = current_revision(engine)
+        upgrade(engine)
+        after = current_revision(engine)
+    finally:
+        engine.dispose()
+    print(f"database at revision {after}" + (f" (was {before or 'empty'})" if before != after else " (already current)"))
     return 0
 
 

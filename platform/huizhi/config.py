@@ -3,6 +3,10 @@
 | setting | environment | huizhi.toml | default |
 | --- | --- | --- | --- |
 | database URL | ``HUIZHI_DATABASE_URL`` | ``[database] url`` | DuckDB file ``<data_dir>/huizhi.duckdb`` |
+| migrate on start | ``HUIZHI_MIGRATE=0`` (off) | ``[database] migrate`` | on |
+| pool size (server) | ``HUIZHI_DB_POOL_SIZE`` | ``[database] pool_size`` | 5 |
+| pool overflow (server) | ``HUIZHI_DB_MAX_OVERFLOW`` | ``[database] max_overflow`` | 5 |
+| pool checkout timeout, s | ``HUIZHI_DB_POOL_TIMEOUT`` | ``[database] pool_timeout`` | 30 |
 | data directory | ``HUIZHI_DATA_DIR`` | ``data_dir`` | ``./var`` |
 | plugins to load | ``HUIZHI_LOAD_PLUGINS`` (comma list) | ``[plugins] load`` | all installed |
 | strict mode | ``HUIZHI_STRICT=1`` | ``[plugins] strict`` | off |
@@ -25,6 +29,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from huizhi.db import MAX_OVERFLOW, POOL_SIZE, POOL_TIMEOUT
 from huizhi.district import DAXING, Departments
 
 DEPARTMENT_ID = re.compile(r"[a-z][a-z0-9_-]*")
@@ -74,6 +79,15 @@ class Settings:
     connectors: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     signin_labels: Mapping[str, str] = field(default_factory=dict)  # [signin.labels]: provider → button text
     config_file: Path | None = None
+    migrate: bool = True  # upgrade the schema on start; off: refuse an old schema (SchemaOutdated)
+    pool_size: int = POOL_SIZE  # [database] pool settings; a database server only
+    max_overflow: int = MAX_OVERFLOW
+    pool_timeout: float = POOL_TIMEOUT  # seconds a checkout waits before StoreBusy
+
+    @property
+    def pool_options(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`huizhi.db.create_db_engine`."""
+        return {"pool_size": self.pool_size, "max_overflow": self.max_overflow, "pool_timeout": self.pool_timeout}
 
     @property
     def store_kind(self) -> str:
@@ -83,6 +97,19 @@ class Settings:
 
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _number(env: Mapping[str, str], name: str, database: Mapping[str, Any], key: str, default: Any, kind: type,
+            minimum: int = 0) -> Any:
+    """``name`` from the environment, else ``[database] key``, else ``default``, as ``kind`` >= ``minimum``."""
+    raw = env[name] if env.get(name) else database.get(key, default)
+    try:
+        value = kind(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} / [database] {key} must be a number, got {raw!r}") from None
+    if value < minimum or isinstance(raw, bool):
+        raise ValueError(f"{name} / [database] {key} must be a number >= {minimum}, got {raw!r}")
+    return value
 
 
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -102,6 +129,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         or config.get("database", {}).get("url")
         or f"duckdb:///{data_dir / 'huizhi.duckdb'}"
     )
+    database = config.get("database", {})
     plugins_cfg = config.get("plugins", {})
     load = env.get("HUIZHI_LOAD_PLUGINS")
     load_plugins: tuple[str, ...] | None
@@ -126,6 +154,10 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         "connectors": config.get("connectors", {}),
         "signin_labels": config.get("signin", {}).get("labels", {}),
         "config_file": config_path if config_path.is_file() else None,
+        "migrate": _truthy(env["HUIZHI_MIGRATE"]) if env.get("HUIZHI_MIGRATE") else bool(database.get("migrate", True)),
+        "pool_size": _number(env, "HUIZHI_DB_POOL_SIZE", database, "pool_size", POOL_SIZE, int, 1),  # 0: unbounded
+        "max_overflow": _number(env, "HUIZHI_DB_MAX_OVERFLOW", database, "max_overflow", MAX_OVERFLOW, int),
+        "pool_timeout": _number(env, "HUIZHI_DB_POOL_TIMEOUT", database, "pool_timeout", POOL_TIMEOUT, float),
     }
     values.update(overrides)
     values["access"] = freeze(values["access"])  # overrides too: tests pass plain dicts

@@ -5,12 +5,21 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import QueuePool
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+
+# pg_advisory_xact_lock key serialising schema changes (Alembic upgrades, ledger tables) across
+# processes; advisory locks are per database, so this only orders huizhi's own starts.
+SCHEMA_LOCK_KEY = 0x6875697A6869  # "huizhi"
+
+# connection pool defaults for a database server (PostgreSQL); see Settings.pool_size
+POOL_SIZE, MAX_OVERFLOW, POOL_TIMEOUT = 5, 5, 30.0
 
 
 class StoreUnavailable(RuntimeError):
@@ -25,17 +34,82 @@ class StoreUnavailable(RuntimeError):
         )
 
 
-def create_db_engine(url: str) -> Engine:
-    """An engine for ``url``; a DuckDB file's folder is created on first use."""
+class StoreBusy(StoreUnavailable):
+    """Every pooled connection stayed checked out for ``pool_timeout`` seconds: too many requests
+    at once (or connections leaked). Raised by the engine's pool instead of waiting longer."""
+
+    def __init__(self, size: int, max_overflow: int, timeout: float, cause: BaseException):
+        RuntimeError.__init__(
+            self,
+            f"database connection pool exhausted: all {size + max(max_overflow, 0)} connections "
+            f"(pool_size={size}, max_overflow={max_overflow}) stayed busy for {timeout:g} s; "
+            f"raise [database] pool_size/max_overflow or look for long requests ({cause})",
+        )
+        self.user_message = "平台当前访问繁忙，请稍后再试；数据未受影响。如持续出现，请联系平台管理员。"
+
+
+class SchemaOutdated(StoreUnavailable):
+    """The database's schema revision is not the one this program needs, and the host was told
+    not to migrate (``HUIZHI_MIGRATE=0``): run ``huizhi migrate`` first."""
+
+    def __init__(self, url: str, current: str | None, expected: str, *, newer: bool = False):
+        safe = make_url(url).render_as_string(hide_password=True)
+        have = current or "none (empty database)"
+        if newer:
+            advice = "the database is newer than this huizhi: upgrade the program on this replica"
+            user = "平台程序版本旧于数据库，暂不能使用，数据未受影响。请平台管理员升级本节点的平台程序。"
+        else:
+            advice = "run `huizhi migrate` (back up first), then start the portal"
+            user = "平台数据库尚未升级到当前版本，暂不能使用，数据未受影响。请平台管理员运行 `huizhi migrate` 后重启平台。"
+        RuntimeError.__init__(
+            self,
+            f"database {safe} is at schema revision {have}, this huizhi needs {expected} "
+            f"and starts without migrating (HUIZHI_MIGRATE=0): {advice}",
+        )
+        self.current, self.expected = current, expected
+        self.user_message = user
+
+
+class _BoundedPool(QueuePool):
+    """A QueuePool whose checkout timeout raises :class:`StoreBusy` (a clear, bounded failure
+    that pages and the CLI show as such) instead of SQLAlchemy's bare TimeoutError."""
+
+    def _do_get(self):  # type: ignore[no-untyped-def]
+        try:
+            return super()._do_get()
+        except sa_exc.TimeoutError as exc:
+            raise StoreBusy(self.size(), self._max_overflow, self._timeout, exc) from exc
+
+
+def create_db_engine(
+    url: str,
+    *,
+    pool_size: int = POOL_SIZE,
+    max_overflow: int = MAX_OVERFLOW,
+    pool_timeout: float = POOL_TIMEOUT,
+) -> Engine:
+    """An engine for ``url``; a DuckDB file's folder is created on first use.
+
+    The pool settings apply to a database server: at most ``pool_size + max_overflow``
+    connections, and a checkout that waits ``pool_timeout`` seconds raises :class:`StoreBusy`.
+    A DuckDB file keeps SQLAlchemy's default pool sizes (one process, in-process connections).
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "duckdb":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         # One DuckDB file allows one writing process; a pool of one connection per thread is
         # enough for Streamlit's script threads. pre_ping costs nothing here.
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True, poolclass=_BoundedPool, pool_timeout=pool_timeout)
     else:
-        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        engine = create_engine(
+            url,
+            pool_pre_ping=True,
+            poolclass=_BoundedPool,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout,
+        )
         if parsed.get_backend_name() == "postgresql":
 
             @event.listens_for(engine, "connect")
@@ -51,6 +125,8 @@ def check_connection(engine: Engine) -> None:
     try:
         with engine.connect() as conn:
             conn.execute(text("select 1"))
+    except StoreUnavailable:
+        raise
     except Exception as exc:
         raise StoreUnavailable(str(engine.url.render_as_string(hide_password=False)), exc) from exc
 
@@ -64,15 +140,65 @@ def alembic_config(engine: Engine):
     return cfg
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the host's own tables to the newest migration (idempotent)."""
+def lock_schema(conn: Connection) -> None:
+    """Serialise schema changes across processes, until ``conn``'s transaction ends.
+
+    PostgreSQL: a transaction-level advisory lock (``pg_advisory_xact_lock``) with a fixed key, so
+    of several processes starting at once one changes the schema and the others wait, then find
+    it current. A DuckDB file admits one process: nothing to do.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    key = {"key": SCHEMA_LOCK_KEY}
+    if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), key).scalar():
+        log.info("another process is changing the schema; waiting for it")
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), key)
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the host's own tables to ``revision`` (default the newest; idempotent).
+
+    Runs in one transaction holding :func:`lock_schema`: processes starting together on a fresh
+    PostgreSQL database upgrade one after the other instead of racing on ``alembic_version``.
+    """
     from alembic import command
 
-    command.upgrade(alembic_config(engine), "head")
+    cfg = alembic_config(engine)
+    with engine.begin() as conn:
+        lock_schema(conn)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def _scripts():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(cfg)
+
+
+def head_revision() -> str:
+    """The newest migration this program ships."""
+    head = _scripts().get_current_head()
+    assert head is not None, "no migrations"
+    return head
+
+
+def check_schema(engine: Engine) -> None:
+    """Raise :class:`SchemaOutdated` unless the database is at :func:`head_revision`."""
+    current, expected = current_revision(engine), head_revision()
+    if current == expected:
+        return
+    known = current is None or any(rev.revision == current for rev in _scripts().walk_revisions())
+    raise SchemaOutdated(engine.url.render_as_string(hide_password=False), current, expected, newer=not known)
 
 
 def current_revision(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
+
+    import huizhi.migrations  # noqa: F401 (Alembic's DuckDB dialect)
 
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()

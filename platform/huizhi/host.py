@@ -20,7 +20,7 @@ from huizhi.audit import AuditLog
 from huizhi.cockpit.runner import CockpitRunner
 from huizhi.config import Settings, load_settings
 from huizhi.context import PageContext, TileContext
-from huizhi.db import check_connection, create_db_engine, upgrade
+from huizhi.db import check_connection, check_schema, create_db_engine, upgrade
 from huizhi.district import Departments
 from huizhi.events import EventBus, LedgerChanged, PgEventChannel, notify
 from huizhi.ledger_store import LedgerStore
@@ -234,9 +234,13 @@ def create_host(
     *,
     extra_plugins: Iterable[tuple[str, object]] = (),
     use_entry_points: bool = True,
-    migrate: bool = True,
+    migrate: bool | None = None,
 ) -> Host:
     """Build a host: connect, upgrade the host's tables, load plugins, create ledger tables.
+
+    ``migrate`` (default: ``settings.migrate``, ``HUIZHI_MIGRATE``) upgrades the schema under the
+    schema lock; without it the host refuses a database not at the newest revision
+    (:class:`huizhi.db.SchemaOutdated`, naming both): replicas started after ``huizhi migrate``.
 
     The host owns threads once the cockpit runs: end it with ``host.dispose()``, or build it in
     ``with create_host(...) as host:``.
@@ -250,10 +254,12 @@ def create_host(
         *check_connector_config(settings.connectors, settings.departments),
     ]:
         log.error("access configuration: %s", problem)
-    engine = create_db_engine(settings.database_url)
+    engine = create_db_engine(settings.database_url, **settings.pool_options)
     check_connection(engine)
-    if migrate:
+    if settings.migrate if migrate is None else migrate:
         upgrade(engine)
+    else:
+        check_schema(engine)
     registry = load_registry(
         settings.load_plugins,
         strict=settings.strict,

@@ -28,6 +28,7 @@ from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from huizhi.access import RowScope
+from huizhi.db import lock_schema
 from huizhi.models import LedgerHead, LedgerPreview, LedgerVersion, ledger_version_seq, utcnow
 from huizhi.specs import ColumnSpec, LedgerSpec
 
@@ -195,9 +196,11 @@ class LedgerStore:
         Columns a plugin dropped are kept (history stays readable); types are not changed in
         place: a plugin that changes a column's type must use a new column name.
         """
+        # Under the schema lock (PostgreSQL): hosts starting together create each table once.
         # duckdb-engine's inspector cannot list columns (it queries pg_catalog), so ask the table.
-        existing = set(sa.inspect(self.engine).get_table_names())
         with self.engine.begin() as conn:
+            lock_schema(conn)
+            existing = set(sa.inspect(conn).get_table_names())
             for ledger_id, table in self.tables.items():
                 if table.name not in existing:
                     table.create(conn)
