@@ -76,8 +76,9 @@ ENGINES = (
 SERVICES = (
     "huizhi.ledgers", "huizhi.audit", "huizhi.submissions", "huizhi.host", "huizhi.portal",
     "huizhi.scaffold", "huizhi.demo", "huizhi.cli", "huizhi.ledger_cli", "huizhi_seeds.*",
+    "huizhi.health", "huizhi.doctor",
 )  # fmt: skip
-PORTAL = ("huizhi.app", "huizhi_pages.*")
+PORTAL = ("huizhi.app", "huizhi.server", "huizhi_pages.*")
 LAYERS = {"contract": CONTRACT, "engines": ENGINES, "services": SERVICES, "portal": PORTAL}
 RANK = {name: i for i, name in enumerate(LAYERS)}
 
