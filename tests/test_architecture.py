@@ -28,10 +28,12 @@ engines
 services
     The only code that changes data or decides permissions, and what composes everything:
     ``host`` (the composition root), the ledger service, audit, submissions, the CLI, the demo,
-    the scaffolder, ``portal.host_of`` (the portal pages' way to the host) and ``huizhi_seeds``
-    (the demo data, committed through the host by ``huizhi seed`` and the demo).
+    the scaffolder, ``portal.host_of`` (the portal pages' way to the host), ``health`` (the
+    process's one host and its readiness), ``doctor`` and ``huizhi_seeds`` (the demo data,
+    committed through the host by ``huizhi seed`` and the demo).
 portal
-    Streamlit: ``huizhi.app`` (the shell) and ``huizhi_pages`` (the built-in pages).
+    Streamlit: ``huizhi.app`` (the shell), ``huizhi.server`` (the ``st.App`` with the health
+    routes) and ``huizhi_pages`` (the built-in pages).
 
 Plugins (``plugins/*/`` and the built-in connectors, ``huizhi_connectors``, registered the way a
 department registers one) import only contract modules from the host, and the host never imports
@@ -76,8 +78,9 @@ ENGINES = (
 SERVICES = (
     "huizhi.ledgers", "huizhi.audit", "huizhi.submissions", "huizhi.host", "huizhi.portal",
     "huizhi.scaffold", "huizhi.demo", "huizhi.cli", "huizhi.ledger_cli", "huizhi_seeds.*",
+    "huizhi.health", "huizhi.doctor",
 )  # fmt: skip
-PORTAL = ("huizhi.app", "huizhi_pages.*")
+PORTAL = ("huizhi.app", "huizhi.server", "huizhi_pages.*")
 LAYERS = {"contract": CONTRACT, "engines": ENGINES, "services": SERVICES, "portal": PORTAL}
 RANK = {name: i for i, name in enumerate(LAYERS)}
 

@@ -8,13 +8,12 @@ and a typed unknown one → run the chosen page inside an error boundary that na
 
 from __future__ import annotations
 
-import atexit
 import logging
 import traceback
 from urllib.parse import unquote, urlsplit
 
 import streamlit as st
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 # Streamlit's own control flow (st.rerun, st.stop, st.switch_page): the only exceptions a page may
 # let out of the boundary. They derive from BaseException, so `except Exception` never sees them;
@@ -22,9 +21,9 @@ from sqlalchemy.exc import OperationalError
 from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
 from huizhi.access import AccessDenied, Identity, identity_from_claims
-from huizhi.config import load_settings
 from huizhi.db import StoreUnavailable
-from huizhi.host import Host, create_host
+from huizhi.health import process_host
+from huizhi.host import Host
 from huizhi.plugins import PluginError
 from huizhi.signin import configured_providers, provider_reachable
 from huizhi.specs import PageSpec
@@ -32,20 +31,15 @@ from huizhi.specs import PageSpec
 log = logging.getLogger("huizhi.app")
 
 
-@st.cache_resource(show_spinner="正在启动平台…", on_release=Host.dispose)
 def _host() -> Host:
+    """The process's host (:mod:`huizhi.health`): built at server start by ``huizhi run``, or
+    here by the first session when the script is run directly; a failed build is retried."""
+    holder = process_host()
+    if holder.host is not None:
+        return holder.host
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    host = create_host(load_settings())
-    # Compute the cockpit in the background, so the first leader does not wait for it. Commits
-    # reach the cockpit as events: this process's directly, other processes' through PostgreSQL
-    # NOTIFY (host.channel). A DuckDB file admits one process, so it needs nothing more; only a
-    # store with neither polls the ledger heads.
-    host.cockpit.warm()
-    if host.channel is None and host.engine.dialect.name != "duckdb":
-        host.cockpit.start_watching(2.0)
-    # Stop the watcher before the interpreter goes: a daemon thread inside DuckDB then aborts.
-    atexit.register(host.dispose)
-    return host
+    with st.spinner("正在启动平台…"):
+        return holder.get()
 
 
 # Streamlit 1.67 has no locale setting: a few of its widgets carry fixed English text. The shell
@@ -284,6 +278,10 @@ def sidebar(host: Host, identity: Identity) -> None:
             st.warning(f"{len(problems)} 个插件未能加载，详见“插件状态”。")
 
 
+STARTUP_FAILED = "平台启动时出现内部错误，已记录日志。请稍后刷新页面；如持续出现，请联系平台管理员。"
+INTERNAL_ERROR = "平台出现内部错误，已记录日志。请稍后刷新页面；如持续出现，请联系平台管理员。"
+
+
 def main() -> None:
     st.set_page_config(
         page_title="慧治 · 大兴区智慧城市平台", page_icon=":material/account_balance:", layout="wide"
@@ -300,7 +298,25 @@ def main() -> None:
         st.error("严格模式下有插件加载失败，平台未启动。请平台管理员查看日志或运行 `huizhi plugins`。")
         st.code(str(exc), language=None)
         st.stop()
+    except Exception:  # anything else at start-up: a Chinese message, the details in the log
+        log.exception("the host could not be built")
+        st.error(STARTUP_FAILED)
+        st.stop()
+    # The shell itself reads the database too (the sign-in audit, the menu): a database lost
+    # mid-session must read as that, in Chinese, not as Streamlit's traceback page. Pages have
+    # their own boundary (_page_runner); this one is for what runs around them.
+    try:
+        _shell(host)
+    except (StoreUnavailable, DBAPIError) as exc:
+        down = exc if isinstance(exc, StoreUnavailable) else StoreUnavailable(host.settings.database_url, exc)
+        log.error("portal shell: %s", down)
+        st.error(down.user_message)
+    except Exception:
+        log.exception("portal shell failed")
+        st.error(INTERNAL_ERROR)
 
+
+def _shell(host: Host) -> None:
     registered = set(host.registry.pages)
     if not st.user.is_logged_in:
         # Any page path (e.g. a bookmark) shows the sign-in page, not Streamlit's "Page not found".

@@ -5,7 +5,9 @@ huizhi check              load everything in strict mode and check [access]; for
 huizhi migrate            create or upgrade the host's tables
 huizhi seed               load the demo data from the action plan (skips ledgers with data)
 huizhi docs [--check]     write (or verify) docs/plugins.md from the hookspecs
-huizhi run                start the portal (Streamlit) with the current settings
+huizhi run [--address A] [--port P] [--secrets FILE] [--config FILE]
+                          start the portal (Streamlit), /livez and /readyz on the same port
+huizhi doctor             check configuration, database, migrations, sign-in provider, plugins
 huizhi demo               start the local sign-in provider, seed, and run the portal
 huizhi new-plugin NAME    scaffold a department plugin in plugins/NAME
 huizhi ledger import FILE --ledger ID
@@ -20,8 +22,6 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
-
-APP = Path(__file__).with_name("app.py")
 
 
 def _host(strict: bool | None = None):
@@ -134,11 +134,66 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from huizhi.demo import streamlit_command
+    """Streamlit as a child process; SIGTERM/SIGINT are passed on to it and waited for, so a
+    container's stop (or Ctrl-C) never leaves an orphaned portal holding the port."""
+    import os
+    import signal
 
-    # Secrets ([auth] providers) come from Streamlit's usual places: ./.streamlit/secrets.toml or
-    # ~/.streamlit/secrets.toml. Put a reverse proxy (TLS) in front for anything beyond loopback.
-    return subprocess.call(streamlit_command(APP, port=args.port, secrets_files=[]))
+    from huizhi.demo import _die_with_parent, default_app_path, streamlit_command
+
+    secrets: list[Path] = []
+    if args.secrets:
+        secrets_file = Path(args.secrets).resolve()
+        if not secrets_file.is_file():
+            print(f"error: --secrets {secrets_file} does not exist", file=sys.stderr)
+            return 2
+        secrets.append(secrets_file)  # only this file; else Streamlit's ./.streamlit, ~/.streamlit
+    env = dict(os.environ)
+    if args.config:
+        env["HUIZHI_CONFIG"] = str(Path(args.config).resolve())
+    # The printed URL and Streamlit's browser address: the listening address, unless that is
+    # every interface (a container), where only the reverse proxy knows the public name.
+    browser = None if args.address in {"0.0.0.0", "::"} else args.address
+    cmd = streamlit_command(
+        default_app_path(), port=args.port, secrets_files=secrets, address=args.address, browser_address=browser
+    )
+    # Its own process group: a terminal's Ctrl-C reaches it once, through us, not twice; and it
+    # is told to stop should this process be killed outright.
+    child = subprocess.Popen(cmd, env=env, process_group=0, preexec_fn=_die_with_parent)  # noqa: PLW1509
+    print(f"[huizhi] portal pid {child.pid} listening on {args.address}:{args.port} "
+          "(health: GET /livez, /readyz)", file=sys.stderr, flush=True)
+
+    asked: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        asked.append(signum)
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while True:
+            try:
+                code = child.wait()
+                break
+            except KeyboardInterrupt:  # a second Ctrl-C arrives while the child stops
+                continue
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    # Streamlit (uvicorn) stops cleanly on SIGTERM/SIGINT, then re-raises the signal: ended by
+    # the signal we passed on is the stop we were asked for. Any other signal: the shell's 128+N.
+    if code < 0 and -code in asked:
+        return 0
+    return 128 - code if code < 0 else code
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from huizhi.doctor import FAIL, report, run_checks
+
+    findings = run_checks(secrets_files=[Path(f) for f in args.secrets] or None)
+    print(report(findings))
+    return 1 if any(f.status == FAIL for f in findings) else 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -208,9 +263,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", default="docs/plugins.md")
     p.add_argument("--check", action="store_true")
     p.set_defaults(func=cmd_docs)
-    p = sub.add_parser("run", help="run the portal")
+    p = sub.add_parser("run", help="run the portal", description=(
+        "Start the portal. Settings come from the environment (HUIZHI_DATABASE_URL, HUIZHI_CONFIG, ...) "
+        "and huizhi.toml; health: GET /livez and /readyz on the same port."))
+    p.add_argument("--address", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; 0.0.0.0 in a container)")
     p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--secrets", metavar="FILE",
+                   help="Streamlit secrets file with the [auth] sign-in settings (default: .streamlit/secrets.toml)")
+    p.add_argument("--config", metavar="FILE", help="huizhi.toml to use (sets HUIZHI_CONFIG)")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("doctor", help="check configuration, database, sign-in provider and plugins")
+    p.add_argument("--secrets", metavar="FILE", action="append", default=[],
+                   help="Streamlit secrets file(s) with [auth], as given to `huizhi run --secrets` "
+                        "(default: ~/.streamlit/secrets.toml and ./.streamlit/secrets.toml)")
+    p.set_defaults(func=cmd_doctor)
     p = sub.add_parser("demo", help="run the demo: local sign-in provider, seeded data, portal")
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--oidc-port", type=int, default=9400)

@@ -475,8 +475,9 @@ def write_auth_secrets(path: Path, **kwargs: object) -> Path:
 
 
 def default_app_path() -> Path:
-    """The portal's Streamlit entry script, ``huizhi/app.py``."""
-    return Path(__file__).resolve().parent / "app.py"
+    """What ``streamlit run`` starts for the portal: ``huizhi/server.py``, the ``st.App`` that
+    serves ``huizhi/app.py`` with ``/livez`` and ``/readyz`` and builds the host at start-up."""
+    return Path(__file__).resolve().parent / "server.py"
 
 
 @dataclass
@@ -516,6 +517,9 @@ def streamlit_command(
         "--browser.gatherUsageStats", "false",
         # no "Deploy" button or developer menu, even though people connect from loopback
         "--client.toolbarMode", "viewer",
+        # an uncaught exception shows no message, type or traceback (database host, port, server
+        # paths): people see the portal's own Chinese messages, the log keeps the details
+        "--client.showErrorDetails", "none",
     ]  # fmt: skip
     if browser_address is not None:
         cmd += ["--browser.serverAddress", browser_address, "--browser.serverPort", str(port)]

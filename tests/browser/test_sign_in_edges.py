@@ -3,11 +3,22 @@ database that is down. Each test runs its own provider/portal pair (the session'
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
+import sqlalchemy as sa
 from harness import sign_in as sign_in_with
 
 from huizhi import demo
+
+# What Streamlit's own exception page shows, none of which people may see.
+STREAMLIT_ERROR_PAGE = ("Traceback", "Ask Google", "Ask ChatGPT", "site-packages", "OperationalError")
+
+
+def _no_details(text: str, *secrets: str) -> None:
+    for needle in (*STREAMLIT_ERROR_PAGE, *secrets):
+        assert needle not in text, needle
 
 EXPIRES_AFTER = 8  # seconds: the provider's ID token lifetime in the expiry test
 
@@ -62,6 +73,45 @@ def test_database_down_gives_a_clear_message_and_recovers_nothing_lost(page, tmp
         text = _main(page)
         assert "数据库暂时无法连接，数据未丢失" in text
         assert "Traceback" not in text
+        whole = page.locator("body").inner_text()
+        _no_details(whole, dead.split("@", 1)[1], "127.0.0.1:", "/huizhi")
+        # the load balancer hears it too: alive, not ready
+        status, body = demo.http_get(f"{portal.url}/readyz", timeout=30)
+        assert status == 503 and json.loads(body)["checks"]["host"]["ok"] is False
+        assert demo.http_get(f"{portal.url}/livez")[0] == 200
+
+
+def _pg_database() -> str | None:
+    from databases import create_pg_database
+
+    try:
+        return create_pg_database()
+    except sa.exc.OperationalError:
+        return None
+
+
+def test_database_lost_mid_session_shows_chinese_on_reload_not_streamlits_page(page, tmp_path, wait_rendered, oidc):
+    """Signed in, then the portal's database goes (dropped: the server drops the connections);
+    a reload meets it in the shell (the sign-in audit), outside every page's boundary."""
+    from databases import drop_pg_database
+
+    url = _pg_database()
+    if url is None:
+        pytest.skip("needs the PostgreSQL server of the tests")
+    name = sa.engine.make_url(url).database
+    try:
+        with _portal(tmp_path, oidc.port, {"HUIZHI_DATABASE_URL": url}) as portal:
+            sign_in_with(page, "staff-jxj", portal, oidc)
+            assert "您好，李晓梅" in _main(page)
+            drop_pg_database(url)
+            page.reload()
+            wait_rendered(page, timeout=60)
+            text = page.locator("body").inner_text()
+            assert "数据库不存在或尚未创建" in text and "请联系平台管理员" in text
+            assert "数据未丢失" not in text  # it was dropped: saying so would be untrue
+            _no_details(text, str(name), "5432")
+    finally:
+        drop_pg_database(url)
 
 
 def test_no_role_mapping_denies_everyone_and_says_so(page, tmp_path, oidc):

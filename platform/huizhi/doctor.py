@@ -1,0 +1,175 @@
+"""``huizhi doctor``: is this deployment fit to start? A readable report, exit 1 on a problem.
+
+Checks, in order (each one independent, so one report names every problem):
+
+settings      huizhi.toml / HUIZHI_* parse (a bad file stops here: nothing else can be read)
+access        ``[access]`` present and valid (without it everyone is denied)
+database      the configured database answers (nothing is created or migrated)
+migrations    the host's tables are at this installation's newest migration
+sign-in       Streamlit's ``[auth]`` secrets: ``redirect_uri``, ``cookie_secret``, and each
+              provider's discovery document (``server_metadata_url``) answers with an issuer
+plugins       every installed plugin loads in strict mode
+
+Read-only: the doctor never writes to the database (a missing DuckDB file is reported, not
+created). Output is English, for operators.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+OK, WARN, FAIL = "ok", "warn", "FAIL"
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    status: str  # OK, WARN or FAIL
+    detail: str
+
+
+def default_secrets_files(cwd: Path | None = None) -> list[Path]:
+    """Where ``streamlit run`` looks for secrets when given none: the user's, then the project's
+    (later files win)."""
+    cwd = cwd or Path.cwd()
+    return [Path.home() / ".streamlit" / "secrets.toml", cwd / ".streamlit" / "secrets.toml"]
+
+
+def read_auth(files: Sequence[Path]) -> tuple[dict[str, Any] | None, list[Path], list[str]]:
+    """The merged ``[auth]`` section of those of ``files`` that exist: ``(auth, read, errors)``."""
+    auth: dict[str, Any] | None = None
+    read, errors = [], []
+    for path in files:
+        if not path.is_file():
+            continue
+        try:
+            with path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            errors.append(f"{path}: {exc}")
+            continue
+        read.append(path)
+        if isinstance(data.get("auth"), Mapping):
+            auth = {**(auth or {}), **data["auth"]}
+    return auth, read, errors
+
+
+def discovery(url: str, timeout: float = 5.0) -> dict[str, Any]:
+    """The provider's discovery document, fetched as the portal's sign-in check fetches it
+    (:func:`huizhi.signin.provider_reachable`); raises unless it has an issuer and endpoints."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (the configured URL)
+        document = json.loads(response.read())
+    if not isinstance(document, dict) or "issuer" not in document or "authorization_endpoint" not in document:
+        raise ValueError("not an OpenID discovery document (no issuer / authorization_endpoint)")
+    return document
+
+
+def check_signin(files: Sequence[Path]) -> list[Finding]:
+    from huizhi.signin import configured_providers
+
+    auth, read, errors = read_auth(files)
+    findings = [Finding("sign-in", FAIL, f"unreadable secrets file {e}") for e in errors]
+    if auth is None:
+        where = ", ".join(str(p) for p in read) or "none of " + ", ".join(str(p) for p in files)
+        return [*findings, Finding("sign-in", FAIL, f"no [auth] section in the Streamlit secrets (read: {where})")]
+    source = ", ".join(str(p) for p in read)
+    for key in ("redirect_uri", "cookie_secret"):
+        if not auth.get(key):
+            findings.append(Finding("sign-in", FAIL, f"[auth] {key} is missing ({source})"))
+    redirect = str(auth.get("redirect_uri") or "")
+    if redirect and not redirect.endswith("/oauth2callback"):
+        findings.append(Finding("sign-in", FAIL, f"[auth] redirect_uri {redirect} must end in /oauth2callback"))
+    providers = configured_providers(auth)
+    if not providers:
+        findings.append(Finding("sign-in", FAIL, "[auth] names no provider (client_id, server_metadata_url)"))
+    for provider in providers:
+        name = provider.name or "default"
+        if not provider.metadata_url:
+            findings.append(Finding("sign-in", FAIL, f"provider {name}: no server_metadata_url"))
+            continue
+        try:
+            document = discovery(provider.metadata_url)
+        except Exception as exc:
+            findings.append(Finding("sign-in", FAIL, f"provider {name}: {provider.metadata_url} does not answer: {exc}"))
+        else:
+            findings.append(Finding("sign-in", OK, f"provider {name}: issuer {document['issuer']}"))
+    if not any(f.status == FAIL for f in findings):
+        findings.insert(0, Finding("sign-in", OK, f"[auth] from {source}"))
+    return findings
+
+
+def check_database(database_url: str) -> list[Finding]:
+    from huizhi.db import create_db_engine
+    from huizhi.health import engine_checks
+
+    url = make_url(database_url)
+    shown = url.render_as_string(hide_password=True)
+    in_file = url.get_backend_name() == "duckdb" and url.database not in (None, "", ":memory:")
+    if in_file and not Path(str(url.database)).is_file():
+        return [Finding("database", FAIL, f"{shown}: the DuckDB file does not exist yet (run `huizhi migrate`)")]
+    try:
+        engine = create_db_engine(database_url)
+    except Exception as exc:
+        return [Finding("database", FAIL, f"{shown}: {exc}")]
+    try:
+        checks = engine_checks(engine)
+    finally:
+        engine.dispose()
+    db = checks["database"]
+    if not db["ok"]:
+        return [Finding("database", FAIL, f"{shown}: {db['detail']} ({db['kind']}; see the log above)")]
+    findings = [Finding("database", OK, f"{shown} answers")]
+    mig = checks["migrations"]
+    if mig["ok"]:
+        findings.append(Finding("migrations", OK, f"at head {mig['head']}"))
+    else:
+        findings.append(Finding("migrations", FAIL, str(mig.get("detail"))))
+    return findings
+
+
+def check_plugins(settings: Any) -> list[Finding]:
+    from huizhi.plugins import PluginError, load_registry
+
+    try:
+        registry = load_registry(settings.load_plugins, strict=True, departments=settings.departments)
+    except PluginError as exc:
+        return [Finding("plugins", FAIL, str(exc))]
+    names = ", ".join(sorted(p.name for p in registry.enabled()))
+    return [Finding("plugins", OK, f"{len(registry.enabled())} load in strict mode: {names}")]
+
+
+def run_checks(env: Mapping[str, str] | None = None, secrets_files: Sequence[Path] | None = None) -> list[Finding]:
+    from huizhi.access import check_access_config
+    from huizhi.config import load_settings
+
+    try:
+        settings = load_settings(env)
+    except Exception as exc:
+        return [Finding("settings", FAIL, f"{type(exc).__name__}: {exc}")]
+    where = str(settings.config_file) if settings.config_file else "no huizhi.toml (defaults and HUIZHI_* only)"
+    findings = [Finding("settings", OK, where)]
+    access = check_access_config(settings.access, settings.departments)
+    findings += [Finding("access", FAIL, p) for p in access] or [
+        Finding("access", OK, f"{len(settings.access.get('rules', ()))} rules")
+    ]
+    findings += check_database(settings.database_url)
+    findings += check_signin(list(secrets_files) if secrets_files else default_secrets_files())
+    findings += check_plugins(settings)
+    return findings
+
+
+def report(findings: Sequence[Finding]) -> str:
+    width = max(len(f.check) for f in findings)
+    lines = [f"{f.status:<4}  {f.check:<{width}}  {f.detail}" for f in findings]
+    failed = sum(f.status == FAIL for f in findings)
+    lines.append("")
+    lines.append(f"{failed} problem(s) found" if failed else "all checks passed")
+    return "\n".join(lines)
