@@ -210,7 +210,12 @@ class LedgerService:
     ) -> Upload:
         """Check a file cell by cell and, when it is valid, stage it as a preview. Audited once
         (``ledger.upload``: ok, rejected for bad cells or an unreadable file, denied for rows
-        this person may not replace)."""
+        this person may not replace).
+
+        ``on_progress(phase, fraction)`` sees the ingest phases (``sniff`` … ``validate``) and
+        then, for a valid file, this service's ``stage`` (rows written as a staged version, the
+        counts computed) and ``diff`` (the first rows of each kind read), in that order; Chinese
+        names in :data:`huizhi.excel.ingest.PHASE_LABELS`."""
         from huizhi.excel.ingest import ingest
 
         spec = self.spec(ledger_id)
@@ -227,7 +232,7 @@ class LedgerService:
         try:
             preview = self._stage(
                 identity, spec, result.table, kind="upload", file_name=file_name,
-                file_sha256=result.file_sha256, row_numbers=result.row_numbers,
+                file_sha256=result.file_sha256, row_numbers=result.row_numbers, on_progress=on_progress,
             )  # fmt: skip
         except _Refused as refused:
             self._audit.record(
@@ -373,13 +378,21 @@ class LedgerService:
         file_sha256: str | None = None,
         note: str = "",
         row_numbers: Any = None,
+        on_progress: Callable[[str, float], None] | None = None,
     ) -> Preview:
+        def progress(phase: str, fraction: float) -> None:
+            if on_progress is not None:
+                on_progress(phase, fraction)
+
+        progress("stage", 0.0)
         scope = identity.upload_scope(spec)
         head = self._store.head(spec.id)
         base = self._store.version(spec.id, head.number) if head else None
         departments = None if scope.all_rows else tuple(sorted(scope.department_names))
         empty = DiffCounts(0, 0, 0, base.row_count if base else 0)
         if base is not None and file_sha256 and base.file_sha256 == file_sha256:
+            progress("stage", 1.0)
+            progress("diff", 1.0)
             return self._unchanged(identity, spec, base, empty, file_name, file_sha256, departments)
         try:
             staged = self._store.stage(
@@ -390,11 +403,15 @@ class LedgerService:
             raise _Refused(exc, _out_of_scope_message(spec, scope, rows, row_numbers) or exc.user_message) from exc
         except (KeyConflict, DuplicateKeys) as exc:
             raise _Refused(exc, exc.user_message) from exc
+        progress("stage", 1.0)
+        progress("diff", 0.0)
         if base is not None and staged.added == staged.changed == staged.removed == 0:
             self._store.discard(spec.id, staged.id)
+            progress("diff", 1.0)
             return self._unchanged(identity, spec, base, empty, file_name, file_sha256, departments)
         counts = DiffCounts(staged.added, staged.changed, staged.removed, staged.unchanged)
         diff = self._store.diff(spec.id, staged.base_version_id, staged.id, detail_limit=PREVIEW_ROWS, counts=counts)
+        progress("diff", 1.0)
         return Preview(
             ledger_id=spec.id, id=staged.id, base_version=head.number if head else None, subject=identity.subject,
             diff=diff, row_count=staged.row_count, current_rows=base.row_count if base else 0,
