@@ -3,6 +3,7 @@
     python bench/ledger_ingest.py --rows 100000                   # DuckDB store
     python bench/ledger_ingest.py --rows 100000 --store postgres  # PostgreSQL at 127.0.0.1:5432
     python bench/ledger_ingest.py --rows 100000 --baseline-rows 20000   # cap the slow baseline
+    python bench/ledger_ingest.py --rows 1000000 --repeat 1 --no-baseline --no-marked   # 1M: vs bare parse
 
 What it measures, each run in a fresh child process (``--_child``) so that peak memory is that
 run's own; modules are imported and the host is built before the clock starts (the portal does
@@ -498,15 +499,15 @@ def child_ours(file: str, store: str, target: str, data_dir: str) -> dict:
     own, _ = _rss_mb()
     kids = res.stats.worker_peak_rss_mb or 0.0
     t_ingest = res.stats.timings["total"]
-    # the diff counts run twice: inside stage (stored with the preview) and again inside diff
+    # the diff counts run once, inside stage (stored with the preview); diff is handed them
     counts = timers.calls.get("_diff_counts", [])
     phases = {
         "parse_validate": t_ingest,  # huizhi.excel.ingest, from its own timings
         "stage": timers.total("stage"),  # bulk insert of the staged version + diff counts + preview row
         "stage_insert": timers.total("_bulk_insert"),
         "stage_counts": counts[0] if counts else 0.0,
-        "diff": timers.total("diff"),  # LedgerStore.diff: counts again + the first 200 rows of each kind
-        "diff_counts": sum(counts[1:]),
+        "diff": timers.total("diff"),  # LedgerStore.diff: the first 200 rows of each kind
+        "diff_counts": sum(counts[1:]),  # counts recomputed outside stage (0: they are not)
         # head and version reads, audit record
         "upload_other": t_upload - t_ingest - timers.total("stage") - timers.total("diff"),
         "commit": t_commit,  # LedgerService.commit: checks, publish (head moved), audit, event
@@ -686,6 +687,7 @@ def main() -> None:
         "--bad-cells", type=int, default=None, help="bad cells in the marked-workbook file (default rows/10)"
     )
     ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "huizhi-bench-ledger"))
+    ap.add_argument("--baseline-repeat", type=int, default=None, help="baseline runs (default --repeat)")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--no-marked", action="store_true", help="skip the marked-workbook run")
     ap.add_argument("--_child")
@@ -739,6 +741,7 @@ def main() -> None:
 
     data_dir = tempfile.mkdtemp(prefix="data_", dir=work)
     marked = None
+    load_before = os.getloadavg()
     try:
         ours, bare, base, seeds = [], [], [], []
         for i in range(args.repeat):
@@ -761,7 +764,7 @@ def main() -> None:
                 drop_duckdb(made_files.pop())
         if not args.no_baseline:
             base_target = fresh_target("baseline")
-            for i in range(args.repeat):
+            for i in range(args.baseline_repeat or args.repeat):
                 r = run_child("baseline", base_file, args.store, base_target)
                 base.append(r)
                 log(
@@ -806,6 +809,8 @@ def main() -> None:
         "seed_seconds": round(statistics.median(s["seconds"] for s in seeds), 3),
         "repeat": args.repeat,
         "imports_excluded": True,
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
     }
     if marked:
         result.update(
@@ -829,6 +834,7 @@ def main() -> None:
                     k: round(statistics.median(r["phases"][k] for r in base), 3) for k in base[0]["phases"]
                 },
                 "baseline_peak_rss_mb": max(r["rss_self_mb"] for r in base),
+                "baseline_repeat": len(base),
                 "speedup": round(scaled / seconds, 1),
             }
         )

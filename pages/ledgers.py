@@ -105,7 +105,7 @@ def upload_tab(ctx: PageContext, spec: LedgerSpec) -> None:
         if upload is not None and upload.preview is not None:
             ctx.ledgers.discard(upload.preview)
         bar = st.progress(0.0, text="正在读取文件…")
-        phases = list(PHASE_LABELS)
+        phases = [p for p in PHASE_LABELS if p != "commit"]  # what an upload reports, in order
 
         def on_progress(phase: str, fraction: float) -> None:
             done = (phases.index(phase) + min(max(fraction, 0.0), 1.0)) / len(phases) if phase in phases else 0.0

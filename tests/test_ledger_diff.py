@@ -184,3 +184,33 @@ def test_typed_rows_with_duplicate_keys_are_refused(host):
         host.ledgers.preview_rows(who, "diffcase", twice)
     assert "a" in refused.value.user_message and "不止一次" in refused.value.user_message
     assert host.ledgers.head("diffcase").number == 1
+
+
+def test_upload_progress_reports_ingest_then_stage_and_diff_in_order(host):
+    """The page's progress bar follows one callback: the ingest phases, then the service's own
+    暂存 (stage) and 比对 (diff), each from 0 to 1, in order."""
+    from huizhi.excel.ingest import PHASE_LABELS
+
+    who = host.system_identity("test")
+    commit_rows(host, "diffcase", CURRENT)
+    data = C.typed_xlsx(
+        [["a", 1, "是", "x", D1, 1.0], ["z", 2, "否", "y", D2, 2.0]], headers=[c.label for c in CASES.columns]
+    )
+    seen: list[tuple[str, float]] = []
+    upload = host.ledgers.upload(who, "diffcase", data, "p.xlsx", on_progress=lambda ph, f: seen.append((ph, f)))
+    assert upload.preview is not None
+    phases = [ph for ph, _ in seen]
+    order = [p for i, p in enumerate(phases) if i == 0 or phases[i - 1] != p]
+    assert order == ["sniff", "parse", "header", "convert", "validate", "stage", "diff"]
+    assert all(0.0 <= f <= 1.0 for _, f in seen)
+    assert ("stage", 0.0) in seen and ("stage", 1.0) in seen and seen[-1] == ("diff", 1.0)
+    assert PHASE_LABELS["stage"] == "暂存数据" and PHASE_LABELS["diff"] == "比对变化"
+    assert list(PHASE_LABELS).index("validate") < list(PHASE_LABELS).index("stage") < list(PHASE_LABELS).index("diff")
+
+    # the same file again: nothing to stage, the bar still ends at the diff
+    commit = host.ledgers.commit(who, upload.preview, confirm_removal=True)
+    assert commit.number == 2
+    seen.clear()
+    again = host.ledgers.upload(who, "diffcase", data, "p.xlsx", on_progress=lambda ph, f: seen.append((ph, f)))
+    assert again.preview is not None and again.preview.unchanged
+    assert [ph for ph, _ in seen][-2:] == ["stage", "diff"] and seen[-1] == ("diff", 1.0)

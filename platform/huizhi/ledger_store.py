@@ -364,7 +364,10 @@ class LedgerStore:
                     mode=str(mode),
                     file_name=file_name,
                     file_sha256=file_sha256,
-                    row_count=self._count(conn, ledger_id, new_id),
+                    # the rows just inserted, unless some were copied or carried over in SQL
+                    row_count=arrow.num_rows
+                    if arrow is not None and copy_of is None and (partial is None or base_id is None)
+                    else self._count(conn, ledger_id, new_id),
                     added=counts.added,
                     changed=counts.changed,
                     removed=counts.removed,
@@ -701,27 +704,28 @@ class LedgerStore:
             finally:
                 raw.unregister(view)
         elif self.backend == "postgresql":
+            import pyarrow as pa
             import pyarrow.csv as pacsv
 
-            buf = io.BytesIO()
-            pacsv.write_csv(
-                arrow.select(cols), buf, pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
-            )
-            with raw.cursor() as cur:
-                cur.execute(
-                    f"CREATE TEMP TABLE _huizhi_incoming ON COMMIT DROP AS SELECT {col_sql} FROM {quote(table.name)} WITH NO DATA"
-                )
-                with cur.copy(f"COPY _huizhi_incoming ({col_sql}) FROM STDIN WITH (FORMAT csv)") as copy:
-                    copy.write(buf.getvalue())
-                cur.execute(
-                    f"INSERT INTO {quote(table.name)} ({quote(VERSION_COLUMN)}, {col_sql}) "
-                    f"SELECT {version_id}, {col_sql} FROM _huizhi_incoming"
-                )
-                cur.execute("DROP TABLE _huizhi_incoming")
+            # straight into the ledger table, the version id as the first CSV column, in batches:
+            # no temporary table to copy from and never the whole CSV in memory at once
+            rows = arrow.select(cols)
+            rows = rows.add_column(0, VERSION_COLUMN, pa.repeat(pa.scalar(version_id, pa.int64()), rows.num_rows))
+            options = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
+            with raw.cursor() as cur, cur.copy(
+                f"COPY {quote(table.name)} ({quote(VERSION_COLUMN)}, {col_sql}) FROM STDIN WITH (FORMAT csv)"
+            ) as copy:
+                for batch in rows.to_batches(max_chunksize=_COPY_BATCH_ROWS):
+                    buf = io.BytesIO()
+                    pacsv.write_csv(batch, buf, options)
+                    copy.write(buf.getbuffer())
         else:  # any other SQLAlchemy backend: correct, not fast
             rows = [{VERSION_COLUMN: version_id, **row} for row in arrow.select(cols).to_pylist()]
             if rows:
                 conn.execute(sa.insert(table), rows)
+
+
+_COPY_BATCH_ROWS = 50_000  # rows per CSV chunk sent to PostgreSQL's COPY
 
 
 def _check_rows_in_scope(spec: LedgerSpec, arrow: pa.Table, scope: RowScope) -> None:

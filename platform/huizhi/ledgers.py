@@ -242,6 +242,11 @@ class LedgerService:
 
         ``Mode.DELETE`` reads and checks only the key columns (they must be present and valid);
         the file's other columns, filled in, empty or absent, are ignored without a warning.
+
+        ``on_progress(phase, fraction)`` sees the ingest phases (``sniff`` … ``validate``) and
+        then, for a valid file, this service's ``stage`` (rows written as a staged version, the
+        counts computed) and ``diff`` (the first rows of each kind read), in that order; Chinese
+        names in :data:`huizhi.excel.ingest.PHASE_LABELS`.
         """
         from huizhi.excel.ingest import ingest
 
@@ -264,6 +269,7 @@ class LedgerService:
             preview = self._stage(
                 identity, spec, result.table, kind="upload", file_name=file_name,
                 file_sha256=result.file_sha256, row_numbers=result.row_numbers, mode=mode,
+                on_progress=on_progress,
             )  # fmt: skip
         except _Refused as refused:
             self._audit.record(
@@ -417,7 +423,13 @@ class LedgerService:
         note: str = "",
         row_numbers: Any = None,
         mode: Mode = Mode.REPLACE,
+        on_progress: Callable[[str, float], None] | None = None,
     ) -> Preview:
+        def progress(phase: str, fraction: float) -> None:
+            if on_progress is not None:
+                on_progress(phase, fraction)
+
+        progress("stage", 0.0)
         scope = identity.upload_scope(spec)
         head = self._store.head(spec.id)
         base = self._store.version(spec.id, head.number) if head else None
@@ -427,6 +439,8 @@ class LedgerService:
             base is not None and file_sha256 and base.file_sha256 == file_sha256
             and (base.mode or Mode.REPLACE) == mode
         ):  # each mode applied twice changes nothing more
+            progress("stage", 1.0)
+            progress("diff", 1.0)
             return self._unchanged(identity, spec, base, empty, file_name, file_sha256, departments, mode)
         try:
             staged: Staged = self._store.stage(
@@ -438,14 +452,18 @@ class LedgerService:
         except (KeyConflict, DuplicateKeys) as exc:
             raise _Refused(exc, exc.user_message) from exc
         record = staged.preview
+        progress("stage", 1.0)
+        progress("diff", 0.0)
         if (base is not None or mode == Mode.DELETE) and record.added == record.changed == record.removed == 0:
             self._store.discard(spec.id, record.id)
+            progress("diff", 1.0)
             return self._unchanged(
                 identity, spec, base, empty, file_name, file_sha256, departments, mode, staged.unmatched,
                 staged.unmatched_keys,
             )  # fmt: skip
         counts = DiffCounts(record.added, record.changed, record.removed, record.unchanged)  # known from staging
         diff = self._store.diff(spec.id, record.base_version_id, record.id, detail_limit=PREVIEW_ROWS, counts=counts)
+        progress("diff", 1.0)
         return Preview(
             ledger_id=spec.id, id=record.id, base_version=head.number if head else None, subject=identity.subject,
             diff=diff, row_count=record.row_count, current_rows=base.row_count if base else 0,

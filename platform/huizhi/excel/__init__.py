@@ -13,7 +13,8 @@ Public API (import from ``huizhi.excel``; heavy modules load on first use)::
 Types: :class:`Limits`, :class:`IngestResult`, :class:`IngestStats`, :class:`ColumnMatch`,
 :class:`Problem`, :class:`ProblemKind`, :class:`Severity`, :class:`FileRejected`.
 Phases for ``on_progress(phase, fraction)``: ``sniff``, ``parse``, ``header``, ``convert``,
-``validate`` (Chinese names in ``PHASE_LABELS``).
+``validate`` (Chinese names in ``PHASE_LABELS``); ``LedgerService.upload`` then reports its own
+``stage`` (暂存数据) and ``diff`` (比对变化) through the same callback.
 
 A ledger changes only through the ledger service (:class:`huizhi.ledgers.LedgerService`), which
 calls :func:`ingest` and then stages and diffs the rows in the database (one diff, in SQL:

@@ -62,6 +62,8 @@ PHASE_LABELS = {
     "header": "识别表头",
     "convert": "转换类型",
     "validate": "逐格校验",
+    # the ledger service's own steps after ingest (huizhi.ledgers.LedgerService.upload)
+    "stage": "暂存数据",
     "diff": "比对变化",
     "commit": "提交",
 }

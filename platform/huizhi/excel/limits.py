@@ -1,6 +1,6 @@
 """Limits applied to every uploaded ledger file (all configurable per call).
 
-Defaults are sized for real ledgers: a 100 MB workbook with a full Excel sheet of rows
+Defaults are sized for real ledgers: a 200 MB workbook with a full Excel sheet of rows
 (1,048,576) still fits; what does not fit is a hostile or broken file. Each limit is checked as
 early as possible: file size and zip structure before anything is decompressed, declared and actual
 decompressed sizes before the XML is parsed, the sheet's data area before Python objects are made.
@@ -20,7 +20,7 @@ class Limits:
     affect the separate parser process, never the portal.
     """
 
-    max_file_bytes: int = 100 * 1024 * 1024
+    max_file_bytes: int = 200 * 1024 * 1024  # Streamlit's default upload limit; 1M rows × 20 columns ≈ 110 MB
     max_rows: int = 1_048_576
     max_columns: int = 1_000
     max_cells: int = 40_000_000
