@@ -141,7 +141,7 @@ class Cells:
 
 
 def code_cells(row: int, xlsx: bool) -> Cells:
-    # unique by construction (row number first), leading zeros always (rows < 100)
+    # unique by construction (row number first), leading zeros always (rows < 10)
     prefix = f"{row:03d}"
     valid = [padded(digits(3).map(lambda d: prefix + d)).map(lambda t: ok(text(t[0]), t[1]))]
     invalid = [
@@ -151,7 +151,10 @@ def code_cells(row: int, xlsx: bool) -> Cells:
     ]
     if xlsx:
         # a number cell: 123456 is fine as text "123456"; 1234 (leading zeros gone) is not 6 digits
-        valid.append(st.integers(100000, 999999).map(lambda i: ok(Raw("n", float(i)), str(i))))
+        # (row number first again: unique, and never equal to a text code, which starts with 0)
+        valid.append(
+            st.integers(0, 99999).map(lambda i: ok(Raw("n", float(f"{row}{i:05d}")), f"{row}{i:05d}"))
+        )
         invalid.append(st.integers(0, 99999).map(lambda i: bad(Raw("n", float(i)), "pattern")))
     return Cells(valid, invalid)
 
