@@ -36,6 +36,14 @@ def test_text_numbers_tolerate_full_width_separators_and_spaces():
     assert failed == {"not_integer": [4], "not_number": [5, 8], "percent": [6], "too_big": [9]}
 
 
+def test_int_text_with_a_plus_sign_is_a_number_not_a_crash():
+    # found by tests/test_ledger_properties.py: "+5" matched the int pattern, then Arrow's cast
+    # raised ArrowInvalid and the whole upload failed with an exception
+    values, failed, _ = conv(["+5", "+0", "＋12", " +1,234 ", "+5.0", "-0", "+-5", "++5"], "int")
+    assert values == [5, 0, 12, 1234, 5, 0, None, None]
+    assert failed == {"not_number": [6, 7]}
+
+
 def test_floats_reject_inf_and_nan():
     values, failed, _ = conv(["1e3", "-0.5", ".5", "inf", "nan", "1e999"], "float")
     assert values[:3] == [1000.0, -0.5, 0.5] and values[3:] == [None, None, None]

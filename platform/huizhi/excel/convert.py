@@ -177,7 +177,8 @@ def _to_int(parts: dict, length: int) -> Converted:
         fails["bad_separator"] = bad_sep
         present = pc.is_valid(t)
         ok = _mask(pc.match_substring_regex(t, _INT_RE))
-        digits = pc.replace_substring_regex(t, r"\.0*$", "")
+        # Arrow's cast refuses a leading "+" that _INT_RE accepts ("+5" raised ArrowInvalid out of ingest)
+        digits = pc.replace_substring_regex(t, r"^\+|\.0*$", "")
         fits = pc.and_(ok, _mask(pc.less_equal(pc.utf8_length(digits), 16)))
         value = pc.cast(pc.if_else(fits, digits, "0"), pa.int64())
         out = pc.if_else(fits, value, out)
