@@ -366,7 +366,8 @@ class LedgerStore:
                     file_sha256=file_sha256,
                     # the rows just inserted, unless some were copied or carried over in SQL
                     row_count=arrow.num_rows
-                    if arrow is not None and copy_of is None and (partial is None or base_id is None)
+                    if arrow is not None and copy_of is None and mode == Mode.REPLACE
+                    and (partial is None or base_id is None)
                     else self._count(conn, ledger_id, new_id),
                     added=counts.added,
                     changed=counts.changed,
