@@ -33,6 +33,9 @@ ALLOWED_PATTERNS = (
     re.compile(r"^[\w.\-\u4e00-\u9fff]+\.(xlsx|csv|png|pdf)$"),  # file names
     re.compile(r"^(v|V)?\d+(\.\d+)*$"),  # versions
     re.compile(r"^\d+(\.\d+)?(B|KB|MB|GB)$"),  # file sizes
+    # Excel column letters in the problem list (列 A, AB) and a ledger's own type codes quoted in
+    # its hints (SP=视频监控, DG=智慧灯杆): data, not interface text
+    re.compile(r"^[A-Z]{1,3}$"),
 )
 # The platform admin's technical pages name plugins, distributions, hooks and paths on purpose.
 TECHNICAL_PAGES = {"admin-plugins", "admin-system", "admin-access"}
