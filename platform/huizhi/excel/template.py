@@ -183,14 +183,7 @@ def build_template(spec: LedgerSpec, rows: pa.Table | None = None) -> bytes:
 
     ws = wb.add_worksheet(sheet_title(spec.title, "台账"))
     long_lists = _long_choice_lists(spec)
-    if long_lists:  # written row by row: a streamed sheet cannot go back to an earlier row
-        options_ws = wb.add_worksheet("_选项")
-        options_ws.hide()
-        for i in range(max(len(c) for c in long_lists.values())):
-            for k, choices in enumerate(long_lists.values()):
-                if i < len(choices):
-                    options_ws.write_string(i, k, choices[i])
-    options_col = {name: k for k, name in enumerate(long_lists)}
+    options_col = _options_sheet(wb, long_lists)
     ws.set_row(0, 30)
     for j, col in enumerate(spec.columns):
         required = col.required or col.name in spec.key
@@ -272,14 +265,7 @@ def add_template_aids(wb: Any, ws: Any, spec: LedgerSpec, columns: Mapping[str, 
     import xlsxwriter
 
     long_lists = {name: choices for name, choices in _long_choice_lists(spec).items() if name in columns}
-    if long_lists:
-        options_ws = wb.add_worksheet("_选项")
-        options_ws.hide()
-        for i in range(max(len(c) for c in long_lists.values())):
-            for k, choices in enumerate(long_lists.values()):
-                if i < len(choices):
-                    options_ws.write_string(i, k, choices[i])
-    options_col = {name: k for k, name in enumerate(long_lists)}
+    options_col = _options_sheet(wb, long_lists)
     for col in spec.columns:
         if col.name not in columns:
             continue
@@ -299,6 +285,20 @@ def add_template_aids(wb: Any, ws: Any, spec: LedgerSpec, columns: Mapping[str, 
 
 def _choices(col: ColumnSpec) -> list[str]:
     return list(col.choices) if col.choices else ["是", "否"]
+
+
+def _options_sheet(wb: Any, long_lists: Mapping[str, list[str]]) -> dict[str, int]:
+    """The hidden ``_选项`` sheet holding choice lists too long for an inline dropdown, one list
+    per column; returns each list's column there. Written row by row: a streamed sheet cannot go
+    back to an earlier row."""
+    if long_lists:
+        options_ws = wb.add_worksheet("_选项")
+        options_ws.hide()
+        for i in range(max(len(c) for c in long_lists.values())):
+            for k, choices in enumerate(long_lists.values()):
+                if i < len(choices):
+                    options_ws.write_string(i, k, choices[i])
+    return {name: k for k, name in enumerate(long_lists)}
 
 
 def _long_choice_lists(spec: LedgerSpec) -> dict[str, list[str]]:
