@@ -27,6 +27,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -328,7 +329,7 @@ def ingest(
         progress("parse", 0.0)
         from huizhi.excel.sandbox import parse_in_worker
 
-        raw, meta = parse_in_worker(
+        parsed = parse_in_worker(
             path,
             sniffed.kind,
             os.path.join(tmpdir, "cells.arrow"),
@@ -337,6 +338,7 @@ def ingest(
             prefer_sheets=(spec.title, spec.id),
             on_progress=lambda f: progress("parse", f),
         )
+        raw, meta = parsed.table, parsed.meta
         timings["parse"] = time.perf_counter() - t
         progress("parse", 1.0)
         result.raw, result.raw_meta = raw, meta
@@ -346,6 +348,7 @@ def ingest(
         result.stats.worker_peak_rss_mb = meta.get("worker_peak_rss_mb")
         result.stats.source_rows = meta["n_rows"]
         _process(result, raw, meta, spec, limits, progress, timings)
+        parsed.evict()  # read through; kept for a marked workbook, not resident while staging
     except FileRejected as rej:
         if result is None:  # pragma: no cover - _read_source does not reject
             raise
@@ -644,15 +647,26 @@ def _process(
     col_parts: dict[str, dict[str, pa.Array]] = {}
     skip: dict[str, np.ndarray] = {}
     chunks: list[pa.Table] = []
-    for i, col in enumerate(spec.columns):
+    for col in spec.columns:
         source = match.mapping.get(col.name)
-        if source is None:
+        if source is not None:
+            col_parts[col.name] = {k: take(v) for k, v in sliced[source].items()}
+    # Arrow compute releases the GIL: two columns convert at once on a 2-core machine. Only the
+    # conversions run in the pool; problems and progress stay in this (the caller's) thread.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="huizhi-convert") as pool:
+        converting = {
+            name: pool.submit(convert_column, parts, spec.column(name), n)
+            for name, parts in col_parts.items()
+        }
+        converted = {name: fut.result() for name, fut in converting.items()}
+    del converting
+    for i, col in enumerate(spec.columns):
+        if col.name not in col_parts:
             columns[col.name] = pa.nulls(n, TYPES[col.dtype])
             skip[col.name] = np.ones(n, dtype=bool)
             continue
-        parts = {k: take(v) for k, v in sliced[source].items()}
-        col_parts[col.name] = parts
-        conv: Converted = convert_column(parts, col, n)
+        parts = col_parts[col.name]
+        conv: Converted = converted.pop(col.name)
         columns[col.name] = conv.values
         fail_any = np.zeros(n, dtype=bool)
         for reason, mask in conv.failures.items():
@@ -724,8 +738,9 @@ def _process(
     else:
         from huizhi.excel.validation import typed_frame, validate_typed
 
+        # not kept on the result (``frame()`` rebuilds it on demand): at 1M rows it is ~250 MB
+        # the portal would hold through staging and diffing for nothing
         frame = typed_frame(table, spec)
-        result._frame = frame
         progress("validate", 0.3)
         for issue in validate_typed(spec, frame, skip=skip, row_numbers=excel_rows):
             chunks.append(
