@@ -541,8 +541,8 @@ class LedgerStore:
                 select(ranked).where(ranked.c["_rank"] <= detail_limit).order_by(ranked.c["_kind"], ranked.c["_rank"])
             ).fetchall()
             nc = len(cols)
-            added = [tuple(r[1 : 1 + nc]) for r in found if r[0] == 0]
-            removed = [tuple(r[1 + nc : 1 + 2 * nc]) for r in found if r[0] == 1]
+            first_added = [tuple(r[1 : 1 + nc]) for r in found if r[0] == 0]
+            first_removed = [tuple(r[1 + nc : 1 + 2 * nc]) for r in found if r[0] == 1]
             cells: list[tuple[Any, ...]] = []
             key_at = [cols.index(k) for k in spec.key]
             value_at = [(cols.index(v), v) for v in values]
@@ -556,7 +556,9 @@ class LedgerStore:
                         cells.append((*key, name, _as_text(before[i]), _as_text(after[i])))
                         if len(cells) >= detail_limit:
                             break
-        return Diff(counts, _rows_table(spec, cols, added), _rows_table(spec, cols, removed), _cells_table(spec, cells))
+        return Diff(
+            counts, _rows_table(spec, cols, first_added), _rows_table(spec, cols, first_removed), _cells_table(spec, cells)
+        )
 
     def unchanged_keys(self, ledger_id: str, old_id: int, new_id: int, keys: Sequence[tuple]) -> set[tuple]:
         """Those of ``keys`` whose row is identical in versions ``old_id`` and ``new_id``."""

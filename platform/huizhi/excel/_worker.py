@@ -538,17 +538,17 @@ class _Assembler:
 
     def add(self, chunk: list[dict], length: int) -> None:
         if self.spill_dir is not None:
-            chunk = self._spill(chunk, length)
+            chunk = self._spill(chunk, self.spill_dir)
         self.parts.append(chunk)
         self.lengths.append(length)
 
-    def _spill(self, chunk: list[dict], length: int) -> list[dict]:
+    def _spill(self, chunk: list[dict], directory: str) -> list[dict]:
         pa = self.pa
         names = [f"{j}.{kind}" for j, arrays in enumerate(chunk) for kind in arrays]
         if not names:
             return chunk
         table = pa.table([arr for arrays in chunk for arr in arrays.values()], names=names)
-        path = os.path.join(self.spill_dir, f"chunk{len(self.spilled)}.arrow")
+        path = os.path.join(directory, f"chunk{len(self.spilled)}.arrow")
         with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
         self.spilled.append(path)
