@@ -22,6 +22,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 
 def _host(strict: bool | None = None):
@@ -196,6 +197,15 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if any(f.status == FAIL for f in findings) else 0
 
 
+def _demo_declarative_dir(user: Any) -> Path | None:
+    """The demo's folder of declarative plugins: the user's own setting, else the checkout's
+    plugins/declarative (where 区通信管理办's 5G ledger ships as a file), when run from one."""
+    if user.declarative_dir is not None:
+        return Path(user.declarative_dir)
+    shipped = Path.cwd() / "plugins" / "declarative"
+    return shipped if shipped.is_dir() else None
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import importlib.util
     import os
@@ -220,7 +230,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     user = load_settings()
     config = write_demo_config(
         Path.cwd() / "var" / "demo" / "huizhi.toml",
-        {"data_dir": user.data_dir, "database_url": user.database_url},
+        {"data_dir": user.data_dir, "database_url": user.database_url, "declarative_dir": _demo_declarative_dir(user)},
     )
     host = create_host(load_settings({**os.environ, "HUIZHI_CONFIG": str(config)}))
     try:

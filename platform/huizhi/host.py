@@ -267,6 +267,7 @@ def create_host(
         disabled_by_admin=_admin_disabled(engine),
         use_entry_points=use_entry_points,
         departments=settings.departments,
+        declarative_dir=settings.declarative_dir,
     )
     store = LedgerStore(engine, {lid: spec for lid, (spec, _) in registry.ledgers.items()})
     store.ensure_tables()
