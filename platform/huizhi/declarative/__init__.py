@@ -98,7 +98,7 @@ class DeclaredPlugin:
 
         result = ingest(path.read_bytes(), path.name, self.ledger)
         if not result.ok or result.table is None:
-            shown = "; ".join(str(p) for p in result.problems()[:3])
+            shown = "; ".join(str(p) for p in result.problems[:3])
             why = result.rejection.message if result.rejection else shown
             raise ValueError(f"demo rows {path.name} of {self.path.name} do not pass validation: {why}")
         return result.table

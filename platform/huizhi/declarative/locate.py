@@ -79,6 +79,19 @@ def _split_key(text: str) -> list[str]:
     return parts
 
 
+def _key_text(line: str) -> str:
+    """What comes before the first ``=`` outside quotes (quoted keys may contain ``=``)."""
+    quote = ""
+    for i, ch in enumerate(line):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "=":
+            return line[:i]
+    return line
+
+
 def key_lines(source: str) -> dict[Path, int]:
     """Path -> 1-based line number for the headers and keys of ``source`` (see module doc)."""
     lines: dict[Path, int] = {}
@@ -118,8 +131,8 @@ def key_lines(source: str) -> dict[Path, int]:
             continue
         if "=" not in code:
             continue
-        key_text, value = code.split("=", 1)
-        parts = _split_key(key_text)
+        value = code.split("=", 1)[1]
+        parts = _split_key(_key_text(raw))
         if not parts:
             continue
         for k in range(1, len(parts) + 1):

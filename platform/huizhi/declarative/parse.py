@@ -262,7 +262,11 @@ def _declaration(ck: _Checker, data: dict[str, Any], path: Path, departments: De
                "缺少 [ledger] 段落（id、title、key 与 [[ledger.columns]]）")  # fmt: skip
         ledger = {}
     info = _plugin(ck, plugin, departments)
-    spec, streets = _ledger(ck, ledger, info.department if info else None, departments)
+    if "ledger" not in data:
+        return None
+    # with a broken [plugin] the ledger is still checked (under a stand-in department), so that
+    # its mistakes and those of the pages and tiles are all reported at once
+    spec, streets = _ledger(ck, ledger, info.department if info else "?", departments)
     if spec is None:
         return None
     demo = ck.get(ledger, ("ledger",), "demo_rows", str)
@@ -273,9 +277,10 @@ def _declaration(ck: _Checker, data: dict[str, Any], path: Path, departments: De
     pages = tuple(
         p for i, t in enumerate(ck.tables(data, (), "pages")) if (p := _page(ck, t, ("pages", i), spec)) is not None
     )
-    urls = [p.url_path for p in pages]
+    # drill-downs are checked against every page's url_path, also of pages with mistakes of their own
+    urls = [t["url_path"] for t in ck.tables(data, (), "pages") if isinstance(t.get("url_path"), str)]
     for i, url in enumerate(urls):
-        if url in urls[:i]:
+        if url in urls[:i]:  # (index i of the raw tables: the same order as the file)
             ck.add(("pages", i, "url_path"), f"url_path {url!r} is used by two pages", f"两个页面使用了同一 url_path “{url}”")
     tiles = tuple(
         t
@@ -293,6 +298,7 @@ def _declaration(ck: _Checker, data: dict[str, Any], path: Path, departments: De
 
 def _plugin(ck: _Checker, t: dict[str, Any], departments: Departments) -> PluginInfo | None:
     p = ("plugin",)
+    before = len(ck.problems)
     ck.keys(t, p, PLUGIN_KEYS)
     name = ck.get(t, p, "name", str, required=True)
     title = ck.get(t, p, "title", str, required=True)
@@ -305,21 +311,23 @@ def _plugin(ck: _Checker, t: dict[str, Any], departments: Departments) -> Plugin
         ck.add((*p, "department"), f"unknown department id {dept!r} (known: {', '.join(departments.ids())})",
                f"不认识的部门 id “{dept}”。可用：" + "、".join(f"{d.id}（{d.name}）" for d in departments.items))  # fmt: skip
         dept = None
-    if None in (name, title, dept):
-        return None
-    info = PluginInfo(name, title, dept, version, host_api, description)
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
     try:
-        validate(info)
-    except SpecError as exc:
-        ck.add((*p, "host_api"), str(exc), f"host_api “{host_api}”不是有效的版本范围，例如 \">=1.0,<2\"")
+        SpecifierSet(host_api or "")
+    except InvalidSpecifier:
+        ck.add((*p, "host_api"), f"host_api {host_api!r} is not a version range like \">=1.0,<2\"",
+               f"host_api “{host_api}”不是有效的版本范围，例如 \">=1.0,<2\"")  # fmt: skip
+    if len(ck.problems) > before or None in (name, title, dept):
         return None
-    return info
+    return PluginInfo(name, title, dept, version, host_api, description)
 
 
 def _ledger(
     ck: _Checker, t: dict[str, Any], department: str | None, departments: Departments
 ) -> tuple[LedgerSpec | None, str | None]:
     p = ("ledger",)
+    before = len(ck.problems)
     ck.keys(t, p, LEDGER_KEYS)
     ledger_id = ck.get(t, p, "id", str, required=True)
     title = ck.get(t, p, "title", str, required=True)
@@ -343,9 +351,8 @@ def _ledger(
         if any(col.name == other.name for other in columns):
             ck.add((*p, "columns", i, "name"), f"column {col.name!r} is declared twice", f"列“{col.name}”重复声明")
             continue
-        if any(col.label == other.label for other in columns):
+        if any(col.label == other.label for other in columns):  # reported; still a column for the rules
             ck.add((*p, "columns", i, "label"), f"label {col.label!r} is used by two columns", f"两列使用了同一表头“{col.label}”")
-            continue
         if streets is None and col.choices == street_names():
             streets = col.name
         columns.append(col)
@@ -370,11 +377,11 @@ def _ledger(
         id=ledger_id, title=title, department=cast(str, department), columns=tuple(columns), key=key,
         department_column=dept_col, row_checks=checks, period=cast(Any, period), description=description,
     )  # fmt: skip
-    try:
-        validate(spec)
-    except SpecError as exc:
-        ck.add(p, str(exc), f"台账声明无效：{exc}")
-        return None, streets
+    if len(ck.problems) == before:  # else already explained; the spec still serves to check pages and tiles
+        try:
+            validate(spec)
+        except SpecError as exc:
+            ck.add(p, str(exc), f"台账声明无效：{exc}")
     return spec, streets
 
 
@@ -387,7 +394,7 @@ def _column(ck: _Checker, t: dict[str, Any], p: tuple[str | int, ...], departmen
     if dtype not in COLUMN_TYPES:
         ck.add((*p, "type"), f"type must be one of {', '.join(COLUMN_TYPES)}, got {dtype!r}",
                f"type 只能是 " + "、".join(f"{k}（{v}）" for k, v in COLUMN_TYPES.items()) + f"，现为 “{dtype}”")  # fmt: skip
-        dtype = "str"
+        dtype = None  # unknown: the checks that depend on the type are left out, not reported too
     choices: tuple[str, ...] | None = None
     raw = t.get("choices")
     if raw == STREETS:
@@ -402,18 +409,18 @@ def _column(ck: _Checker, t: dict[str, Any], p: tuple[str | int, ...], departmen
             choices = ck.strings(t, p, "choices") or None
             if choices is not None and len(set(choices)) != len(choices):
                 ck.add((*p, "choices"), "choices lists a value twice", "choices 中有重复的取值")
-    if choices is not None and dtype != "str":
+    if choices is not None and dtype not in ("str", None):
         ck.add((*p, "choices"), "choices are for text columns (type = \"str\")", "choices 只能用于文本列（type = \"str\"）")
     lo = ck.get(t, p, "min", float)
     hi = ck.get(t, p, "max", float)
-    if (lo is not None or hi is not None) and dtype not in ("int", "float"):
+    if (lo is not None or hi is not None) and dtype not in ("int", "float", None):
         ck.add((*p, "min" if lo is not None else "max"), "min and max are for number columns (int or float)",
                "min、max 只能用于数字列（type = \"int\" 或 \"float\"）")  # fmt: skip
     if lo is not None and hi is not None and lo > hi:
         ck.add((*p, "max"), f"max {hi:g} is below min {lo:g}", f"max（{hi:g}）小于 min（{lo:g}）")
     pattern = ck.get(t, p, "pattern", str)
     if pattern is not None:
-        if dtype != "str":
+        if dtype not in ("str", None):
             ck.add((*p, "pattern"), "pattern is for text columns", "pattern 只能用于文本列")
         try:
             re.compile(pattern)
@@ -430,11 +437,11 @@ def _column(ck: _Checker, t: dict[str, Any], p: tuple[str | int, ...], departmen
         aliases=ck.strings(t, p, "aliases"),
     )
     if pattern is not None and not values["pattern_hint"]:
-        ck.add((*p, "pattern_hint"), "a column with a pattern needs a pattern_hint: how to write a matching value, in words",
+        ck.add((*p, "pattern"), "a column with a pattern needs a pattern_hint: how to write a matching value, in words",
                "有 pattern 的列须写 pattern_hint：用文字说明正确的写法，错误提示会引用它")  # fmt: skip
     if name is None or label is None:
         return None
-    return ColumnSpec(name, label, cast(ColumnType, dtype), choices=choices, min=lo, max=hi, pattern=pattern, **values)
+    return ColumnSpec(name, label, cast(ColumnType, dtype or "str"), choices=choices, min=lo, max=hi, pattern=pattern, **values)
 
 
 # -- cross-column rules ---------------------------------------------------------------------------
@@ -637,7 +644,7 @@ def _tile(
     where = _when(ck, t, p, "where", columns)
     numerator = _when(ck, t, p, "numerator", columns)
     if kind == "ratio" and "numerator" not in t:
-        ck.add(p, "a ratio tile needs numerator = { column = value }: the rows counted over all rows of where",
+        ck.add((*p, "kind"), "a ratio tile needs numerator = { column = value }: the rows counted over all rows of where",
                "比例指标卡须写 numerator = { 列 = 取值 }：分子为满足它的行，分母为满足 where 的全部行")  # fmt: skip
     elif kind != "ratio" and "numerator" in t:
         ck.add((*p, "numerator"), "numerator is for ratio tiles", "numerator 只用于比例指标卡（kind = \"ratio\"）")

@@ -18,12 +18,12 @@ class Problem:
     zh: str
 
     def english(self, file: str = "") -> str:
-        place = f"{file}, line {self.line}" if self.line else (file or "the file")
+        place = (f"{file}, line {self.line}" if file else f"line {self.line}") if self.line else (file or "the file")
         key = f" ({self.path})" if self.path else ""
         return f"{place}{key}: {self.en}"
 
     def chinese(self, file: str = "") -> str:
-        place = f"{file} 第 {self.line} 行" if self.line else (file or "文件")
+        place = f"{file} 第 {self.line} 行".strip() if self.line else (file or "文件")
         key = f"（{self.path}）" if self.path else ""
         return f"{place}{key}：{self.zh}"
 
