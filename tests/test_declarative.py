@@ -19,7 +19,17 @@ from streamlit.testing.v1 import AppTest
 from huizhi import declarative, hookimpl
 from huizhi.access import Grant, Identity, Role
 from huizhi.declarative.locate import key_lines
-from huizhi.specs import ColumnSpec, LedgerSpec, PageSpec, Perm, PluginInfo, Target, Theme, TileSpec, TileValue
+from huizhi.specs import (
+    ColumnSpec,
+    LedgerSpec,
+    PageSpec,
+    Perm,
+    PluginInfo,
+    Target,
+    Theme,
+    TileSpec,
+    TileValue,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "plugins" / "declarative" / "txb_5g.toml"

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -22,8 +22,8 @@ from huizhi.cockpit.runner import CockpitRunner
 from huizhi.config import Settings, load_settings
 from huizhi.context import PageContext, TileContext
 from huizhi.db import check_connection, check_schema, create_db_engine, upgrade
-from huizhi.district import Departments
 from huizhi.declarative import DeclaredPlugin, Problem
+from huizhi.district import Departments
 from huizhi.events import EventBus, LedgerChanged, PgEventChannel, notify
 from huizhi.ledger_store import LedgerStore
 from huizhi.ledgers import LedgerService

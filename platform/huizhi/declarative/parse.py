@@ -186,7 +186,7 @@ class _Checker:
             return ()
         return tuple(value)
 
-    def tables(self, data: Mapping[str, Any], path: tuple[str | int, ...], key: str) -> list[Mapping[str, Any]]:
+    def tables(self, data: Mapping[str, Any], path: tuple[str | int, ...], key: str) -> list[dict[str, Any]]:
         value = data.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             self.add((*path, key), f"{key!r} must be an array of tables written [[{_path_text((*path, key))}]]",
@@ -393,7 +393,7 @@ def _column(ck: _Checker, t: dict[str, Any], p: tuple[str | int, ...], departmen
     dtype = ck.get(t, p, "type", str, default="str")
     if dtype not in COLUMN_TYPES:
         ck.add((*p, "type"), f"type must be one of {', '.join(COLUMN_TYPES)}, got {dtype!r}",
-               f"type 只能是 " + "、".join(f"{k}（{v}）" for k, v in COLUMN_TYPES.items()) + f"，现为 “{dtype}”")  # fmt: skip
+               "type 只能是 " + "、".join(f"{k}（{v}）" for k, v in COLUMN_TYPES.items()) + f"，现为 “{dtype}”")  # fmt: skip
         dtype = None  # unknown: the checks that depend on the type are left out, not reported too
     choices: tuple[str, ...] | None = None
     raw = t.get("choices")
@@ -520,10 +520,9 @@ def _rule(ck: _Checker, t: dict[str, Any], p: tuple[str | int, ...], columns: Ma
             ck.add((*p, "columns"), "an order rule needs at least two columns, earliest first",
                    "order 规则至少需要两列，按从早到晚（从小到大）的顺序")  # fmt: skip
         kinds = {columns[n].dtype for n in names if n in columns}
-        if kinds and (len(kinds) > 1 or not kinds <= {"date", "int", "float"}):
-            if not kinds <= {"int", "float"}:
-                ck.add((*p, "columns"), "an order rule compares columns of one type: all dates or all numbers",
-                       "order 规则只比较同类的列：全是日期，或全是数字")  # fmt: skip
+        if kinds and not (kinds == {"date"} or kinds <= {"int", "float"}):
+            ck.add((*p, "columns"), "an order rule compares columns of one type: all dates or all numbers",
+                   "order 规则只比较同类的列：全是日期，或全是数字")  # fmt: skip
         if len(ck.problems) > before:
             return None
         return rules.order(tuple(columns[n] for n in names), message=message, soft=soft)

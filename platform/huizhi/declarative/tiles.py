@@ -63,8 +63,9 @@ def make_query(decl: Declaration, tile: TileDecl) -> Callable[[TileContext], Til
 def _breakdown(reader: LedgerReader, tile: TileDecl, conds: list[Any], as_of: dt.datetime | None) -> TileValue:
     assert tile.by is not None  # checked by the parser
     col = reader.c(tile.by)
-    rows = reader.execute(sa.select(col, sa.func.count()).where(*conds).group_by(col))
-    items = tuple(sorted(((str(k), float(n)) for k, n in rows if k is not None), key=lambda kv: (-kv[1], kv[0])))
+    rows: list[Any] = reader.execute(sa.select(col, sa.func.count()).where(*conds).group_by(col))
+    pairs = [(str(row[0]), float(row[1])) for row in rows if row[0] is not None]
+    items = tuple(sorted(pairs, key=lambda kv: (-kv[1], kv[0])))
     detail = Breakdown(items, by=reader.spec.column(tile.by).label, unit=tile.unit or None, limit=tile.limit)
     return TileValue(float(sum(n for _, n in items)), as_of=as_of, detail=detail)
 
@@ -74,7 +75,7 @@ def _trend(
 ) -> TileValue:
     assert tile.date is not None  # checked by the parser
     col = reader.c(tile.date)
-    rows = reader.execute(sa.select(col, sa.func.count()).where(*conds, col.is_not(None)).group_by(col))
+    rows: list[Any] = reader.execute(sa.select(col, sa.func.count()).where(*conds, col.is_not(None)).group_by(col))
     by_month: dict[dt.date, int] = {}
     before = 0  # rows before the window, for a cumulative line
     today = ctx.today
@@ -83,7 +84,8 @@ def _trend(
     first = dt.date(index // 12, index % 12 + 1, 1)
     if ctx.filters.period is not None and ctx.filters.period[0] is not None:
         first = ctx.filters.period[0].replace(day=1)
-    for day, n in rows:
+    for row in rows:
+        day, n = row[0], row[1]
         day = day.date() if isinstance(day, dt.datetime) else day
         if day < first:
             before += int(n)
