@@ -38,7 +38,7 @@ def plugins_page(ctx: PageContext) -> None:
             "台账": len(r.ledgers),
             "指标卡": len(r.tiles),
             "连接器": len(r.connectors),
-            "发行包": r.distribution or "",
+            "发行包": r.distribution or (f"声明文件 {r.declared.name}" if r.declared else ""),
         }
         for r in host.registry.plugins.values()
     ]

@@ -493,3 +493,22 @@ def test_install_refuses_ids_another_plugin_has_and_non_admins(make_host, tmp_pa
     plugin = host.install_declarative(admin, files)
     assert plugin.name == "txb_5g" and (folder / "txb_5g.demo.csv").is_file()
     shutil.rmtree(folder)
+
+
+def test_huizhi_plugins_lists_a_broken_file_with_its_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "huizhi.toml").write_text('[plugins]\ndeclarative_dir = "declared"\n', encoding="utf-8")
+    write(tmp_path / "declared")
+    broken = BASE.replace('name = "lamps"', 'name = "lamps_b"').replace("max = 400", "max = -1")
+    write(tmp_path / "declared", broken, "lamps_b.toml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUIZHI_")}
+    env["HUIZHI_DATABASE_URL"] = f"duckdb:///{tmp_path / 'cli.duckdb'}"
+    result = subprocess.run([sys.executable, "-m", "huizhi.cli", "plugins"], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 1  # a plugin could not be loaded
+    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip()}
+    assert "enabled" in rows["lamps"] and "disabled" in rows["lamps_b"]
+    assert f"lamps_b.toml, line {line_number(broken, 'max = -1')} (ledger.columns[4].max)" in rows["lamps_b"]
