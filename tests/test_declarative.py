@@ -512,3 +512,33 @@ def test_huizhi_plugins_lists_a_broken_file_with_its_line(tmp_path):
     rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip()}
     assert "enabled" in rows["lamps"] and "disabled" in rows["lamps_b"]
     assert f"lamps_b.toml, line {line_number(broken, 'max = -1')} (ledger.columns[4].max)" in rows["lamps_b"]
+
+
+def _upload_script(database_url: str, data_dir: str, folder: str) -> None:
+    from pathlib import Path
+
+    from huizhi.access import Grant, Identity, Role
+    from huizhi.config import load_settings
+    from huizhi.context import PageContext
+    from huizhi.host import create_host
+    from huizhi_pages import ledgers as page
+
+    admin = Identity("t|admin-cgw", "台账管理员", frozenset({Grant(Role.LEDGER_ADMIN, "cgw")}))
+    settings = load_settings({}, database_url=database_url, data_dir=data_dir, declarative_dir=Path(folder))
+    with create_host(settings, use_entry_points=False, migrate=False) as host:
+        page.upload_tab(PageContext(_host=host, identity=admin, plugin="builtin_pages"), host.store.specs["cgw_lamps"])
+
+
+def test_the_ledger_centre_checks_an_upload_against_the_declared_rules(make_host, tmp_path):
+    folder = tmp_path / "declared"
+    write(folder)
+    host = make_host(declarative_dir=folder)
+    kwargs = dict(database_url=host.settings.database_url, data_dir=str(tmp_path), folder=str(folder))
+    host.dispose()
+    at = AppTest.from_function(_upload_script, kwargs=kwargs, default_timeout=60).run()
+    bad = _csv([["LD0001", "兴丰街道", "区城市管理委", "故障", "120", "2025-03-01"]])
+    at.file_uploader[0].set_value(("lamps.csv", bad, "text/csv")).run()
+    assert not at.exception, at.exception
+    problems = at.table[-1].value.reset_index()
+    assert any("只有“状态”为“在用”时才填写“修复日期”" in p for p in problems["问题"])
+    assert not at.button  # no commit for a file with errors, as for any plugin's ledger
