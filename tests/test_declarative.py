@@ -188,7 +188,9 @@ def test_the_shipped_5g_ledger_loads_with_its_rules_pages_tiles_and_demo_rows():
         "required_if_open_date", "empty_unless_open_date", "required_if_start_date", "order_start_date_open_date",
         "all_or_none_lon_lat",
     ]  # fmt: skip
-    assert [p.url_path for p in plugin.huizhi_pages()] == ["txb-5g", "txb-5g-map"]
+    assert [p.url_path for p in plugin.huizhi_pages()] == ["txb-5g", "txb-5g-sites", "txb-5g-map"]
+    shared = plugin.huizhi_pages()[1]
+    assert (shared.department, shared.section, shared.permission) == (None, "全区共享台账", Perm.LEDGER_READ)
     tiles = {t.id: t for t in plugin.huizhi_tiles()}
     assert tiles["txb_5g_open"].target == Target(3600, dt.date(2023, 12, 31), baseline=2466, start=dt.date(2022, 10, 9),
                                                  source="行动计划 第13、115行")  # fmt: skip
@@ -425,6 +427,19 @@ def test_demo_rows_of_a_declarative_file_are_seeded(make_host):
     spec, _ = host.registry.tiles["txb_5g_open"]
     value = spec.query(host.tile_context(LEADER, "txb_5g_open"))
     assert value.value is not None and value.value > 3600  # past the 2023 target by the demo's day
+    # the shared page: 区城市管理委 staff see it (not the department's own pages) and only their sites
+    staff_cgw = Identity("t|staff-cgw", "城管委", frozenset({Grant(Role.STAFF, "cgw")}))
+    urls = {p.url_path for p in host.visible_pages(staff_cgw)}
+    assert "txb-5g-sites" in urls and "txb-5g" not in urls
+    reader = host.page_context(staff_cgw, "txb-5g-sites").ledger("txb_5g_stations")
+    every = host.page_context(LEADER, "txb-5g").ledger("txb_5g_stations")
+    assert 0 < reader.count() == every.count(every.c("site_dept") == "区城市管理委") < every.count()
+
+
+def test_a_shared_page_needs_a_department_column(tmp_path):
+    text = BASE.replace('department_column = "owner_dept"\n', "").replace('search = ["lamp_id"]', 'search = ["lamp_id"]\nshared = true')
+    (problem,) = problems_of(text, tmp_path)
+    assert problem.line == line_number(text, "shared = true") and "department_column" in problem.zh
 
 
 # -- the admin page installs a file after checking it ------------------------------------------------

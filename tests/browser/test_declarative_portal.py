@@ -103,3 +103,15 @@ def test_the_plugin_status_page_lists_the_file(page, declared_portal, sign_in, w
     assert "txb_5g" in page.locator('[role="listbox"]').inner_text()
     page.keyboard.press("Escape")
     documented_screenshot(page, "declarative-admin-plugins-1280")
+
+
+def test_a_department_sees_only_its_own_sites_on_the_shared_page(page, declared_portal, sign_in, wait_rendered):
+    page.set_viewport_size({"width": 1440, "height": 1000})
+    sign_in(page, "staff-cgw", declared_portal)
+    nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+    assert "本单位提供站址的5G基站" in nav and "5G基站台账" not in nav  # not 区通信管理办's own pages
+    page.goto(f"{declared_portal.url}/txb-5g-sites")
+    wait_rendered(page, timeout=90)
+    text = _main(page)
+    assert "按权限，您只能查看 区城市管理委 的记录" in text and re.search(r"共 [0-9,]+ 条记录", text)
+    documented_screenshot(page, "declarative-5g-shared-cgw-1440")

@@ -50,6 +50,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SUFFIX = ".toml"
+SHARED_SECTION = "全区共享台账"  # the menu section of the Python plugins' shared pages too
 
 
 class DeclaredPlugin:
@@ -115,8 +116,9 @@ def build(declaration: Declaration) -> DeclaredPlugin:
     spec = declaration.ledger
     page_specs = [
         PageSpec(
-            title=p.title, url_path=p.url_path, render=pages.make_render(declaration, p), department=spec.department,
-            permission=Perm.VIEW, icon=p.icon, order=p.order,
+            title=p.title, url_path=p.url_path, render=pages.make_render(declaration, p),
+            department=None if p.shared else spec.department, section=SHARED_SECTION if p.shared else None,
+            permission=Perm.LEDGER_READ if p.shared else Perm.VIEW, icon=p.icon, order=p.order,
         )  # fmt: skip
         for p in declaration.pages
     ]

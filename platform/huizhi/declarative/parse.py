@@ -64,6 +64,7 @@ class PageDecl:
     order: int = 100
     description: str = ""
     months: int = 36  # a date filter starts this many months back
+    shared: bool = False  # in 全区共享台账 for every department's own rows (by department_column)
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,7 @@ COLUMN_KEYS = ("name", "label", "type", "required", "choices", "min", "max", "pa
                "unique", "description", "example", "aliases")  # fmt: skip
 RULE_KEYS = ("kind", "column", "columns", "when", "message", "soft")
 PAGE_KEYS = ("kind", "url_path", "title", "filters", "search", "columns", "lon", "lat", "color", "icon", "order",
-             "description", "months")  # fmt: skip
+             "description", "months", "shared")  # fmt: skip
 TILE_KEYS = ("id", "kind", "title", "theme", "unit", "where", "numerator", "by", "date", "months", "cumulative",
              "target", "drilldown", "order", "description", "limit")  # fmt: skip
 TARGET_KEYS = ("value", "deadline", "baseline", "start", "higher_is_better", "tolerance", "warn_days", "source",
@@ -581,9 +582,14 @@ def _page(ck: _Checker, t: dict[str, Any], p: tuple[str | int, ...], spec: Ledge
     months = ck.get(t, p, "months", int, default=36)
     icon = ck.get(t, p, "icon", str, default=":material/map:" if kind == "map" else ":material/table_view:")
     description = ck.get(t, p, "description", str, default="")
+    shared = ck.get(t, p, "shared", bool, default=False)
+    if shared and spec.department_column is None:
+        ck.add((*p, "shared"), "a shared page needs the ledger's department_column (whose rows each department reads)",
+               "共享页面（shared = true）须在 [ledger] 中设置 department_column：各单位按该列查看本单位的记录")  # fmt: skip
     if len(ck.problems) > before or url_path is None or title is None:
         return None
-    return PageDecl(kind, url_path, title, filters, search, first, lon, lat, color, icon, order, description, months)
+    return PageDecl(kind, url_path, title, filters, search, first, lon, lat, color, icon, order, description, months,
+                    shared)  # fmt: skip
 
 
 def _theme(ck: _Checker, value: str | None, p: tuple[str | int, ...]) -> Theme | None:
