@@ -557,3 +557,14 @@ def test_the_ledger_centre_checks_an_upload_against_the_declared_rules(make_host
     problems = at.table[-1].value.reset_index()
     assert any("只有“状态”为“在用”时才填写“修复日期”" in p for p in problems["问题"])
     assert not at.button  # no commit for a file with errors, as for any plugin's ledger
+
+
+def test_the_demo_configuration_points_at_the_declarative_folder(tmp_path):
+    from huizhi.config import load_settings
+    from huizhi.demo import write_demo_config
+
+    config = write_demo_config(tmp_path / "huizhi.toml", {"declarative_dir": SHIPPED.parent})
+    assert load_settings({"HUIZHI_CONFIG": str(config)}).declarative_dir == SHIPPED.parent
+    (tmp_path / "rel.toml").write_text('[plugins]\ndeclarative_dir = "files"\n', encoding="utf-8")
+    assert load_settings({"HUIZHI_CONFIG": str(tmp_path / "rel.toml")}).declarative_dir == tmp_path / "files"
+    assert load_settings({"HUIZHI_CONFIG": str(config), "HUIZHI_DECLARATIVE_DIR": str(tmp_path)}).declarative_dir == tmp_path
