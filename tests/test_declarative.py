@@ -568,3 +568,16 @@ def test_the_demo_configuration_points_at_the_declarative_folder(tmp_path):
     (tmp_path / "rel.toml").write_text('[plugins]\ndeclarative_dir = "files"\n', encoding="utf-8")
     assert load_settings({"HUIZHI_CONFIG": str(tmp_path / "rel.toml")}).declarative_dir == tmp_path / "files"
     assert load_settings({"HUIZHI_CONFIG": str(config), "HUIZHI_DECLARATIVE_DIR": str(tmp_path)}).declarative_dir == tmp_path
+
+
+def test_filters_read_a_cockpit_drill_down():
+    from huizhi import kit
+    from huizhi.declarative.pages import filter_rows
+
+    text = BASE.replace('filters = ["street", "status", "owner_dept"]', 'filters = ["street", "status", "owner_dept", "fixed_date"]')
+    decl = declarative.parse_text(text, Path("lamps.toml"))
+    rows = filter_rows(decl, decl.pages[0])
+    values = kit.filter_defaults(rows, {"street": "清源街道", "dept": "cgw", "period": "2025-01-01..2025-06-30"})
+    assert values["street"] == ("清源街道",) and values["owner_dept"] == ("区城市管理委",)
+    assert (values["fixed_date__from"], values["fixed_date__to"]) == (dt.date(2025, 1, 1), dt.date(2025, 6, 30))
+    assert values["__search"] == ""

@@ -32,12 +32,16 @@ def filter_rows(decl: Declaration, page: PageDecl) -> list[list[Any]]:
     """The kit's filter fields for the page's ``filters`` and ``search``, three to a line."""
     spec = decl.ledger
     fields: list[Any] = []
+    dates = 0
     for name in page.filters:
         col = spec.column(name)
         if name == spec.department_column:
             fields.append(kit.Departments(name, col.label, name, (name, "dept", "department")))
         elif col.dtype == "date":
-            fields.append(kit.DateRange(name, col.label, param=name, start=f"{name}__from", end=f"{name}__to",
+            # the first date filter reads the cockpit's drill-down period (``period=a..b``)
+            param = "period" if dates == 0 else name
+            dates += 1
+            fields.append(kit.DateRange(name, col.label, param=param, start=f"{name}__from", end=f"{name}__to",
                                         months=page.months))  # fmt: skip
         elif col.dtype == "bool":
             fields.append(kit.YesNo(name, col.label, (name,)))
