@@ -207,6 +207,8 @@ MISTAKES = [
     ('department = "cgw"', 'department = "nope"', 'department = "nope"', "unknown department id 'nope'", "不认识的部门"),
     ('title = "智慧路灯台账"', 'title = 5', 'title = 5', "'title' must be a string", "应为加引号的文本"),
     ('key = ["lamp_id"]', 'key = ["lamp"]', 'key = ["lamp"]', "key column 'lamp' is not a column", "不是台账的列"),
+    ('key = ["lamp_id"]', 'key = ["lamp_id"]\nperiod = "weekly"', 'period = "weekly"', 'period must be "monthly"',
+     "按月报送"),
     ('department_column = "owner_dept"', 'department_column = "status"', 'department_column = "status"',
      'must have choices = "departments"', "部门列"),
     ('label = "功率"\ntype = "float"', 'label = "功率"\ntype = "decimal"', 'type = "decimal"',
