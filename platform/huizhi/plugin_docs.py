@@ -43,6 +43,7 @@ SPEC_TYPES = (
     specs.TopItems,
     specs.Target,
     specs.ConnectorSpec,
+    specs.SyncSpec,
 )
 
 
