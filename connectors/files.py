@@ -80,13 +80,9 @@ class FilesConnection:
         return self.read(name, sheet=options.get("sheet"))
 
     def cache_key(self, name: str) -> str:
-        """The file's name with its size and modification time: a changed file is read again."""
-        path = self._path(name)
-        try:
-            stat = path.stat()
-        except OSError:
-            return name
-        return f"{name}@{stat.st_size}:{stat.st_mtime_ns}"
+        """The file's name: a changed file is read again once the cached result is ``max_age``
+        old, and a file that turns unreadable keeps its last good data."""
+        return name
 
     def close(self) -> None:
         """Nothing to release: every read opens and closes its file. Here so that the host can
