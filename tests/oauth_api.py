@@ -10,6 +10,7 @@ get 429 with ``Retry-After: retry_after``). ``revoke()`` invalidates every token
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import secrets
 import threading
@@ -50,10 +51,8 @@ class OAuthAPI:
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
                 self.end_headers()
-                try:
+                with contextlib.suppress(BrokenPipeError):  # the client gave up (the timeout tests)
                     self.wfile.write(data)
-                except BrokenPipeError:  # the client gave up (the timeout tests)
-                    pass
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)

@@ -160,20 +160,33 @@ def folder(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.mark.parametrize("name", ["utf8.csv", "gbk.csv", "book.xlsx", "data.parquet"])
-def test_the_files_connector_reads_each_format(folder: Path, name: str) -> None:
-    frame = FilesConnection.from_config({"root": str(folder)}).fetch(name)
-    assert list(frame.columns) == ["编号", "镇街", "数量"]
-    assert list(frame["镇街"]) == ["黄村镇", "西红门镇", "黄村镇"]
-    assert [int(float(v)) for v in frame["数量"]] == [3, 5, 7]
+def files_host(make_host: Callable[..., Host], folder: Path, **freshness) -> Host:
+    spec = ConnectorSpec("jxj_files", "经信局共享盘", FilesConnection.from_config, kind="file")
+    plugin = make_plugin("jxj_plugin", department="jxj", pages=[page("jxj-page")], huizhi_connectors=lambda: [spec])
+    return make_host(extra_plugins=[("jxj_plugin", plugin)], connectors={"jxj_files": {"root": str(folder), **freshness}})
 
 
-def test_the_files_connector_uses_the_upload_parser_and_stays_in_its_folder(folder: Path) -> None:
+def test_the_files_connector_reads_each_format(make_host, folder: Path) -> None:
+    ctx = files_host(make_host, folder).page_context(JXJ_STAFF, "jxj-page")
+    for name in ["utf8.csv", "gbk.csv", "book.xlsx", "data.parquet"]:
+        result = ctx.source("jxj_files", name)
+        assert not result.stale, (name, result.error)
+        frame = result.data
+        assert list(frame.columns) == ["编号", "镇街", "数量"], name
+        assert list(frame["镇街"]) == ["黄村镇", "西红门镇", "黄村镇"], name
+        assert [int(float(v)) for v in frame["数量"]] == [3, 5, 7], name
+
+
+def test_excel_and_csv_go_to_the_upload_parser_and_reads_stay_in_the_folder(folder: Path) -> None:
     from huizhi.excel.problems import FileRejected
+    from huizhi.excel.tables import read_table_file
+    from huizhi.sources import TableFile
 
     files = FilesConnection.from_config({"root": str(folder)})
+    handed = files.fetch("book.xlsx")
+    assert isinstance(handed, TableFile) and handed.content == (folder / "book.xlsx").read_bytes()
     with pytest.raises(FileRejected) as rejected:
-        files.read("broken.xlsx")
+        read_table_file(files.fetch("broken.xlsx"))
     assert rejected.value.message  # the upload parser's Chinese message
     with pytest.raises(ValueError, match="outside"):
         files.read("../secret.csv")
@@ -182,11 +195,7 @@ def test_the_files_connector_uses_the_upload_parser_and_stays_in_its_folder(fold
 
 
 def test_a_file_that_turns_unreadable_keeps_its_last_good_data(make_host, folder: Path) -> None:
-    spec = ConnectorSpec("jxj_files", "经信局共享盘", FilesConnection.from_config, kind="file")
-    plugin = make_plugin("jxj_plugin", department="jxj", pages=[page("jxj-page")], huizhi_connectors=lambda: [spec])
-    host = make_host(extra_plugins=[("jxj_plugin", plugin)],
-                     connectors={"jxj_files": {"root": str(folder), "max_age": 0, "retry_interval": 0}})
-    ctx = host.page_context(JXJ_STAFF, "jxj-page")
+    ctx = files_host(make_host, folder, max_age=0, retry_interval=0).page_context(JXJ_STAFF, "jxj-page")
     assert len(ctx.source("jxj_files", "book.xlsx").data) == 3
     (folder / "book.xlsx").write_bytes(b"garbage")
     result = ctx.source("jxj_files", "book.xlsx")

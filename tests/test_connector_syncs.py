@@ -63,7 +63,13 @@ def write(url: str, *statements: str) -> None:
 
 @pytest.fixture(params=BACKENDS)
 def source(request: pytest.FixtureRequest) -> str:
+    """A seeded database of each backend (the fixtures of test_connectors.py)."""
     return request.getfixturevalue(f"{request.param}_source")
+
+
+@pytest.fixture
+def sqlite_db(request: pytest.FixtureRequest) -> str:
+    return request.getfixturevalue("sqlite_source")
 
 
 def test_a_sql_sync_commits_versions_like_an_upload(make_host, source: str) -> None:
@@ -85,12 +91,12 @@ def test_a_sql_sync_commits_versions_like_an_upload(make_host, source: str) -> N
     assert events[0]["outcome"] == "ok" and events[0]["version"] == 2 and events[0]["connector"] == "jxj_db"
 
 
-def test_rows_that_fail_the_ledgers_checks_change_nothing(make_host, sqlite_source: str) -> None:
-    host = sql_host(make_host, sqlite_source)
+def test_rows_that_fail_the_ledgers_checks_change_nothing(make_host, sqlite_db: str) -> None:
+    host = sql_host(make_host, sqlite_db)
     assert host.syncs.run("devices_from_db").version == 1
     host.dispose()
-    write(sqlite_source, "UPDATE devices SET n = -4 WHERE code = 'd3'")
-    host = sql_host(make_host, sqlite_source)
+    write(sqlite_db, "UPDATE devices SET n = -4 WHERE code = 'd3'")
+    host = sql_host(make_host, sqlite_db)
     failed = host.syncs.run("devices_from_db")
     assert failed.outcome == "failed" and not failed.ok
     assert "1 error(s)" in failed.error and "「n」: 小于最小值 0（-4）" in failed.error  # the ledger's own message
@@ -108,17 +114,17 @@ def test_a_source_that_is_down_changes_nothing(make_host, tmp_path: Path) -> Non
     assert sync_events(host)[0]["outcome"] == "failed"
 
 
-def test_a_sync_that_would_empty_most_of_the_ledger_is_refused(make_host, sqlite_source: str) -> None:
-    host = sql_host(make_host, sqlite_source)
+def test_a_sync_that_would_empty_most_of_the_ledger_is_refused(make_host, sqlite_db: str) -> None:
+    host = sql_host(make_host, sqlite_db)
     host.syncs.run("devices_from_db")
     host.dispose()
-    write(sqlite_source, "DELETE FROM devices WHERE code <> 'd1'")
-    host = sql_host(make_host, sqlite_source)
+    write(sqlite_db, "DELETE FROM devices WHERE code <> 'd1'")
+    host = sql_host(make_host, sqlite_db)
     failed = host.syncs.run("devices_from_db")
     assert failed.outcome == "failed" and "allow_mass_removal" in failed.error
     assert len(ledger_rows(host)) == 3
     host.dispose()
-    allowed = sql_host(make_host, sqlite_source, allow_mass_removal=True).syncs.run("devices_from_db")
+    allowed = sql_host(make_host, sqlite_db, allow_mass_removal=True).syncs.run("devices_from_db")
     assert (allowed.outcome, allowed.removed) == ("committed", 2)
 
 
@@ -174,8 +180,8 @@ def test_unknown_syncs_and_bad_specs() -> None:
         validate(SyncSpec("s", "l", "c", "q", every=600, mode="merge"))  # type: ignore[arg-type]
 
 
-def test_run_names_the_declared_syncs(make_host, sqlite_source: str) -> None:
-    host = sql_host(make_host, sqlite_source)
+def test_run_names_the_declared_syncs(make_host, sqlite_db: str) -> None:
+    host = sql_host(make_host, sqlite_db)
     with pytest.raises(LookupError, match="declared: devices_from_db"):
         host.syncs.run("nope")
 

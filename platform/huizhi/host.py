@@ -27,7 +27,7 @@ from huizhi.ledger_store import LedgerStore
 from huizhi.ledgers import LedgerService
 from huizhi.models import PluginState, utcnow
 from huizhi.plugins import Registry, load_registry
-from huizhi.sources import HOST_KEYS, Freshness, SourceCache, SourceResult, cache_key
+from huizhi.sources import HOST_KEYS, Freshness, SourceCache, SourceResult, TableFile, cache_key
 from huizhi.specs import Perm, Theme
 from huizhi.submissions import SubmissionTracker
 from huizhi.syncs import SyncService
@@ -141,7 +141,16 @@ class Host:
         freshness = Freshness.from_config(connector_id, config)
         bound = dict(params or {})
         key = cache_key(connector_id, connection, query, bound)
-        return self.sources.get(connector_id, key, lambda: fetch(query, bound), freshness, max_age=max_age)
+
+        def read() -> Any:
+            data = fetch(query, bound)
+            if isinstance(data, TableFile):  # a file off a share: the upload parser, in its sandbox
+                from huizhi.excel.tables import read_table_file
+
+                return read_table_file(data)
+            return data
+
+        return self.sources.get(connector_id, key, read, freshness, max_age=max_age)
 
     def _close_connections(self) -> None:
         """Close every cached connection that has a ``close()``; one failure does not stop the rest."""

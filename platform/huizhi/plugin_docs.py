@@ -28,6 +28,7 @@ CONTRACT_MODULES = (
     "huizhi.params",
     "huizhi.clock",
     "huizhi.district",
+    "huizhi.sources",
 )
 
 SPEC_TYPES = (

@@ -24,7 +24,16 @@ from packaging.version import Version
 
 from huizhi import HOST_API_VERSION, hookspecs
 from huizhi.district import DAXING, Departments
-from huizhi.specs import ConnectorSpec, LedgerSpec, PageSpec, PluginInfo, SpecError, SyncSpec, TileSpec, validate
+from huizhi.specs import (
+    ConnectorSpec,
+    LedgerSpec,
+    PageSpec,
+    PluginInfo,
+    SpecError,
+    SyncSpec,
+    TileSpec,
+    validate,
+)
 
 log = logging.getLogger(__name__)
 

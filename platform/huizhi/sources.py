@@ -23,7 +23,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
-from huizhi.models import utcnow
+from huizhi.clock import utcnow
+
+__all__ = ["SourceResult", "TableFile"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,21 @@ DEFAULT_RETRY_INTERVAL = 30.0  # seconds a failed source is left alone
 # [connectors.<id>] keys the host reads and does not pass to the factory; ``timeout`` it reads and
 # passes on (each connection applies it to its own requests or statements too)
 HOST_KEYS = frozenset({"departments", "max_age", "retry_interval"})
+
+
+@dataclass(frozen=True)
+class TableFile:
+    """An Excel (.xlsx), CSV (UTF-8 or GB18030) or Parquet file a connection hands over as it is.
+
+    A connection's ``fetch`` returns one instead of parsing the file itself: the host reads it
+    with the sandboxed upload parser (``ctx.source`` gives the table as a DataFrame, the first
+    non-empty row as header), and a sync uploads it to the ledger exactly like a person's upload
+    (Parquet, which the upload parser does not read, is read with pyarrow within the same limits).
+    ``sheet`` picks a worksheet (default: the first visible one)."""
+
+    name: str
+    content: bytes = field(repr=False)
+    sheet: str | None = None
 
 
 @dataclass(frozen=True)
@@ -133,9 +150,9 @@ class SourceCache:
         age_limit = freshness.max_age if max_age is None else max_age
         with entry.lock:  # one fetch per key at a time; the others wait and share its result
             now = self._clock()
-            if entry.fetched_at is not None and entry.error_since is None:
-                if (now - entry.fetched_at).total_seconds() < age_limit:
-                    return self._result(connector_id, entry)
+            fresh = entry.fetched_at is not None and (now - entry.fetched_at).total_seconds() < age_limit
+            if fresh and entry.error_since is None:
+                return self._result(connector_id, entry)
             if entry.failed_at is not None and (now - entry.failed_at).total_seconds() < freshness.retry_interval:
                 return self._result(connector_id, entry)
             try:

@@ -2,8 +2,8 @@
 
 ``host.syncs.run(sync_id)`` runs one :class:`huizhi.specs.SyncSpec`: it fetches from the
 connector as the system identity ``system:sync:<id>`` (through the same grant check as a page),
-hands the rows to :meth:`huizhi.ledgers.LedgerService.upload` — a file from the files connector
-as it is, a table from SQL, REST or Parquet as a UTF-8 CSV — so every cell is checked against the
+hands the rows to :meth:`huizhi.ledgers.LedgerService.upload` — a :class:`~huizhi.sources.TableFile`
+(Excel or CSV off the files connector) as it is, a table (SQL, REST, Parquet) as a UTF-8 CSV — so every cell is checked against the
 ledger's columns, the rows are staged and diffed, and then commits the preview. Any failure (the
 source, a bad cell, rows of another department, most rows removed) leaves the ledger as it was,
 drops the preview, and is audited as ``ledger.sync`` with outcome ``failed`` and the reason.
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from huizhi.models import utcnow
+from huizhi.sources import TableFile
 from huizhi.specs import SyncSpec
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-UPLOAD_SUFFIXES = (".xlsx", ".csv")  # files the files connector hands to the upload parser as they are
 DEFAULT_SYNC_TIMEOUT = 600.0  # seconds a sync's fetch may take (``[connectors.<id>] sync_timeout``)
 PROBLEMS_IN_ERROR = 5  # cell problems named in the recorded error
 
@@ -168,16 +168,18 @@ class SyncService:
         connection = host.connector(spec.connector_id, plugin=plugin, identity=identity)
         config: Mapping[str, Any] = host.settings.connectors.get(spec.connector_id, {})
         timeout = float(config.get("sync_timeout", DEFAULT_SYNC_TIMEOUT))
-        query, params = spec.query, dict(spec.params)
-        read_bytes = getattr(connection, "read_bytes", None)
-        if callable(read_bytes) and isinstance(query, str) and query.lower().endswith(UPLOAD_SUFFIXES):
-            data = run_with_timeout(lambda: read_bytes(query), timeout, f"sync {spec.id}")
-            return data, query.rsplit("/", 1)[-1]
         fetch = getattr(connection, "fetch", None)
         if not callable(fetch):
             raise SyncFailed(f"sync {spec.id}: connector {spec.connector_id!r} has no fetch(query, params)")
-        frame = run_with_timeout(lambda: fetch(query, params), timeout, f"sync {spec.id}")
-        return _csv_bytes(frame), f"{spec.id}.csv"
+        query, params = spec.query, dict(spec.params)
+        data = run_with_timeout(lambda: fetch(query, params), timeout, f"sync {spec.id}")
+        if isinstance(data, TableFile):
+            if not data.name.lower().endswith(".parquet"):  # uploaded as it is, like a person's upload
+                return data.content, data.name
+            from huizhi.excel.tables import read_table_file
+
+            data = read_table_file(data)
+        return _csv_bytes(data), f"{spec.id}.csv"
 
 
 def _csv_bytes(frame: Any) -> bytes:
