@@ -95,7 +95,13 @@ def huizhi_connectors() -> list[ConnectorSpec]:
 
     Return a list of :class:`huizhi.specs.ConnectorSpec`. ``factory(config)`` receives the
     deployment's ``[connectors.<id>]`` table from ``huizhi.toml`` and returns a connection
-    object. Secrets (passwords, client secrets) belong in that configuration, never in code.
+    object. Secrets (passwords, client secrets) belong in that configuration (a ``<key>_env``
+    key names an environment variable; Streamlit's secrets file may hold the same table), never
+    in code. A connection with ``fetch(query, params)`` can be read through ``ctx.source`` —
+    cached for ``max_age`` seconds, cut off after ``timeout``, the last good data kept while the
+    source is down — and fed into a ledger by a :class:`huizhi.specs.SyncSpec`; ``fetch`` may
+    return a :class:`huizhi.sources.TableFile` to have the host parse an Excel, CSV or Parquet
+    file with the upload parser. See docs/connectors.md.
     """
 
 

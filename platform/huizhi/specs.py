@@ -323,6 +323,11 @@ class ConnectorSpec:
     must be the declaring one or belong to one of those departments, and the signed-in
     identity must hold ``permission`` for one of them; otherwise ``ctx.connector`` refuses
     (audited) with :class:`huizhi.access.AccessDenied`.
+
+    A connection that has ``fetch(query, params)`` (every built-in one does) may also be read
+    with ``ctx.source`` (cached, with a timeout and the last good data when the source is down,
+    :class:`huizhi.sources.SourceResult`) and fed into a ledger by a :class:`SyncSpec`. An
+    optional ``cache_key(query)`` says how a query is keyed in the cache (default ``repr``).
     """
 
     id: str
