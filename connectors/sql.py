@@ -192,8 +192,11 @@ class SQLConnection:
         return self.query(statement, **dict(params or {}))
 
     def cache_key(self, statement: Any) -> str:
-        """The statement's SQL text (parameters are keyed separately by the cache)."""
-        return str(self._statement(statement))
+        """The statement's SQL text with the values bound inside it (``select(...).where(c == 5)``
+        carries its 5 as a parameter of the statement); the call's parameters are keyed by the
+        cache."""
+        compiled = self._statement(statement).compile()
+        return f"{compiled} {sorted((k, repr(v)) for k, v in compiled.params.items())}"
 
     def close(self) -> None:
         """Close the pooled connections (the host calls this when it is disposed)."""

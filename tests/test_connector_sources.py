@@ -133,6 +133,12 @@ def test_secrets_come_from_the_environment_or_a_secrets_file(tmp_path: Path, mak
                      connector_env=missing.connector_env)
     with pytest.raises(ValueError, match="client_secret_env names the environment variable JXJ_API_SECRET, which is not set"):
         host.page_context(JXJ_STAFF, "jxj-page").connector("jxj_api")
+    from huizhi.district import DAXING
+    from huizhi.host import check_connector_config
+
+    assert check_connector_config(missing.connectors, DAXING, missing.connector_env) == [
+        "[connectors.jxj_api] client_secret_env names the environment variable JXJ_API_SECRET, which is not set"
+    ]
 
     # a Streamlit secrets file under the same heading: its keys win over huizhi.toml's
     secrets = tmp_path / "secrets.toml"
@@ -214,7 +220,22 @@ def test_the_sql_connector_refuses_plain_strings(tmp_path: Path) -> None:
         sql.query(f"SELECT * FROM t WHERE a = '{street}'")
     table = sa.table("t", sa.column("a"))
     assert sql.fetch(sa.select(table.c.a).where(table.c.a == 1)).empty  # a statement object is fine
+    # values bound inside a statement are part of its cache key
+    assert sql.cache_key(sa.select(table.c.a).where(table.c.a == 1)) != sql.cache_key(
+        sa.select(table.c.a).where(table.c.a == 2))
     sql.close()
+
+
+def test_the_notice_without_any_data_is_an_error_box_naming_the_source() -> None:
+    from huizhi.kit import source_notice_text
+    from huizhi.sources import SourceResult
+
+    since = dt.datetime(2026, 12, 1, 1, 30)  # naive UTC: 09:30 in Beijing
+    assert source_notice_text(SourceResult("x", error_since=since, stale=True, error="boom"), "经信局设备库") == (
+        "数据源不可用：经信局设备库自 2026-12-01 09:30（北京时间）起无法访问，暂无可显示的数据。"
+        "请稍后刷新页面；如长时间无法访问，请联系平台管理员。"
+    )
+    assert source_notice_text(SourceResult("x", data=[1], fetched_at=since), "经信局设备库") is None
 
 
 # --- the page ------------------------------------------------------------------------------------

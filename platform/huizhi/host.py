@@ -256,8 +256,14 @@ def _configured_departments(connector_id: str, configured: Any, departments: Dep
     return tuple(configured)
 
 
-def check_connector_config(connectors: Mapping[str, Mapping[str, Any]], departments: Departments) -> list[str]:
-    """Problems in the ``[connectors.<id>]`` sections' ``departments``, in English for the log and CLI."""
+def check_connector_config(
+    connectors: Mapping[str, Mapping[str, Any]],
+    departments: Departments,
+    connector_env: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Problems in the ``[connectors.<id>]`` sections (``departments``, the freshness settings,
+    and with ``connector_env`` the environment variables ``*_env`` keys name), in English for
+    the log and CLI."""
     from huizhi.sources import Freshness
 
     known = list(departments.ids())
@@ -267,6 +273,12 @@ def check_connector_config(connectors: Mapping[str, Mapping[str, Any]], departme
             Freshness.from_config(connector_id, config)
         except ValueError as exc:
             problems.append(str(exc))
+        if connector_env is not None:
+            problems.extend(
+                f"[connectors.{connector_id}] {key} names the environment variable {value}, which is not set"
+                for key, value in config.items()
+                if key.endswith("_env") and isinstance(value, str) and value not in connector_env
+            )
         if "departments" not in config:
             continue
         depts = config["departments"]
@@ -308,7 +320,7 @@ def create_host(
     settings = settings or load_settings()
     for problem in [
         *check_access_config(settings.access, settings.departments),
-        *check_connector_config(settings.connectors, settings.departments),
+        *check_connector_config(settings.connectors, settings.departments, settings.connector_env),
     ]:
         log.error("access configuration: %s", problem)
     engine = create_db_engine(settings.database_url, **settings.pool_options)
