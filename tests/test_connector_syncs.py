@@ -89,6 +89,9 @@ def test_a_sql_sync_commits_versions_like_an_upload(make_host, source: str) -> N
     assert version.created_by == "system:sync:devices_from_db" and version.kind == "upload"
     events = sync_events(host)
     assert events[0]["outcome"] == "ok" and events[0]["version"] == 2 and events[0]["connector"] == "jxj_db"
+    host.dispose()
+    last = sql_host(make_host, source).syncs.last("devices_from_db")  # another host: read from the audit log
+    assert (last.outcome, last.version, last.changed) == ("committed", 2, 1) and last.started_at <= last.finished_at
 
 
 def test_rows_that_fail_the_ledgers_checks_change_nothing(make_host, sqlite_db: str) -> None:
@@ -104,6 +107,7 @@ def test_rows_that_fail_the_ledgers_checks_change_nothing(make_host, sqlite_db: 
     assert ledger_rows(host)[2] == ("d3", "黄村镇", 7)
     [event, _ok] = sync_events(host)
     assert event["outcome"] == "failed" and "小于最小值 0" in event["error"] and event["actor"] == "system:sync:devices_from_db"
+    assert host.syncs.last("devices_from_db").error == failed.error
 
 
 def test_a_source_that_is_down_changes_nothing(make_host, tmp_path: Path) -> None:

@@ -78,7 +78,6 @@ class SyncService:
 
     def __init__(self, host: Host):
         self._host = host
-        self._last: dict[str, SyncResult] = {}
         self._running: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
@@ -93,8 +92,24 @@ class SyncService:
         ]
 
     def last(self, sync_id: str) -> SyncResult | None:
-        """The latest run of ``sync_id`` in this process (None: not run since start)."""
-        return self._last.get(sync_id)
+        """The latest run of ``sync_id`` by any process (the CLI, the task queue, a portal), read
+        back from the audit log (None: never run)."""
+        import json
+
+        subject = f"system:sync:{sync_id}"
+        for event in self._host.audit.search(action="ledger.sync", actor=subject, limit=50):
+            if event.actor != subject:  # search matches substrings: system:sync:a is in system:sync:ab
+                continue
+            detail = json.loads(event.detail or "{}")
+            started = dt.datetime.fromisoformat(detail["started_at"]) if detail.get("started_at") else event.occurred_at
+            if event.outcome != "ok":
+                return SyncResult(sync_id, "failed", started, event.occurred_at, error=detail.get("error"))
+            return SyncResult(
+                sync_id, detail.get("result", "committed"), started, event.occurred_at, version=detail.get("version"),
+                rows=detail.get("rows", 0), added=detail.get("added", 0), changed=detail.get("changed", 0),
+                removed=detail.get("removed", 0),
+            )  # fmt: skip
+        return None
 
     def run(self, sync_id: str) -> SyncResult:
         """Run one sync now and return what it did. Never raises for a failing source or bad
@@ -108,9 +123,7 @@ class SyncService:
         with self._lock:
             running = self._running.setdefault(sync_id, threading.Lock())
         with running:
-            result = self._run(spec, plugin)
-        self._last[sync_id] = result
-        return result
+            return self._run(spec, plugin)
 
     def _run(self, spec: SyncSpec, plugin: str) -> SyncResult:
         from huizhi.ledgers import ConfirmationRequired
@@ -119,7 +132,9 @@ class SyncService:
         identity = host.system_identity(f"sync:{spec.id}")
         started = utcnow()
         target = f"ledger:{spec.ledger_id}"
-        detail: dict[str, Any] = dict(sync=spec.id, connector=spec.connector_id, plugin=plugin, mode=spec.mode)
+        detail: dict[str, Any] = dict(
+            sync=spec.id, connector=spec.connector_id, plugin=plugin, mode=spec.mode, started_at=started.isoformat()
+        )
         preview = None
         try:
             if spec.ledger_id not in host.registry.ledgers:
