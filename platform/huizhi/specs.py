@@ -354,7 +354,7 @@ class SyncSpec:
     names, labels or aliases. A sync whose data fails a check, or whose source fails, changes
     nothing and records the error in the audit log (action ``ledger.sync``).
 
-    When it runs: ``every`` seconds, or ``cron`` (five fields, Beijing time, e.g.
+    When it runs: ``every`` seconds (at least 60), or ``cron`` (five fields, Beijing time, e.g.
     ``"0 2 * * *"``): exactly one of them. The host's task queue runs it on schedule; ``huizhi
     sync <id>`` runs it by hand or from cron. A sync that would remove more than half of the
     ledger's rows is refused unless ``allow_mass_removal`` (a broken export must not empty a
