@@ -264,8 +264,6 @@ def check_connector_config(
     """Problems in the ``[connectors.<id>]`` sections (``departments``, the freshness settings,
     and with ``connector_env`` the environment variables ``*_env`` keys name), in English for
     the log and CLI."""
-    from huizhi.sources import Freshness
-
     known = list(departments.ids())
     problems = []
     for connector_id, config in connectors.items():
