@@ -160,6 +160,12 @@ def run_checks(env: Mapping[str, str] | None = None, secrets_files: Sequence[Pat
     findings += [Finding("access", FAIL, p) for p in access] or [
         Finding("access", OK, f"{len(settings.access.get('rules', ()))} rules")
     ]
+    from huizhi.host import check_connector_config
+
+    connectors = check_connector_config(settings.connectors, settings.departments, settings.connector_env)
+    findings += [Finding("connectors", FAIL, p) for p in connectors] or [
+        Finding("connectors", OK, f"{len(settings.connectors)} configured")
+    ]
     findings += check_database(settings.database_url)
     findings += check_signin(list(secrets_files) if secrets_files else default_secrets_files())
     findings += check_plugins(settings)
