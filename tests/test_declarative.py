@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 from huizhi import declarative, hookimpl
 from huizhi.access import Grant, Identity, Role
 from huizhi.declarative.locate import key_lines
+from huizhi.excel import build_template
 from huizhi.specs import (
     ColumnSpec,
     LedgerSpec,
@@ -361,8 +362,6 @@ def test_file_in_folder_to_template_upload_commit_history_and_tiles(make_host, t
     assert host.registry.plugins["lamps"].status == "enabled"
     assert host.registry.plugins["lamps"].module == "declarative:lamps.toml"
     spec = host.registry.ledger("cgw_lamps")
-
-    from huizhi.excel import build_template
 
     sheet = openpyxl.load_workbook(io.BytesIO(build_template(spec))).worksheets[0]
     assert [c.value for c in sheet[1]][:6] == ["灯杆编号", "所属镇街", "管理单位", "状态", "功率", "修复日期"]
