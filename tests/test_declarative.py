@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 from huizhi import declarative, hookimpl
 from huizhi.access import Grant, Identity, Role
 from huizhi.declarative.locate import key_lines
-from huizhi.excel import build_template
+from huizhi.excel import build_template, ingest
 from huizhi.specs import (
     ColumnSpec,
     LedgerSpec,
@@ -198,6 +198,8 @@ def test_the_shipped_5g_ledger_loads_with_its_rules_pages_tiles_and_demo_rows():
     assert tiles["txb_5g_key_areas"].unit == "%" and tiles["txb_5g_key_areas"].target.scope == "each"
     rows = plugin.demo_rows()
     assert rows is not None and rows.num_rows > 4000  # at the plan's scale: 2466 stations in 2022
+    demo = SHIPPED.parent / "txb_5g.demo.csv"
+    assert ingest(demo.read_bytes(), demo.name, spec).table.equals(rows)  # the upload path, unchanged
 
 
 # -- every mistake, with its line ------------------------------------------------------------------
