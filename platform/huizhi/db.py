@@ -20,6 +20,9 @@ SCHEMA_LOCK_KEY = 0x6875697A6869  # "huizhi"
 
 # connection pool defaults for a database server (PostgreSQL); see Settings.pool_size
 POOL_SIZE, MAX_OVERFLOW, POOL_TIMEOUT = 5, 5, 30.0
+# seconds a new connection to a database server may take, TCP and the server's first answer
+# included: a host that accepts and never replies must not hold a page or /readyz for minutes
+CONNECT_TIMEOUT = 5.0
 
 
 #: what went wrong with the database, as :attr:`StoreUnavailable.kind` says it
@@ -125,12 +128,15 @@ def create_db_engine(
     pool_size: int = POOL_SIZE,
     max_overflow: int = MAX_OVERFLOW,
     pool_timeout: float = POOL_TIMEOUT,
+    connect_timeout: float = CONNECT_TIMEOUT,
 ) -> Engine:
     """An engine for ``url``; a DuckDB file's folder is created on first use.
 
     The pool settings apply to a database server: at most ``pool_size + max_overflow``
     connections, and a checkout that waits ``pool_timeout`` seconds raises :class:`StoreBusy`.
     A DuckDB file keeps SQLAlchemy's default pool sizes (one process, in-process connections).
+    ``connect_timeout`` bounds opening a connection to PostgreSQL (psycopg applies it to the
+    whole start-up exchange, not only the TCP connect).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "duckdb":
@@ -147,6 +153,7 @@ def create_db_engine(
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_timeout=pool_timeout,
+            connect_args=_connect_args(parsed.get_backend_name(), connect_timeout),
         )
         if parsed.get_backend_name() == "postgresql":
 
@@ -157,6 +164,15 @@ def create_db_engine(
                 dbapi_conn.commit()
 
     return engine
+
+
+def _connect_args(backend: str, timeout: float) -> dict[str, object]:
+    # libpq/psycopg take whole seconds; PyMySQL (tests' MariaDB connector) its own name
+    if backend == "postgresql":
+        return {"connect_timeout": max(1, round(timeout))}
+    if backend in {"mysql", "mariadb"}:
+        return {"connect_timeout": timeout}
+    return {}
 
 
 def check_connection(engine: Engine) -> None:

@@ -62,7 +62,11 @@ def read_auth(files: Sequence[Path]) -> tuple[dict[str, Any] | None, list[Path],
     return auth, read, errors
 
 
-def discovery(url: str, timeout: float = 5.0) -> dict[str, Any]:
+DISCOVERY_TIMEOUT = 3.0  # seconds: a provider that does not answer is reported, not waited for
+WELL_KNOWN = "/.well-known/openid-configuration"
+
+
+def discovery(url: str, timeout: float = DISCOVERY_TIMEOUT) -> dict[str, Any]:
     """The provider's discovery document, fetched as the portal's sign-in check fetches it
     (:func:`huizhi.signin.provider_reachable`); raises unless it has an issuer and endpoints."""
     with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (the configured URL)
@@ -70,6 +74,19 @@ def discovery(url: str, timeout: float = 5.0) -> dict[str, Any]:
     if not isinstance(document, dict) or "issuer" not in document or "authorization_endpoint" not in document:
         raise ValueError("not an OpenID discovery document (no issuer / authorization_endpoint)")
     return document
+
+
+def issuer_problem(metadata_url: str, issuer: str) -> str | None:
+    """OpenID Connect Discovery 1.0 §4.3: the document's ``issuer`` must be the URL it was
+    fetched from, less ``/.well-known/openid-configuration``. A mismatch (a provider behind a
+    proxy that reports its internal name, a realm URL with a typo) makes every sign-in fail at
+    the ID token's ``iss`` check, after the person typed their password."""
+    if not metadata_url.endswith(WELL_KNOWN):
+        return f"{metadata_url} does not end in {WELL_KNOWN}"
+    expected = metadata_url[: -len(WELL_KNOWN)]
+    if issuer.rstrip("/") != expected.rstrip("/"):
+        return f"the document's issuer {issuer} is not {expected} (the address it was fetched from)"
+    return None
 
 
 def check_signin(files: Sequence[Path]) -> list[Finding]:
@@ -99,6 +116,10 @@ def check_signin(files: Sequence[Path]) -> list[Finding]:
             document = discovery(provider.metadata_url)
         except Exception as exc:
             findings.append(Finding("sign-in", FAIL, f"provider {name}: {provider.metadata_url} does not answer: {exc}"))
+            continue
+        problem = issuer_problem(provider.metadata_url, str(document["issuer"]))
+        if problem:
+            findings.append(Finding("sign-in", FAIL, f"provider {name}: {problem}"))
         else:
             findings.append(Finding("sign-in", OK, f"provider {name}: issuer {document['issuer']}"))
     if not any(f.status == FAIL for f in findings):
