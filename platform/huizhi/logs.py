@@ -22,7 +22,8 @@ import datetime as dt
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
 from typing import Any
 
 TEXT, JSON = "text", "json"
@@ -30,7 +31,10 @@ FORMATS = (TEXT, JSON)
 FIELDS = ("session", "user", "plugin", "page", "tile")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
-_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("huizhi_log_context", default={})
+# a read-only mapping: each log_context sets a new one, nothing edits one in place
+_context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
+    "huizhi_log_context", default=MappingProxyType({})
+)
 
 
 @contextlib.contextmanager
@@ -39,7 +43,8 @@ def log_context(**fields: str | None) -> Iterator[None]:
     unknown = set(fields) - set(FIELDS)
     if unknown:
         raise ValueError(f"unknown log context fields {sorted(unknown)}; known: {FIELDS}")
-    token = _context.set({**_context.get(), **{k: str(v) for k, v in fields.items() if v is not None}})
+    added = {k: str(v) for k, v in fields.items() if v is not None}
+    token = _context.set(MappingProxyType({**_context.get(), **added}))
     try:
         yield
     finally:
@@ -77,7 +82,8 @@ def log_format(env: Any = None) -> str:
     broken huizhi.toml must still be logged), so anything unreadable means text."""
     env = os.environ if env is None else env
     if env.get("HUIZHI_LOG_FORMAT"):
-        return str(env["HUIZHI_LOG_FORMAT"]).strip().lower()
+        value = str(env["HUIZHI_LOG_FORMAT"]).strip().lower()
+        return value if value in FORMATS else TEXT
     try:
         from huizhi.config import load_settings
 
