@@ -46,7 +46,7 @@ write_secrets_from_env() {
     if (( ! given )); then
         [[ -r "$SECRETS" ]] && return 0
         say "ERROR: no sign-in settings: mount a Streamlit secrets file with an [auth] section at $SECRETS"
-        say "       (HUIZHI_SECRETS_FILE) or set ${AUTH_KEYS[*]/#/HUIZHI_AUTH_} (upper case)"
+        say "       (HUIZHI_SECRETS_FILE) or set ${missing[*]} (or their _FILE variants)"
         return 64
     fi
     if (( ${#missing[@]} )); then

@@ -42,9 +42,15 @@ NGINX = os.environ.get("HUIZHI_NGINX", shutil.which("nginx") or "/usr/sbin/nginx
 
 
 def _nginx_proxy():
-    spec = importlib.util.spec_from_file_location("nginx_proxy_for_deploy", ROOT / "tests" / "browser" / "nginx_proxy.py")
+    """tests/browser/nginx_proxy.py (the browser tests' renderer), loaded by path: tests/browser
+    is not on sys.path for the tests in tests/."""
+    name = "nginx_proxy_for_deploy"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "browser" / "nginx_proxy.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -103,7 +109,9 @@ def test_entrypoint_migrates_then_serves_the_portal_until_sigterm(tmp_path, data
             time.sleep(0.3)
         # exec: the entrypoint's process is `huizhi run` itself, with the replica's settings
         cmdline = Path(f"/proc/{portal.pid}/cmdline").read_bytes().split(b"\0")
-        assert [b"run", b"--address", b"127.0.0.1", b"--port", str(port).encode()] == cmdline[3:8], cmdline
+        assert cmdline[1].endswith(b"/huizhi"), cmdline  # the console script, run by the venv's python
+        assert cmdline[2:9] == [b"run", b"--address", b"127.0.0.1", b"--port", str(port).encode(), b"--secrets",
+                                env["HUIZHI_SECRETS_FILE"].encode()], cmdline  # fmt: skip
         environ = dict(
             item.split(b"=", 1) for item in Path(f"/proc/{portal.pid}/environ").read_bytes().split(b"\0") if b"=" in item
         )
