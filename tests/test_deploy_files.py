@@ -193,7 +193,10 @@ def test_compose_is_consistent_with_the_files_it_names():
     assert upstreams == [f"{name}:8501" for name in ("portal-1", "portal-2")] and all(n in services for n in ("portal-1", "portal-2"))
     realm = yaml.safe_load((DEPLOY / "keycloak" / "daxing-realm.json").read_text(encoding="utf-8"))  # JSON is YAML
     client = next(c for c in realm["clients"] if c["clientId"] == services["portal-1"]["environment"]["HUIZHI_AUTH_CLIENT_ID"])
-    assert client["redirectUris"] == ["${HUIZHI_PUBLIC_URL:http://huizhi.localhost:8080}/oauth2callback"]
+    assert client["redirectUris"] == ["${HUIZHI_PUBLIC_URL}/oauth2callback"]
+    placeholders = set(re.findall(r"\$\{(\w+)\}", (DEPLOY / "keycloak" / "daxing-realm.json").read_text(encoding="utf-8")))
+    assert placeholders == {"KEYCLOAK_CLIENT_SECRET", "HUIZHI_PUBLIC_URL", "HUIZHI_EXAMPLE_PASSWORD"}
+    assert placeholders <= services["keycloak"]["environment"].keys()  # Keycloak resolves them from its environment
     assert services["portal-1"]["environment"]["HUIZHI_AUTH_SERVER_METADATA_URL"].startswith(
         "http://keycloak.localhost:8081/realms/" + realm["realm"] + "/"
     )

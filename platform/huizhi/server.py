@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ async def readyz(request: Request) -> JSONResponse:
         log.error("readiness: the checks did not finish within %g s (the database hangs?)", READY_TIMEOUT)
         ready, report = False, {
             "status": "not ready",
+            "pid": os.getpid(),
             "checks": {"probe": {"ok": False, "detail": f"the checks did not finish within {READY_TIMEOUT:g} s"}},
         }
     return JSONResponse(report, status_code=200 if ready else 503, headers={"Cache-Control": "no-store"})
