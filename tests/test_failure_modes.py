@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -31,6 +32,7 @@ import pytest
 from databases import test_store
 from ledgerkit import admin
 from plugin_fixtures import ASSETS, make_plugin
+from streamlit.testing.v1 import AppTest
 
 from huizhi import demo
 from huizhi.config import load_settings
@@ -276,3 +278,56 @@ def test_storage_errors_are_told_apart_from_a_lost_database():
     assert failure_kind(OSError("connection timeout expired")) == "unreachable"
     down = StoreUnavailable("duckdb:////var/huizhi/huizhi.duckdb", full)
     assert down.user_message.startswith(STORAGE_MESSAGE) and "/var/huizhi" not in down.user_message
+
+
+def _page_script(path: str) -> None:
+    import subprocess
+    from pathlib import Path
+
+    import streamlit as st
+    import test_failure_modes as t  # tests/ is on sys.path in the AppTest's process (pytest's)
+    from plugin_fixtures import ASSETS, make_plugin
+
+    from huizhi.app import _page_runner
+    from huizhi.config import load_settings
+    from huizhi.host import create_host
+    from huizhi.specs import PageSpec
+
+    def render(ctx):  # what the ledger page does with the file someone chose
+        upload = ctx.ledgers.upload("assets", t._csv(300, 4), "第二版.csv")
+        st.write(f"preview {upload.preview.id if upload.preview else None}")
+
+    spec = PageSpec("上传", "upload-test", render, department="jxj")
+    plugin = make_plugin("assets", ledgers=[ASSETS], pages=[spec])
+    host = create_host(load_settings({}, database_url=f"duckdb:///{path}", data_dir=Path(path).parent),
+                       extra_plugins=[("assets", plugin)], use_entry_points=False)  # fmt: skip
+    try:
+        folder = Path(path).parent
+        files = [str(folder), *map(str, folder.iterdir())]
+        subprocess.run(["chattr", "+i", *files], check=True)
+        try:
+            _page_runner(host, t.ADMIN, spec, "assets", {})()
+        finally:
+            subprocess.run(["chattr", "-i", *files], check=True)
+    finally:
+        host.dispose()
+
+
+@needs_duckdb
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("chattr"), reason="needs root and chattr (see module doc)")
+def test_the_page_shows_the_storage_message_not_a_plugin_failure(tmp_path):
+    path, before = _seeded(tmp_path)
+    probe = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"chattr +i refused here: {probe.stderr.strip()}")
+    subprocess.run(["chattr", "-i", str(path)], check=True)
+    at = AppTest.from_function(_page_script, args=(str(path),), default_timeout=60).run()
+    assert not at.exception
+    assert [e.value for e in at.error] and at.error[0].value.startswith(STORAGE_MESSAGE), [e.value for e in at.error]
+    assert not any("运行出错" in e.value for e in at.error)  # not blamed on the plugin
+    assert not [m.value for m in at.markdown if m.value.startswith("preview")]
+    host = _host(path)
+    try:
+        assert (host.ledgers.head("assets").number, host.ledgers.head("assets").version_id) == before["head"]
+    finally:
+        host.dispose()
