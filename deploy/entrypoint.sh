@@ -12,14 +12,14 @@
 #
 # Settings come from the environment (HUIZHI_DATABASE_URL, HUIZHI_CONFIG, HUIZHI_LOG_FORMAT, …,
 # see docs/deployment.md). Sign-in secrets: either a Streamlit secrets file mounted at
-# $HUIZHI_SECRETS_FILE, or these variables, which this script writes to that file (mode 0600):
+# $HUIZHI_SECRETS, or these variables, which this script writes to that file (mode 0600):
 #   HUIZHI_AUTH_REDIRECT_URI  HUIZHI_AUTH_COOKIE_SECRET  HUIZHI_AUTH_CLIENT_ID
 #   HUIZHI_AUTH_CLIENT_SECRET HUIZHI_AUTH_SERVER_METADATA_URL
 # Each may instead be given as NAME_FILE, a file holding the value (Docker/Kubernetes secrets).
 set -euo pipefail
 
 HUIZHI="${HUIZHI_COMMAND:-huizhi}"
-SECRETS="${HUIZHI_SECRETS_FILE:-/run/huizhi/secrets.toml}"
+SECRETS="${HUIZHI_SECRETS:-/run/huizhi/secrets.toml}"
 AUTH_KEYS=(redirect_uri cookie_secret client_id client_secret server_metadata_url)
 
 say() { printf '[huizhi-entrypoint] %s\n' "$*" >&2; }
@@ -46,7 +46,7 @@ write_secrets_from_env() {
     if (( ! given )); then
         [[ -r "$SECRETS" ]] && return 0
         say "ERROR: no sign-in settings: mount a Streamlit secrets file with an [auth] section at $SECRETS"
-        say "       (HUIZHI_SECRETS_FILE) or set ${missing[*]} (or their _FILE variants)"
+        say "       (HUIZHI_SECRETS) or set ${missing[*]} (or their _FILE variants)"
         return 64
     fi
     if (( ${#missing[@]} )); then
@@ -73,6 +73,9 @@ PY
     ) || { say "ERROR: cannot write $SECRETS"; return 73; }
     say "sign-in settings written to $SECRETS from HUIZHI_AUTH_*"
 }
+
+# every role reads connector secrets ([connectors.*]) from the same file (huizhi.config)
+[[ -r "$SECRETS" ]] && export HUIZHI_SECRETS="$SECRETS"
 
 role="${1:-portal}"
 [[ $# -gt 0 ]] && shift

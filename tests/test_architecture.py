@@ -68,7 +68,7 @@ PLUGIN_PACKAGES = {"huizhi_connectors", *DEPARTMENT_PLUGINS}
 # A name ending in ".*" is a package and everything in it.
 CONTRACT = (
     "huizhi", "huizhi.hookspecs", "huizhi.specs", "huizhi.context", "huizhi.kit", "huizhi.fmt",
-    "huizhi.events", "huizhi.params", "huizhi.clock", "huizhi.district", "huizhi.access",
+    "huizhi.events", "huizhi.params", "huizhi.clock", "huizhi.district", "huizhi.access", "huizhi.sources",
 )  # fmt: skip
 ENGINES = (
     "huizhi.excel.*", "huizhi.cockpit.*", "huizhi.migrations.*", "huizhi.ledger_store", "huizhi.db",
@@ -78,7 +78,7 @@ ENGINES = (
 SERVICES = (
     "huizhi.ledgers", "huizhi.audit", "huizhi.submissions", "huizhi.host", "huizhi.portal",
     "huizhi.scaffold", "huizhi.demo", "huizhi.cli", "huizhi.ledger_cli", "huizhi_seeds.*",
-    "huizhi.health", "huizhi.doctor", "huizhi.backup",
+    "huizhi.health", "huizhi.doctor", "huizhi.syncs", "huizhi.backup",
 )  # fmt: skip
 PORTAL = ("huizhi.app", "huizhi.server", "huizhi_pages.*")
 LAYERS = {"contract": CONTRACT, "engines": ENGINES, "services": SERVICES, "portal": PORTAL}

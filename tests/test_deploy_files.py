@@ -60,7 +60,7 @@ def _container_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     python3 first on PATH (in the image they are the system's)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUIZHI_")}
     env.update(PATH=f"{VENV_BIN}:{env.get('PATH', '/usr/bin:/bin')}", HOME=str(tmp_path),
-               HUIZHI_DATA_DIR=str(tmp_path / "data"), HUIZHI_SECRETS_FILE=str(tmp_path / "run" / "secrets.toml"),
+               HUIZHI_DATA_DIR=str(tmp_path / "data"), HUIZHI_SECRETS=str(tmp_path / "run" / "secrets.toml"),
                NO_PROXY="127.0.0.1", no_proxy="127.0.0.1")  # fmt: skip
     env.update(extra)
     return env
@@ -111,12 +111,12 @@ def test_entrypoint_migrates_then_serves_the_portal_until_sigterm(tmp_path, data
         cmdline = Path(f"/proc/{portal.pid}/cmdline").read_bytes().split(b"\0")
         assert cmdline[1].endswith(b"/huizhi"), cmdline  # the console script, run by the venv's python
         assert cmdline[2:9] == [b"run", b"--address", b"127.0.0.1", b"--port", str(port).encode(), b"--secrets",
-                                env["HUIZHI_SECRETS_FILE"].encode()], cmdline  # fmt: skip
+                                env["HUIZHI_SECRETS"].encode()], cmdline  # fmt: skip
         environ = dict(
             item.split(b"=", 1) for item in Path(f"/proc/{portal.pid}/environ").read_bytes().split(b"\0") if b"=" in item
         )
         assert environ[b"HUIZHI_MIGRATE"] == b"0"
-        secrets = Path(env["HUIZHI_SECRETS_FILE"])
+        secrets = Path(env["HUIZHI_SECRETS"])
         assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
         auth = tomllib.loads(secrets.read_text(encoding="utf-8"))["auth"]
         assert auth == {
@@ -145,7 +145,7 @@ def test_entrypoint_refuses_a_portal_without_sign_in_settings(tmp_path):
     unreadable = _entrypoint({**env, **AUTH, "HUIZHI_AUTH_COOKIE_SECRET_FILE": str(tmp_path / "absent")}, "portal",
                              cwd=tmp_path)  # fmt: skip
     assert unreadable.returncode == 66 and "is not a readable file" in unreadable.stderr
-    assert not Path(env["HUIZHI_SECRETS_FILE"]).exists()
+    assert not Path(env["HUIZHI_SECRETS"]).exists()
 
 
 def test_entrypoint_passes_other_commands_through(tmp_path):

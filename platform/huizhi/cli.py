@@ -12,6 +12,7 @@ huizhi backup FILE        the whole database (ledger history, audit) to FILE (pg
 huizhi restore FILE       a backup into the configured, empty database
 huizhi demo               start the local sign-in provider, seed, and run the portal
 huizhi new-plugin NAME    scaffold a department plugin in plugins/NAME
+huizhi sync ID | --list    run one connector-to-ledger sync now (cron), or list the syncs
 huizhi ledger import FILE --ledger ID
                           check a workbook/CSV and commit it (scripted monthly imports)
 """
@@ -151,6 +152,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 2
         secrets.append(secrets_file)  # only this file; else Streamlit's ./.streamlit, ~/.streamlit
     env = dict(os.environ)
+    if args.secrets:
+        env["HUIZHI_SECRETS"] = str(secrets[0])  # connector secrets are read from the same file
     if args.config:
         env["HUIZHI_CONFIG"] = str(Path(args.config).resolve())
     # The printed URL and Streamlit's browser address: the listening address, unless that is
@@ -258,6 +261,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(portal_port=args.port, oidc_port=args.oidc_port, env={"HUIZHI_CONFIG": str(config)}) or 0
 
 
+def cmd_sync(args: argparse.Namespace) -> int:
+    """Run one sync (exit 0 committed or unchanged, 1 failed) or list every sync's schedule."""
+    with _host() as host:
+        if args.list or not args.sync_id:
+            schedules = host.syncs.schedules()
+            if not schedules:
+                print("no enabled plugin declares a sync")
+            for s in schedules:
+                when = f"every {s.every:g} s" if s.every is not None else f"cron {s.cron!r}"
+                print(f"{s.sync_id}  {s.connector_id} -> ledger {s.ledger_id}  {when}  ({s.plugin})")
+            return 0 if args.list else 2
+        try:
+            result = host.syncs.run(args.sync_id)
+        except LookupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    if not result.ok:
+        print(f"sync {result.sync_id} failed: {result.error}", file=sys.stderr)
+        return 1
+    if result.outcome == "unchanged":
+        print(f"sync {result.sync_id}: unchanged ({result.rows} rows)")
+    else:
+        print(f"sync {result.sync_id}: version {result.version} ({result.rows} rows: "
+              f"+{result.added} ~{result.changed} -{result.removed})")
+    return 0
+
+
 def cmd_new_plugin(args: argparse.Namespace) -> int:
     from huizhi.scaffold import create_plugin
 
@@ -319,6 +349,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--title", default=None)
     p.add_argument("--directory", default="plugins")
     p.set_defaults(func=cmd_new_plugin)
+    p = sub.add_parser("sync", help="run a connector-to-ledger sync now, or list the syncs")
+    p.add_argument("sync_id", nargs="?", help="the SyncSpec id")
+    p.add_argument("--list", action="store_true", help="list every sync and its schedule")
+    p.set_defaults(func=cmd_sync)
     from huizhi.ledger_cli import add_parser as add_ledger_parser
 
     add_ledger_parser(sub)

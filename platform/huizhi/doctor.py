@@ -31,8 +31,8 @@ from sqlalchemy.engine import make_url
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 CHECK_LABELS = {
-    "settings": "配置文件", "access": "角色映射", "database": "数据库连接", "migrations": "数据库结构版本",
-    "sign-in": "统一身份认证", "plugins": "插件", "queue": "任务队列",
+    "settings": "配置文件", "access": "角色映射", "connectors": "连接器", "database": "数据库连接",
+    "migrations": "数据库结构版本", "sign-in": "统一身份认证", "plugins": "插件", "queue": "任务队列",
 }  # fmt: skip
 STATUS_LABELS = {OK: "正常", WARN: "注意", FAIL: "异常"}
 
@@ -205,6 +205,12 @@ def run_checks(
     access = check_access_config(settings.access, settings.departments)
     findings += [Finding("access", FAIL, p) for p in access] or [
         Finding("access", OK, f"{len(settings.access.get('rules', ()))} rules")
+    ]
+    from huizhi.host import check_connector_config
+
+    connectors = check_connector_config(settings.connectors, settings.departments, settings.connector_env)
+    findings += [Finding("connectors", FAIL, p) for p in connectors] or [
+        Finding("connectors", OK, f"{len(settings.connectors)} configured")
     ]
     findings += check_database(settings.database_url, host.engine if host is not None else None)
     findings += check_signin(list(secrets_files) if secrets_files else default_secrets_files())
