@@ -8,6 +8,8 @@ huizhi docs [--check]     write (or verify) docs/plugins.md from the hookspecs
 huizhi run [--address A] [--port P] [--secrets FILE] [--config FILE]
                           start the portal (Streamlit), /livez and /readyz on the same port
 huizhi doctor             check configuration, database, migrations, sign-in provider, plugins
+huizhi backup FILE        the whole database (ledger history, audit) to FILE (pg_dump / DuckDB file copy)
+huizhi restore FILE       a backup into the configured, empty database
 huizhi demo               start the local sign-in provider, seed, and run the portal
 huizhi new-plugin NAME    scaffold a department plugin in plugins/NAME
 huizhi sync ID | --list    run one connector-to-ledger sync now (cron), or list the syncs
@@ -209,6 +211,27 @@ def _demo_declarative_dir(user: Any) -> Path | None:
     return shipped if shipped.is_dir() else None
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from huizhi.backup import backup
+    from huizhi.config import load_settings
+
+    done = backup(load_settings().database_url, Path(args.file))
+    print(f"backed up the {done.store} database (schema {done.revision or 'none'}) to {done.path} "
+          f"({done.size / 1e6:.1f} MB)")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from huizhi.backup import restore
+    from huizhi.config import load_settings
+
+    settings = load_settings()
+    done = restore(settings.database_url, Path(args.file))
+    print(f"restored {done.path} into the {done.store} database (schema {done.revision or 'none'}); "
+          "next: `huizhi migrate` if this huizhi is newer than the backup, then start the portals")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import importlib.util
     import os
@@ -288,7 +311,9 @@ def cmd_new_plugin(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from huizhi.logs import configure_logging, log_format
+
+    configure_logging(log_format(), logging.WARNING)
     parser = argparse.ArgumentParser(prog="huizhi", description="慧治 huizhi platform")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("plugins", help="list plugins and their status").set_defaults(func=cmd_plugins)
@@ -318,6 +343,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="Streamlit secrets file(s) with [auth], as given to `huizhi run --secrets` "
                         "(default: ~/.streamlit/secrets.toml and ./.streamlit/secrets.toml)")
     p.set_defaults(func=cmd_doctor)
+    p = sub.add_parser("backup", help="back up the whole database (ledger history included) to FILE")
+    p.add_argument("file", help="the backup file to write (must not exist)")
+    p.set_defaults(func=cmd_backup)
+    p = sub.add_parser("restore", help="restore a backup into the configured database, which must be empty")
+    p.add_argument("file", help="a file written by `huizhi backup`")
+    p.set_defaults(func=cmd_restore)
     p = sub.add_parser("demo", help="run the demo: local sign-in provider, seeded data, portal")
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--oidc-port", type=int, default=9400)
@@ -339,9 +370,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except Exception as exc:
+        from huizhi.backup import BackupError
         from huizhi.db import StoreUnavailable
 
-        if isinstance(exc, StoreUnavailable):
+        if isinstance(exc, StoreUnavailable | BackupError):
             print(f"error: {exc}", file=sys.stderr)
             return 2
         raise

@@ -7,6 +7,8 @@
 | pool size (server) | ``HUIZHI_DB_POOL_SIZE`` | ``[database] pool_size`` | 5 |
 | pool overflow (server) | ``HUIZHI_DB_MAX_OVERFLOW`` | ``[database] max_overflow`` | 5 |
 | pool checkout timeout, s | ``HUIZHI_DB_POOL_TIMEOUT`` | ``[database] pool_timeout`` | 30 |
+| connect timeout, s (server) | ``HUIZHI_DB_CONNECT_TIMEOUT`` | ``[database] connect_timeout`` | 5 |
+| log format | ``HUIZHI_LOG_FORMAT`` (``text`` / ``json``) | ``[logging] format`` | ``text`` |
 | data directory | ``HUIZHI_DATA_DIR`` | ``data_dir`` | ``./var`` |
 | plugins to load | ``HUIZHI_LOAD_PLUGINS`` (comma list) | ``[plugins] load`` | all installed |
 | strict mode | ``HUIZHI_STRICT=1`` | ``[plugins] strict`` | off |
@@ -37,7 +39,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from huizhi.db import MAX_OVERFLOW, POOL_SIZE, POOL_TIMEOUT
+from huizhi.db import CONNECT_TIMEOUT, MAX_OVERFLOW, POOL_SIZE, POOL_TIMEOUT
 from huizhi.district import DAXING, Departments
 
 DEPARTMENT_ID = re.compile(r"[a-z][a-z0-9_-]*")
@@ -95,11 +97,16 @@ class Settings:
     pool_size: int = POOL_SIZE  # [database] pool settings; a database server only
     max_overflow: int = MAX_OVERFLOW
     pool_timeout: float = POOL_TIMEOUT  # seconds a checkout waits before StoreBusy
+    connect_timeout: float = CONNECT_TIMEOUT  # seconds a new connection may take (server unreachable)
+    log_format: str = "text"  # [logging] format: text or json (huizhi.logs)
 
     @property
     def pool_options(self) -> dict[str, Any]:
         """Keyword arguments for :func:`huizhi.db.create_db_engine`."""
-        return {"pool_size": self.pool_size, "max_overflow": self.max_overflow, "pool_timeout": self.pool_timeout}
+        return {
+            "pool_size": self.pool_size, "max_overflow": self.max_overflow, "pool_timeout": self.pool_timeout,
+            "connect_timeout": self.connect_timeout,
+        }  # fmt: skip
 
     @property
     def store_kind(self) -> str:
@@ -121,6 +128,14 @@ def _number(env: Mapping[str, str], name: str, database: Mapping[str, Any], key:
         raise ValueError(f"{name} / [database] {key} must be a number, got {raw!r}") from None
     if value < minimum or isinstance(raw, bool):
         raise ValueError(f"{name} / [database] {key} must be a number >= {minimum}, got {raw!r}")
+    return value
+
+
+def _log_format(env: Mapping[str, str], config: Mapping[str, Any]) -> str:
+    raw = env.get("HUIZHI_LOG_FORMAT") or config.get("logging", {}).get("format") or "text"
+    value = str(raw).strip().lower()
+    if value not in {"text", "json"}:
+        raise ValueError(f"HUIZHI_LOG_FORMAT / [logging] format must be 'text' or 'json', got {raw!r}")
     return value
 
 
@@ -227,6 +242,10 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         "pool_size": _number(env, "HUIZHI_DB_POOL_SIZE", database, "pool_size", POOL_SIZE, int, 1),  # 0: unbounded
         "max_overflow": _number(env, "HUIZHI_DB_MAX_OVERFLOW", database, "max_overflow", MAX_OVERFLOW, int),
         "pool_timeout": _number(env, "HUIZHI_DB_POOL_TIMEOUT", database, "pool_timeout", POOL_TIMEOUT, float),
+        "connect_timeout": _number(
+            env, "HUIZHI_DB_CONNECT_TIMEOUT", database, "connect_timeout", CONNECT_TIMEOUT, float, 1
+        ),
+        "log_format": _log_format(env, config),
     }
     values.update(overrides)
     values["access"] = freeze(values["access"])  # overrides too: tests pass plain dicts
