@@ -10,6 +10,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -18,17 +19,20 @@ from sqlalchemy.orm import Session
 from huizhi.access import AccessDenied, Identity, check_access_config, system_identity
 from huizhi.audit import AuditLog
 from huizhi.cockpit.runner import CockpitRunner
-from huizhi.config import Settings, load_settings
+from huizhi.config import Settings, connector_config, load_settings
 from huizhi.context import PageContext, TileContext
 from huizhi.db import check_connection, check_schema, create_db_engine, upgrade
+from huizhi.declarative import DeclaredPlugin, Problem
 from huizhi.district import Departments
 from huizhi.events import EventBus, LedgerChanged, PgEventChannel, notify
 from huizhi.ledger_store import LedgerStore
 from huizhi.ledgers import LedgerService
 from huizhi.models import PluginState, utcnow
 from huizhi.plugins import Registry, load_registry
+from huizhi.sources import HOST_KEYS, Freshness, SourceCache, SourceResult, TableFile, cache_key
 from huizhi.specs import Perm, Theme
 from huizhi.submissions import SubmissionTracker
+from huizhi.syncs import SyncService
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +55,16 @@ class Host:
 
     # which departments have submitted this period; forgets on every LedgerChanged
     submissions: SubmissionTracker = field(init=False, repr=False, compare=False)
+    # connector results with their freshness (ctx.source); emptied by dispose()
+    sources: SourceCache = field(init=False, repr=False, compare=False)
+    # scheduled syncs from connectors into ledgers: run(sync_id), schedules()
+    syncs: SyncService = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.cockpit = CockpitRunner(self)
         self.submissions = SubmissionTracker(self)
+        self.sources = SourceCache()
+        self.syncs = SyncService(self)
 
     def connector(self, connector_id: str, *, plugin: str, identity: Identity) -> Any:
         """The connection for ``connector_id``, for ``plugin`` acting for ``identity``.
@@ -63,19 +73,13 @@ class Host:
         declaring one or belong to a granted department, and the identity must hold the
         connector's permission for a granted department. A refusal is audited and raised as
         :class:`huizhi.access.AccessDenied`. The connection is built once from
-        ``[connectors.<id>]`` (less the host's own key ``departments``) and kept until
-        :meth:`dispose`.
+        ``[connectors.<id>]`` (less the host's own keys ``departments``, ``max_age`` and
+        ``retry_interval``; each ``<key>_env`` replaced by ``<key>`` from that environment
+        variable) and kept until :meth:`dispose`.
         """
-        try:
-            spec, owner = self.registry.connectors[connector_id]
-        except KeyError:
-            declared = ", ".join(sorted(self.registry.connectors)) or "none"
-            raise LookupError(
-                f"plugin {plugin!r} asked for connector {connector_id!r}, which no enabled plugin "
-                f"declares (declared: {declared})"
-            ) from None
-        config = dict(self.settings.connectors.get(connector_id, {}))
-        configured = config.pop("departments", None)
+        spec, config = self._connector_config(connector_id, plugin)
+        owner = self.registry.connectors[connector_id][1]
+        configured = config.get("departments")
         if configured is not None:
             departments = _configured_departments(connector_id, configured, self.settings.departments)
         else:
@@ -99,8 +103,56 @@ class Host:
         # Streamlit runs each session's script in its own thread: build a connection only once.
         with self._connections_lock:
             if connector_id not in self._connections:
-                self._connections[connector_id] = spec.factory(config)
+                factory_config = connector_config(
+                    connector_id, {k: v for k, v in config.items() if k not in HOST_KEYS}, self.settings.connector_env
+                )
+                self._connections[connector_id] = spec.factory(factory_config)
             return self._connections[connector_id]
+
+    def _connector_config(self, connector_id: str, plugin: str) -> tuple[Any, dict[str, Any]]:
+        try:
+            spec, _owner = self.registry.connectors[connector_id]
+        except KeyError:
+            declared = ", ".join(sorted(self.registry.connectors)) or "none"
+            raise LookupError(
+                f"plugin {plugin!r} asked for connector {connector_id!r}, which no enabled plugin "
+                f"declares (declared: {declared})"
+            ) from None
+        return spec, dict(self.settings.connectors.get(connector_id, {}))
+
+    def source(
+        self,
+        connector_id: str,
+        query: Any,
+        params: Mapping[str, Any] | None = None,
+        *,
+        plugin: str,
+        identity: Identity,
+        max_age: float | None = None,
+    ) -> SourceResult:
+        """``fetch(query, params)`` on the connection, through the grant check of
+        :meth:`connector` and the host's cache (:mod:`huizhi.sources`): served from the cache
+        while younger than ``max_age`` (default ``[connectors.<id>] max_age``), fetched within
+        ``timeout``; a failing source gives the last good data marked stale. Raises
+        :class:`AccessDenied` (audited) like :meth:`connector`; never raises for a failing source."""
+        connection = self.connector(connector_id, plugin=plugin, identity=identity)
+        fetch = getattr(connection, "fetch", None)
+        if not callable(fetch):
+            raise TypeError(f"connector {connector_id!r}: its connection has no fetch(query, params)")
+        _spec, config = self._connector_config(connector_id, plugin)
+        freshness = Freshness.from_config(connector_id, config)
+        bound = dict(params or {})
+        key = cache_key(connector_id, connection, query, bound)
+
+        def read() -> Any:
+            data = fetch(query, bound)
+            if isinstance(data, TableFile):  # a file off a share: the upload parser, in its sandbox
+                from huizhi.excel.tables import read_table_file
+
+                return read_table_file(data)
+            return data
+
+        return self.sources.get(connector_id, key, read, freshness, max_age=max_age)
 
     def _close_connections(self) -> None:
         """Close every cached connection that has a ``close()``; one failure does not stop the rest."""
@@ -180,6 +232,67 @@ class Host:
             session.commit()
         self.audit.record(identity, "plugin.enable" if enabled else "plugin.disable", f"plugin:{name}")
 
+    def install_declarative(self, identity: Identity, files: Mapping[str, bytes]) -> DeclaredPlugin:
+        """Check a declarative plugin file (and the demo rows it names) and save it in the
+        configured folder; it is loaded when the host is next built (a restart). Platform admins only.
+
+        ``files`` maps file names to contents: exactly one ``.toml`` plus, optionally, the CSV its
+        ``demo_rows`` names. Raises :class:`huizhi.declarative.DeclarationError` with every problem
+        (and its line) when the file is wrong or claims a plugin name, ledger id, page url path or
+        tile id another plugin already has; nothing is saved then. Audited (``plugin.install``).
+        """
+        import shutil
+        import tempfile
+
+        from huizhi.declarative import DeclarationError, load
+
+        if not identity.allows(Perm.PLATFORM_ADMIN):
+            raise PermissionError("platform admin only")
+        folder = self.settings.declarative_dir
+        if folder is None:
+            raise LookupError("no folder for declarative plugins: set [plugins] declarative_dir in huizhi.toml")
+        names = [n for n in files if n.endswith(".toml")]
+        if len(names) != 1 or any(Path(n).name != n or n.startswith(".") for n in files):
+            raise DeclarationError(names[0] if names else "plugin.toml", [Problem(
+                None, "", "upload exactly one .toml file (plus the CSV of demo rows it names, if any)",
+                "请上传一个 .toml 声明文件（如有演示数据，再加上它引用的 CSV 文件）")])  # fmt: skip
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, data in files.items():
+                (Path(tmp) / name).write_bytes(data)
+            try:
+                plugin = load(Path(tmp) / names[0], self.settings.departments)
+                clashes = self._declared_clashes(plugin, folder / names[0])
+                if clashes:
+                    raise DeclarationError(names[0], clashes)
+            except DeclarationError as exc:
+                self.audit.record(identity, "plugin.install", f"file:{names[0]}", "rejected",
+                                  problems=[p.english() for p in exc.problems][:20])  # fmt: skip
+                raise DeclarationError(names[0], exc.problems) from None
+            folder.mkdir(parents=True, exist_ok=True)
+            for name in files:
+                shutil.copyfile(Path(tmp) / name, folder / name)
+        self.audit.record(identity, "plugin.install", f"plugin:{plugin.name}", file=names[0], folder=str(folder))
+        return load(folder / names[0], self.settings.departments)
+
+    def _declared_clashes(self, plugin: DeclaredPlugin, target: Path) -> list[Problem]:
+        """Ids the new file claims that another plugin (not the file it replaces) already has."""
+
+        def other(owner: str) -> bool:
+            return self.registry.plugins[owner].declared != target
+
+        claimed = [
+            ("plugin name", plugin.name, plugin.name if plugin.name in self.registry.plugins else None),
+            ("ledger", plugin.ledger.id, self.registry.ledgers.get(plugin.ledger.id, (None, None))[1]),
+            *(("page url path", p.url_path, self.registry.pages.get(p.url_path, (None, None))[1]) for p in plugin.huizhi_pages()),
+            *(("tile", t.id, self.registry.tiles.get(t.id, (None, None))[1]) for t in plugin.huizhi_tiles()),
+        ]  # fmt: skip
+        return [
+            Problem(None, "", f"{kind} {value!r} is already declared by plugin {owner!r}",
+                    f"{value} 已被插件“{owner}”使用：请换一个 id 或名称")  # fmt: skip
+            for kind, value, owner in claimed
+            if owner is not None and other(owner)
+        ]
+
     def dispose(self) -> None:
         """Stop what the host started (event channel, cockpit threads, joined) and close its
         connections. Idempotent."""
@@ -187,6 +300,7 @@ class Host:
             self.channel.close()
         self.events.close()
         self.cockpit.close()
+        self.sources.close()
         self._close_connections()
         self.engine.dispose()
 
@@ -205,11 +319,27 @@ def _configured_departments(connector_id: str, configured: Any, departments: Dep
     return tuple(configured)
 
 
-def check_connector_config(connectors: Mapping[str, Mapping[str, Any]], departments: Departments) -> list[str]:
-    """Problems in the ``[connectors.<id>]`` sections' ``departments``, in English for the log and CLI."""
+def check_connector_config(
+    connectors: Mapping[str, Mapping[str, Any]],
+    departments: Departments,
+    connector_env: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Problems in the ``[connectors.<id>]`` sections (``departments``, the freshness settings,
+    and with ``connector_env`` the environment variables ``*_env`` keys name), in English for
+    the log and CLI."""
     known = list(departments.ids())
     problems = []
     for connector_id, config in connectors.items():
+        try:
+            Freshness.from_config(connector_id, config)
+        except ValueError as exc:
+            problems.append(str(exc))
+        if connector_env is not None:
+            problems.extend(
+                f"[connectors.{connector_id}] {key} names the environment variable {value}, which is not set"
+                for key, value in config.items()
+                if key.endswith("_env") and isinstance(value, str) and value not in connector_env
+            )
         if "departments" not in config:
             continue
         depts = config["departments"]
@@ -251,7 +381,7 @@ def create_host(
     settings = settings or load_settings()
     for problem in [
         *check_access_config(settings.access, settings.departments),
-        *check_connector_config(settings.connectors, settings.departments),
+        *check_connector_config(settings.connectors, settings.departments, settings.connector_env),
     ]:
         log.error("access configuration: %s", problem)
     engine = create_db_engine(settings.database_url, **settings.pool_options)
@@ -267,6 +397,7 @@ def create_host(
         disabled_by_admin=_admin_disabled(engine),
         use_entry_points=use_entry_points,
         departments=settings.departments,
+        declarative_dir=settings.declarative_dir,
     )
     store = LedgerStore(engine, {lid: spec for lid, (spec, _) in registry.ledgers.items()})
     store.ensure_tables()
