@@ -27,7 +27,6 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -647,26 +646,15 @@ def _process(
     col_parts: dict[str, dict[str, pa.Array]] = {}
     skip: dict[str, np.ndarray] = {}
     chunks: list[pa.Table] = []
-    for col in spec.columns:
-        source = match.mapping.get(col.name)
-        if source is not None:
-            col_parts[col.name] = {k: take(v) for k, v in sliced[source].items()}
-    # Arrow compute releases the GIL: two columns convert at once on a 2-core machine. Only the
-    # conversions run in the pool; problems and progress stay in this (the caller's) thread.
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="huizhi-convert") as pool:
-        converting = {
-            name: pool.submit(convert_column, parts, spec.column(name), n)
-            for name, parts in col_parts.items()
-        }
-        converted = {name: fut.result() for name, fut in converting.items()}
-    del converting
     for i, col in enumerate(spec.columns):
-        if col.name not in col_parts:
+        source = match.mapping.get(col.name)
+        if source is None:
             columns[col.name] = pa.nulls(n, TYPES[col.dtype])
             skip[col.name] = np.ones(n, dtype=bool)
             continue
-        parts = col_parts[col.name]
-        conv: Converted = converted.pop(col.name)
+        parts = {k: take(v) for k, v in sliced[source].items()}
+        col_parts[col.name] = parts
+        conv: Converted = convert_column(parts, col, n)
         columns[col.name] = conv.values
         fail_any = np.zeros(n, dtype=bool)
         for reason, mask in conv.failures.items():
