@@ -54,8 +54,9 @@ def render(ctx: PageContext) -> None:
     spec = by_title[st.selectbox("台账", titles, index=index)]
     flash = st.session_state.pop(f"flash-{spec.id}", None)
     notice = st.empty()  # always there: the tabs below keep their place (and the open tab) when it goes
-    if flash:
-        notice.success(flash)
+    if flash:  # (kind, text): what the last action said, drawn after the rerun it asked for
+        kind, text = flash
+        (notice.error if kind == "error" else notice.success)(text)
     head = ctx.ledgers.head(spec.id)
     st.caption(
         (f"当前为第 {head.number} 版，更新于 {format_as_of(head.updated_at)}（北京时间）。" if head else "该台账尚无数据。")
@@ -284,13 +285,15 @@ def preview_and_commit(ctx: PageContext, spec: LedgerSpec, preview: Preview) -> 
                 version = ctx.ledgers.commit(preview, confirm_removal=confirmed)
         except (StaleVersion, Unchanged, NotYours, ConfirmationRequired, AccessDenied) as exc:
             st.session_state.pop(f"ingest-{spec.id}", None)
-            # empty the uploader too: the next rerun must not upload (and audit) the file again
+            # empty the uploader too: the next rerun must not upload (and audit) the file again.
+            # Rerun at once, as after a commit: this run already drew the uploader under its old
+            # key, and a file dropped into that one would vanish on the next run (its key gone).
             st.session_state[f"upload-round-{spec.id}"] = st.session_state.get(f"upload-round-{spec.id}", 0) + 1
-            st.error(getattr(exc, "user_message", str(exc)))
-            return
+            st.session_state[f"flash-{spec.id}"] = ("error", getattr(exc, "user_message", str(exc)))
+            st.rerun()
         st.session_state.pop(f"ingest-{spec.id}", None)
         st.session_state[f"upload-round-{spec.id}"] = st.session_state.get(f"upload-round-{spec.id}", 0) + 1
-        st.session_state[f"flash-{spec.id}"] = (
+        st.session_state[f"flash-{spec.id}"] = "success", (
             f"已提交为第 {version.number} 版：新增 {version.added:,}，修改 {version.changed:,}，"
             f"删除 {version.removed:,}，共 {version.row_count:,} 行。"
         )
@@ -349,7 +352,7 @@ def history_tab(ctx: PageContext, spec: LedgerSpec) -> None:
         if stale is not None and stale.preview is not None:
             ctx.ledgers.discard(stale.preview)
         st.session_state[f"upload-round-{spec.id}"] = st.session_state.get(f"upload-round-{spec.id}", 0) + 1
-        st.session_state[f"flash-{spec.id}"] = f"已恢复第{number}版的数据，作为第{version.number}版。"
+        st.session_state[f"flash-{spec.id}"] = ("success", f"已恢复第{number}版的数据，作为第{version.number}版。")
         st.rerun()
 
 
