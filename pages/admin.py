@@ -16,6 +16,7 @@ from huizhi.context import PageContext
 from huizhi.db import current_revision
 from huizhi.exports import csv_bytes, xlsx_bytes
 from huizhi.fmt import format_as_of
+from huizhi.kit import day_input
 from huizhi.portal import host_of
 from huizhi.specs import Perm
 
@@ -152,6 +153,7 @@ REASON_LABELS = {
     "id token expired": "登录已过期",
     "plugin": "插件未获准使用",
     "identity": "本人无权限",
+    "template example rows": "表格含模板自带的示例行",
 }
 
 
@@ -270,7 +272,8 @@ def audit_page(ctx: PageContext) -> None:
     action = actions[c1.selectbox("操作", list(actions))]
     actor = c2.text_input("操作人（姓名或标识）")
     text = c3.text_input("对象或详情包含")
-    since = c4.date_input("起始日期", value=beijing_today() - dt.timedelta(days=30), format="YYYY-MM-DD")
+    today = beijing_today()
+    since = day_input("起始日期（年-月-日）", today - dt.timedelta(days=30), key="audit-since", latest=today, container=c4)
     # the day starts at 00:00 Beijing time, which is 16:00 UTC the day before
     start = dt.datetime.combine(since, dt.time(), tzinfo=BEIJING).astimezone(dt.UTC).replace(tzinfo=None)
     events = host.audit.search(
@@ -278,8 +281,10 @@ def audit_page(ctx: PageContext) -> None:
     )
     df = audit_rows(host, events)
     st.caption(f"共 {len(df):,} 条（最多显示 2000 条，按时间倒序）。审计日志只追加，不可修改。")
+    # Rows three lines tall: st.dataframe wraps text only in rows taller than 4rem (Streamlit
+    # 1.67's grid), so a long 说明 shows whole instead of ending at the column's edge.
     st.dataframe(
-        df, hide_index=True, width="stretch", height=480,
+        df, hide_index=True, width="stretch", height=560, row_height=72,
         column_config={
             "编号": st.column_config.NumberColumn("编号", width=56, format="%d"),
             "时间（北京时间）": st.column_config.TextColumn(width=150),
