@@ -17,6 +17,7 @@ from huizhi.db import current_revision
 from huizhi.exports import csv_bytes, xlsx_bytes
 from huizhi.fmt import format_as_of
 from huizhi.kit import day_input
+from huizhi.ledgers import MODE_LABELS
 from huizhi.portal import host_of
 from huizhi.specs import Perm
 
@@ -216,6 +217,8 @@ def audit_summary(host, detail: str) -> str:
     refused = data.get("refused")
     if refused in REASON_LABELS:
         parts.append(f"原因：{REASON_LABELS[refused]}")
+    if data.get("mode") in MODE_LABELS:  # a StrEnum: the stored text finds its label
+        parts.append(f"更新方式：{MODE_LABELS[data['mode']]}")
     if data.get("file_name"):
         parts.append(f"文件：{data['file_name']}")
     number("rows", "行数")
@@ -284,14 +287,14 @@ def audit_page(ctx: PageContext) -> None:
     # Rows three lines tall: st.dataframe wraps text only in rows taller than 4rem (Streamlit
     # 1.67's grid), so a long 说明 shows whole instead of ending at the column's edge.
     st.dataframe(
-        df, hide_index=True, width="stretch", height=560, row_height=72,
+        df, hide_index=True, width="stretch", height=min(560, 40 + 72 * max(len(df), 1)), row_height=72,
         column_config={
             "编号": st.column_config.NumberColumn("编号", width=56, format="%d"),
             "时间（北京时间）": st.column_config.TextColumn(width=150),
             "操作人": st.column_config.TextColumn(width=80),
             "操作": st.column_config.TextColumn(width=100),
             "对象": st.column_config.TextColumn(width=200),
-            "结果": st.column_config.TextColumn(width=56),
+            "结果": st.column_config.TextColumn(width=64),
             "说明": st.column_config.TextColumn(width=330),
         },
     )

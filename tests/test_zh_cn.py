@@ -158,7 +158,7 @@ def test_shell_css_replaces_the_uploaders_and_multiselects_english():
     from huizhi.app import locale_css
 
     css = locale_css(200)
-    for chinese in ("选择文件", "单个文件不超过 200MB", "将文件拖放到此处", "全选", "无匹配选项"):
+    for chinese in ("选择文件", "单个文件不超过 200MB", "将文件拖放到此处", "全选", "无匹配选项", "按回车键确认"):
         assert f'content: "{chinese}"' in css
     assert "stFileUploaderDropzoneInstructions" in css and "__select_all__" in css
     # the English text is hidden from sight and from innerText, not only shrunk

@@ -446,9 +446,10 @@ class DateRange:
         if choice != CUSTOM_RANGE:
             start, end = ranges[choice]
             return {self.start: start, self.end: end}
-        common = {"earliest": self.earliest, "latest": ctx.today, "container": col}
-        start = day_input("起始日期（年-月-日）", start, key=f"{key}-filter-{self.name}-from", **common)
-        end = day_input("截止日期（年-月-日）", end, key=f"{key}-filter-{self.name}-to", **common)
+        left, right = col.columns(2)  # side by side: the panel's row stays one line of boxes tall
+        common = {"earliest": self.earliest, "latest": ctx.today}
+        start = day_input("起始日期（年-月-日）", start, key=f"{key}-filter-{self.name}-from", container=left, **common)
+        end = day_input("截止日期（年-月-日）", end, key=f"{key}-filter-{self.name}-to", container=right, **common)
         if start > end:
             col.error(f"起始日期 {start.isoformat()} 晚于截止日期 {end.isoformat()}：已按 {end.isoformat()} 至 {start.isoformat()} 查询。")
             start, end = end, start
