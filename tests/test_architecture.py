@@ -76,7 +76,7 @@ ENGINES = (
     "huizhi.signin",
 )  # fmt: skip
 SERVICES = (
-    "huizhi.ledgers", "huizhi.audit", "huizhi.submissions", "huizhi.host", "huizhi.portal",
+    "huizhi.ledgers", "huizhi.audit", "huizhi.submissions", "huizhi.host", "huizhi.portal", "huizhi.tasks",
     "huizhi.scaffold", "huizhi.demo", "huizhi.cli", "huizhi.ledger_cli", "huizhi_seeds.*",
     "huizhi.health", "huizhi.doctor",
 )  # fmt: skip

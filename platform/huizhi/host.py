@@ -29,6 +29,7 @@ from huizhi.models import PluginState, utcnow
 from huizhi.plugins import Registry, load_registry
 from huizhi.specs import Perm, Theme
 from huizhi.submissions import SubmissionTracker
+from huizhi.tasks import TaskQueue
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +53,13 @@ class Host:
     # which departments have submitted this period; forgets on every LedgerChanged
     submissions: SubmissionTracker = field(init=False, repr=False, compare=False)
 
+    # background work (huizhi.tasks): procrastinate on PostgreSQL, the host's threads on DuckDB
+    tasks: TaskQueue = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         self.cockpit = CockpitRunner(self)
         self.submissions = SubmissionTracker(self)
+        self.tasks = TaskQueue(self, self.settings.tasks)
 
     def connector(self, connector_id: str, *, plugin: str, identity: Identity) -> Any:
         """The connection for ``connector_id``, for ``plugin`` acting for ``identity``.
@@ -181,10 +186,11 @@ class Host:
         self.audit.record(identity, "plugin.enable" if enabled else "plugin.disable", f"plugin:{name}")
 
     def dispose(self) -> None:
-        """Stop what the host started (event channel, cockpit threads, joined) and close its
-        connections. Idempotent."""
+        """Stop what the host started (event channel, task threads and queue connections,
+        cockpit threads, joined) and close its connections. Idempotent."""
         if self.channel is not None:
             self.channel.close()
+        self.tasks.close()
         self.events.close()
         self.cockpit.close()
         self._close_connections()
