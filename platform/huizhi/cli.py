@@ -7,7 +7,8 @@ huizhi seed               load the demo data from the action plan (skips ledgers
 huizhi docs [--check]     write (or verify) docs/plugins.md from the hookspecs
 huizhi run [--address A] [--port P] [--secrets FILE] [--config FILE]
                           start the portal (Streamlit), /livez and /readyz on the same port
-huizhi doctor             check configuration, database, migrations, sign-in provider, plugins
+huizhi worker [--name N]  run background tasks from the queue on PostgreSQL until SIGTERM
+huizhi doctor             check configuration, database, migrations, sign-in provider, queue, plugins
 huizhi demo               start the local sign-in provider, seed, and run the portal
 huizhi new-plugin NAME    scaffold a department plugin in plugins/NAME
 huizhi ledger import FILE --ledger ID
@@ -188,6 +189,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 128 - code if code < 0 else code
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run the task queue's jobs (PostgreSQL). SIGTERM/SIGINT stop it cleanly: no new job is
+    taken, the running one finishes, the worker's heartbeat row is removed, connections close.
+    A second signal, or SIGKILL, stops at once; the job left behind is retried by another worker
+    once this one's heartbeat is older than ``[tasks] stalled_after``."""
+    import os
+
+    logging.getLogger("huizhi.tasks").setLevel(logging.INFO)  # each run's outcome, for the operator
+    host = _host()
+    try:
+        if not host.tasks.on_postgres:
+            print("error: the embedded DuckDB store runs background tasks inside the portal process; "
+                  "`huizhi worker` is for PostgreSQL (HUIZHI_DATABASE_URL=postgresql+psycopg://...)", file=sys.stderr)
+            return 2
+        jobs = ", ".join(sorted(host.tasks.periodic_jobs))
+        print(f"[huizhi] worker {args.name or os.getpid()} started "
+              f"(periodic: {jobs})", file=sys.stderr, flush=True)
+        host.tasks.run_worker(name=args.name)
+        print("[huizhi] worker stopped", file=sys.stderr, flush=True)
+        return 0
+    finally:
+        host.dispose()
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from huizhi.doctor import FAIL, report, run_checks
 
@@ -273,7 +298,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="Streamlit secrets file with the [auth] sign-in settings (default: .streamlit/secrets.toml)")
     p.add_argument("--config", metavar="FILE", help="huizhi.toml to use (sets HUIZHI_CONFIG)")
     p.set_defaults(func=cmd_run)
-    p = sub.add_parser("doctor", help="check configuration, database, sign-in provider and plugins")
+    p = sub.add_parser("worker", help="run background tasks (PostgreSQL) until SIGTERM")
+    p.add_argument("--name", default=None, help="worker name in logs and the admin page (default host:pid)")
+    p.set_defaults(func=cmd_worker)
+    p = sub.add_parser("doctor", help="check configuration, database, sign-in provider, queue and plugins")
     p.add_argument("--secrets", metavar="FILE", action="append", default=[],
                    help="Streamlit secrets file(s) with [auth], as given to `huizhi run --secrets` "
                         "(default: ~/.streamlit/secrets.toml and ./.streamlit/secrets.toml)")

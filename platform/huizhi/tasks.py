@@ -234,14 +234,23 @@ class TaskQueue:
         if isinstance(self._backend, _Threads):
             self._backend.start_schedule()
 
-    def run_worker(self, *, name: str | None = None) -> None:
-        """Run jobs until SIGTERM/SIGINT (``huizhi worker``): a running job is finished first."""
+    def run_now(self, name: str) -> int:
+        """Queue periodic job ``name`` once now, outside its schedule (an admin's "run now", a
+        sync after its source came back); returns the run's id."""
+        job = self._periodic[name]
+        return self._enqueue(PERIODIC_PREFIX + name, job.label, "system:periodic", {"timestamp": None})
+
+    def run_worker(self, *, name: str | None = None, until_idle: bool = False) -> None:
+        """Run jobs until SIGTERM/SIGINT (``huizhi worker``): a running job is finished first.
+        ``until_idle``: return once the queue is empty instead (tests, one-off catch-up runs)."""
         if not isinstance(self._backend, _Procrastinate):
             raise RuntimeError(
                 "the embedded DuckDB store runs background work inside the portal process; "
                 "a worker is only for PostgreSQL (set HUIZHI_DATABASE_URL to a postgresql+psycopg:// URL)"
             )
-        self._backend.run_worker(name or self._worker_name)
+        if name:
+            self._worker_name = f"{name} ({self._worker_name})"
+        self._backend.run_worker(self._worker_name, until_idle=until_idle)
 
     def execute(self, run_id: int, *, last_attempt: Callable[[BaseException], bool]) -> None:
         """One attempt at run ``run_id``: marks it running, runs its handler, records the outcome.
@@ -275,7 +284,7 @@ class TaskQueue:
 
     def run_periodic(
         self, name: str, *, last_attempt: Callable[[BaseException], bool], run_id: int | None = None,
-        job_id: int | None = None,
+        job_id: int | None = None, timestamp: int | None = None,
     ) -> int:
         """A periodic job's turn: recorded as a run (``periodic:<name>``; a retry of the same
         queue job continues its run), then executed."""
@@ -284,7 +293,8 @@ class TaskQueue:
         if run_id is None:
             job = self._periodic[name]
             with Session(self._host.engine) as session:
-                run = TaskRun(task=PERIODIC_PREFIX + name, label=job.label, subject="system:periodic", args="{}",
+                run = TaskRun(task=PERIODIC_PREFIX + name, label=job.label, subject="system:periodic",
+                              args=json.dumps({"timestamp": timestamp}),
                               status=QUEUED, attempts=0, max_attempts=self.settings.retries + 1, phase="",
                               progress=0.0, error="", worker="", created_at=utcnow(), job_id=job_id)  # fmt: skip
                 session.add(run)
@@ -323,13 +333,13 @@ class TaskQueue:
 
     def _progress(self, run_id: int) -> Callable[[str, float], None]:
         """An ``on_progress`` that writes the phase and fraction, at most 4 times a second."""
-        last = {"at": 0.0, "phase": ""}
+        last_at, last_phase = [0.0], [""]
 
         def report(phase: str, fraction: float) -> None:
             now = time.monotonic()
-            if phase == last["phase"] and now - float(last["at"]) < 0.25 and fraction < 1.0:
+            if phase == last_phase[0] and now - last_at[0] < 0.25 and fraction < 1.0:
                 return
-            last["at"], last["phase"] = now, phase
+            last_at[0], last_phase[0] = now, phase
             with Session(self._host.engine) as session:
                 session.execute(update(TaskRun).where(TaskRun.id == run_id).values(phase=phase, progress=fraction))
                 session.commit()
@@ -388,7 +398,7 @@ class TaskQueue:
             days_left = (sub.deadline - day).days
             if not sub.missing or days_left > REMINDER_DAYS:
                 continue
-            entry = {"ledger": sub.ledger_id, "title": sub.title, "period": sub.period.label,
+            entry: dict[str, Any] = {"ledger": sub.ledger_id, "title": sub.title, "period": sub.period.label,
                      "deadline": sub.deadline.isoformat(), "missing": list(sub.missing), "days_left": days_left}  # fmt: skip
             self._host.audit.record(who, "submission.reminder", f"ledger:{sub.ledger_id}", **entry)
             sent.append(entry)
@@ -475,8 +485,12 @@ class _Threads:
     def _attempts(self, attempt: Callable[[Callable[[BaseException], bool]], object]) -> None:
         settings = self._queue.settings
         for n in range(settings.retries + 1):
+
+            def final(exc: BaseException, n: int = n) -> bool:
+                return n >= settings.retries or self._stop.is_set()
+
             try:
-                attempt(lambda exc, n=n: n >= settings.retries or self._stop.is_set())
+                attempt(final)
                 return
             except Exception as exc:  # recorded on the run by execute(); this notes the thread's view
                 log.debug("in-process task attempt %d failed: %s", n + 1, exc)
@@ -505,15 +519,16 @@ class _Threads:
                 return
             due[name] = croniter.croniter(self._queue.periodic_jobs[name].cron, at).get_next(float)
             try:
-                self._pool.submit(self._attempts_periodic, name)
+                self._pool.submit(self._attempts_periodic, name, at)
             except RuntimeError:  # shut down meanwhile
                 return
 
-    def _attempts_periodic(self, name: str) -> None:
+    def _attempts_periodic(self, name: str, at: float) -> None:
         run_id: list[int] = []
 
         def attempt(final: Callable[[BaseException], bool]) -> None:
-            run_id[:] = [self._queue.run_periodic(name, last_attempt=final, run_id=run_id[0] if run_id else None)]
+            run_id[:] = [self._queue.run_periodic(name, last_attempt=final, run_id=run_id[0] if run_id else None,
+                                                  timestamp=int(at))]
 
         self._attempts(attempt)
 
@@ -572,7 +587,7 @@ class _Procrastinate:
 
         def periodic(context: Any, timestamp: int) -> None:
             queue.run_periodic(
-                job.name, job_id=context.job.id,
+                job.name, job_id=context.job.id, timestamp=timestamp,
                 last_attempt=lambda exc: strategy.get_retry_decision(exception=exc, job=context.job) is None,
             )  # fmt: skip
 
@@ -614,12 +629,12 @@ class _Procrastinate:
                         job.id, job.task_name, seconds)
             await manager.retry_job(job)
 
-    def run_worker(self, name: str) -> None:
+    def run_worker(self, name: str, *, until_idle: bool = False) -> None:
         settings = self._queue.settings
         self.app.run_worker(
             name=name, queues=[self.QUEUE], concurrency=max(settings.concurrency, 1),
             update_heartbeat_interval=settings.heartbeat, stalled_worker_timeout=settings.stalled_after,
-            install_signal_handlers=True, delete_jobs="successful",
+            install_signal_handlers=not until_idle, wait=not until_idle, delete_jobs="successful",
         )  # fmt: skip
 
     def close(self) -> None:

@@ -1,0 +1,255 @@
+"""The task queue (huizhi.tasks): uploads off the page's thread, retries with a limit, periodic
+jobs once across workers, and a worker killed in the middle of an upload.
+
+On PostgreSQL the workers are real ``huizhi worker`` processes on the test's own database
+(procrastinate's tables from migration 0006); on DuckDB the same work runs on the host's
+threads. Timings are shortened through the documented ``HUIZHI_TASK_*`` settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from databases import test_store
+from huizhi_sensing.schema import LEDGER_ID, SENSING_LEDGER
+
+from huizhi.config import TaskSettings, load_settings
+from huizhi.excel import export_csv
+from huizhi.host import Host, create_host
+from huizhi.tasks import FAILED, SUCCEEDED, RunView
+from huizhi_seeds import load_demo
+
+on_postgres = pytest.mark.skipif(test_store() != "postgres", reason="procrastinate and its workers need PostgreSQL")
+on_duckdb = pytest.mark.skipif(test_store() != "duckdb", reason="the in-process path is the embedded store's")
+
+FAST = {"HUIZHI_TASK_HEARTBEAT": "0.5", "HUIZHI_TASK_STALLED_AFTER": "2", "HUIZHI_TASK_RETRY_WAIT": "0",
+        "HUIZHI_TASK_RETRIES": "2"}  # fmt: skip
+
+
+def _env(database_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {"HUIZHI_DATABASE_URL": database_url, "HUIZHI_DATA_DIR": str(tmp_path), "HUIZHI_LOAD_PLUGINS": "sensing",
+            **FAST, **extra}  # fmt: skip
+
+
+@pytest.fixture
+def sensing(database_url, tmp_path):
+    """A host with the sensing ledger seeded small, and a CSV that replaces it with 60 rows."""
+    host = create_host(load_settings(_env(database_url, tmp_path)))
+    try:
+        load_demo(host, scale=0.003, ledgers=[LEDGER_ID])
+        current = host.ledgers.export(host.system_identity("test"), LEDGER_ID)
+        yield host, export_csv(current.slice(0, 60), SENSING_LEDGER), current.num_rows
+    finally:
+        host.dispose()
+
+
+def _wait(host: Host, run_id: int, timeout: float = 60.0, until=lambda run: run.done) -> RunView:
+    deadline = time.monotonic() + timeout
+    while True:
+        run = host.tasks.status(run_id)
+        if until(run):
+            return run
+        assert time.monotonic() < deadline, f"task run {run_id} still {run.status} ({run.phase}) after {timeout} s"
+        time.sleep(0.05)
+
+
+def _worker(env: dict[str, str], cwd: Path, name: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "huizhi.cli", "worker", "--name", name], cwd=cwd,
+                            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def _stop(worker: subprocess.Popen) -> str:
+    if worker.poll() is None:
+        worker.send_signal(signal.SIGTERM)
+    _, err = worker.communicate(timeout=30)
+    return err
+
+
+def _flaky(failures: int):
+    calls: list[int] = []
+
+    def fn() -> None:
+        calls.append(1)
+        if len(calls) <= failures:
+            raise ConnectionError(f"source refused the connection (call {len(calls)})")
+
+    return fn, calls
+
+
+# -- the embedded store: the same work on the host's threads ----------------------------------------------
+
+
+@on_duckdb
+def test_in_process_upload_gives_the_page_its_preview_without_a_worker(sensing):
+    host, data, rows = sensing
+    who = host.system_identity("tester")
+    run_id = host.tasks.upload(who, LEDGER_ID, data, "设备.csv", mode="replace")
+    assert host.tasks.status(run_id).status in {"queued", "running"}  # returned before the work is done
+    run = _wait(host, run_id)
+    assert (run.status, run.attempts, run.phase, run.progress) == (SUCCEEDED, 1, "diff", 1.0)
+    upload = host.tasks.upload_result(run_id, who)
+    assert upload.result.stats.rows == 60 and upload.preview is not None
+    assert (upload.preview.counts.removed, upload.preview.counts.unchanged) == (rows - 60, 60)
+    assert host.ledgers.head(LEDGER_ID).number == 1  # staged, not committed
+    version = host.ledgers.commit(who, upload.preview, confirm_removal=True)
+    assert (version.number, version.row_count) == (2, 60)
+    with pytest.raises(PermissionError):  # only whoever queued it reads the outcome
+        host.tasks.upload_result(run_id, host.system_identity("someone-else"))
+
+
+@on_duckdb
+def test_in_process_failures_are_retried_up_to_the_limit_and_the_error_is_kept(sensing):
+    host, _, _ = sensing
+    always, always_calls = _flaky(failures=99)
+    once, once_calls = _flaky(failures=1)
+    host.tasks.periodic("always-fails", "0 0 1 1 *", always)
+    host.tasks.periodic("fails-once", "0 0 1 1 *", once)
+    failed = _wait(host, host.tasks.run_now("always-fails"))
+    recovered = _wait(host, host.tasks.run_now("fails-once"))
+    assert (failed.status, failed.attempts, len(always_calls)) == (FAILED, 3, 3)  # 1 + HUIZHI_TASK_RETRIES=2
+    assert failed.error == "ConnectionError: source refused the connection (call 3)"
+    assert (recovered.status, recovered.attempts, len(once_calls)) == (SUCCEEDED, 2, 2)
+    assert [r.id for r in host.tasks.recent(statuses=(FAILED,))] == [failed.id]
+
+
+@on_duckdb
+def test_in_process_scheduler_runs_periodic_jobs_on_their_schedule(sensing):
+    host, _, _ = sensing
+    ticks: list[float] = []
+    host.tasks.periodic("tick", "* * * * * *", lambda: ticks.append(time.time()))  # every second
+    host.tasks.start()
+    deadline = time.monotonic() + 10
+    while len(ticks) < 2:
+        assert time.monotonic() < deadline, "the scheduler ran no periodic job"
+        time.sleep(0.05)
+    runs = [r for r in host.tasks.recent(50) if r.task == "periodic:tick"]
+    stamps = [json.loads(_args(host, r.id))["timestamp"] for r in runs]
+    assert len(stamps) == len(set(stamps)) >= 2
+
+
+def _args(host: Host, run_id: int) -> str:
+    with host.engine.connect() as conn:
+        return conn.execute(sa.text("SELECT args FROM task_runs WHERE id = :id"), {"id": run_id}).scalar_one()
+
+
+def test_large_uploads_go_to_the_queue_small_ones_stay_on_the_page(database_url, tmp_path):
+    settings = load_settings(_env(database_url, tmp_path), tasks=TaskSettings(upload_bytes=1000))
+    with create_host(settings) as host:
+        assert host.tasks.uses_queue(1000) and not host.tasks.uses_queue(999)
+        assert set(host.tasks.periodic_jobs) == {"submission-reminders", "cockpit-export"}
+        with pytest.raises(ValueError, match="not a cron expression"):
+            host.tasks.periodic("bad", "every day", lambda: None)
+
+
+# -- PostgreSQL: procrastinate and real worker processes -------------------------------------------------
+
+
+@on_postgres
+def test_a_worker_process_runs_a_queued_upload_and_stops_cleanly_on_sigterm(sensing, database_url, tmp_path):
+    host, data, rows = sensing
+    who = host.system_identity("tester")
+    worker = _worker(_env(database_url, tmp_path), tmp_path, "w1")
+    try:
+        run_id = host.tasks.upload(who, LEDGER_ID, data, "设备.csv", mode="replace")
+        run = _wait(host, run_id)
+    finally:
+        err = _stop(worker)
+    assert (run.status, run.attempts) == (SUCCEEDED, 1), err
+    assert run.worker.startswith("w1 ")
+    upload = host.tasks.upload_result(run_id, who)
+    assert upload.preview is not None and upload.preview.counts.removed == rows - 60
+    assert worker.returncode == 0 and "worker stopped" in err
+    with host.engine.connect() as conn:  # the worker's heartbeat row went with it
+        assert conn.execute(sa.text("SELECT count(*) FROM procrastinate_workers")).scalar_one() == 0
+
+
+@on_postgres
+def test_a_failing_job_is_retried_with_a_limit_and_its_error_recorded(sensing):
+    host, _, _ = sensing
+    always, always_calls = _flaky(failures=99)
+    once, once_calls = _flaky(failures=1)
+    host.tasks.periodic("always-fails", "0 0 1 1 *", always)
+    host.tasks.periodic("fails-once", "0 0 1 1 *", once)
+    failed_id, recovered_id = host.tasks.run_now("always-fails"), host.tasks.run_now("fails-once")
+    host.tasks.run_worker(name="test", until_idle=True)  # this process, until the queue is empty
+    failed, recovered = host.tasks.status(failed_id), host.tasks.status(recovered_id)
+    assert (failed.status, failed.attempts, len(always_calls)) == (FAILED, 3, 3)
+    assert failed.error == "ConnectionError: source refused the connection (call 3)"
+    assert (recovered.status, recovered.attempts, len(once_calls)) == (SUCCEEDED, 2, 2)
+    with host.engine.connect() as conn:  # procrastinate agrees: failed for good, attempts counted
+        job = conn.execute(sa.text("SELECT j.status, j.attempts FROM procrastinate_jobs j JOIN task_runs r "
+                                   "ON r.job_id = j.id WHERE r.id = :id"), {"id": failed_id}).one()  # fmt: skip
+    assert tuple(job) == ("failed", 3)
+
+
+@on_postgres
+def test_a_periodic_job_runs_once_per_period_with_two_workers(sensing, database_url, tmp_path):
+    host, _, _ = sensing
+    env = _env(database_url, tmp_path, HUIZHI_TASK_REMINDER_CRON="* * * * * *")  # every second
+    workers = [_worker(env, tmp_path, f"w{n}") for n in (1, 2)]
+    try:
+        deadline = time.monotonic() + 40
+        while True:
+            with host.engine.connect() as conn:
+                runs = conn.execute(sa.text(
+                    "SELECT args, status, worker FROM task_runs WHERE task = 'periodic:submission-reminders'"
+                )).all()  # fmt: skip
+            if sum(r.status == SUCCEEDED for r in runs) >= 4 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    finally:
+        errors = [_stop(w) for w in workers]
+    stamps = [json.loads(r.args)["timestamp"] for r in runs]
+    assert sum(r.status == SUCCEEDED for r in runs) >= 4, errors
+    assert len(stamps) == len(set(stamps)), f"a period ran twice: {sorted(stamps)}"
+    assert all(w.returncode == 0 for w in workers), errors
+
+
+@on_postgres
+def test_a_worker_killed_mid_upload_is_retried_elsewhere_and_nothing_half_written(sensing, database_url, tmp_path):
+    host, data, rows = sensing
+    who = host.system_identity("tester")
+    env = _env(database_url, tmp_path)
+    table = f"ledger_{LEDGER_ID}"
+    with host.engine.connect() as conn:
+        count = conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+    # Hold the ledger table against writes so the first worker stops inside the staging
+    # transaction (its rows half inserted, nothing committed), then kill it there.
+    blocker = host.engine.connect()
+    blocker.execute(sa.text(f"LOCK TABLE {table} IN SHARE MODE"))
+    first = _worker(env, tmp_path, "doomed")
+    second = None
+    try:
+        run_id = host.tasks.upload(who, LEDGER_ID, data, "设备.csv", mode="replace")
+        running = _wait(host, run_id, until=lambda r: r.phase == "stage")
+        time.sleep(0.5)  # into the blocked INSERT
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        blocker.rollback()
+        blocker.close()
+        assert (running.status, running.attempts) == ("running", 1)
+        second = _worker(env, tmp_path, "rescuer")
+        run = _wait(host, run_id, timeout=60)
+    finally:
+        for w in (first, second):
+            if w is not None and w.poll() is None:
+                _stop(w)
+    assert (run.status, run.attempts) == (SUCCEEDED, 2), run
+    assert run.worker.startswith("rescuer ") and "interrupted" in run.error
+    upload = host.tasks.upload_result(run_id, who)
+    assert upload.preview is not None and upload.preview.counts.unchanged == 60
+    with host.engine.connect() as conn:
+        previews = conn.execute(sa.text("SELECT id FROM ledger_previews WHERE ledger_id = :l"), {"l": LEDGER_ID}).all()
+        staged = conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+    assert host.ledgers.head(LEDGER_ID).number == 1  # the current version never moved
+    assert [p.id for p in previews] == [upload.preview.id]  # the killed attempt left no staged version
+    assert staged == count + 60  # only the retry's 60 staged rows were added
+    assert host.ledgers.commit(who, upload.preview, confirm_removal=True).row_count == 60
