@@ -253,3 +253,58 @@ def test_a_worker_killed_mid_upload_is_retried_elsewhere_and_nothing_half_writte
     assert [p.id for p in previews] == [upload.preview.id]  # the killed attempt left no staged version
     assert staged == count + 60  # only the retry's 60 staged rows were added
     assert host.ledgers.commit(who, upload.preview, confirm_removal=True).row_count == 60
+
+
+# -- the ledger page: a large file goes through the queue and ends in the same preview ------------------
+
+
+def _upload_page_script() -> None:
+    from huizhi.access import Grant, Identity, Role
+    from huizhi.config import load_settings
+    from huizhi.context import PageContext
+    from huizhi.host import create_host
+    from huizhi_pages import ledgers as page
+
+    admin = Identity("t|admin-jxj", "陈静", frozenset({Grant(Role.LEDGER_ADMIN, "jxj")}))
+    # a host per run (the cache would outlive the test's database); on DuckDB its dispose at the
+    # end of the run waits for the background check, as a portal process would simply keep going
+    with create_host(load_settings()) as host:
+        page.upload_tab(PageContext(_host=host, identity=admin, plugin="builtin_pages"), host.store.specs["sensing_devices"])
+
+
+def test_a_large_upload_on_the_page_is_checked_in_the_background_with_the_same_preview(
+    sensing, database_url, tmp_path, monkeypatch
+):
+    from streamlit.testing.v1 import AppTest
+
+    host, data, rows = sensing
+    for key, value in _env(database_url, tmp_path).items():
+        monkeypatch.setenv(key, value)
+
+    def page(threshold: int) -> AppTest:
+        monkeypatch.setenv("HUIZHI_TASK_UPLOAD_BYTES", str(threshold))
+        at = AppTest.from_function(_upload_page_script, default_timeout=60).run()
+        at.radio(key=f"mode-{LEDGER_ID}").set_value("replace").run()
+        return at.file_uploader[0].set_value(("设备.csv", data, "text/csv")).run()
+
+    def counts(at: AppTest) -> dict[str, str]:
+        return {m.label: m.value for m in at.metric}
+
+    direct = host.ledgers.upload(host.system_identity("test"), LEDGER_ID, data, "设备.csv", mode="replace")
+    assert direct.preview is not None
+    host.ledgers.discard(host.system_identity("test"), direct.preview)
+    c = direct.preview.counts
+    expected = {"新增": f"{c.added:,}", "修改": f"{c.changed:,}", "删除": f"{c.removed:,}", "未变": f"{c.unchanged:,}"}
+    queued = page(threshold=len(data))
+    assert not queued.exception, queued.exception
+    assert any("可以离开本页" in c.value for c in queued.caption)  # progress, no preview yet
+    assert "删除" not in counts(queued)
+    if host.tasks.on_postgres:
+        with create_host(load_settings()) as worker_host:
+            worker_host.tasks.run_worker(name="page-test", until_idle=True)
+    done = queued.run()
+    assert not done.exception, done.exception
+    shown = counts(done)
+    assert {k: shown[k] for k in expected} == expected  # the same preview as the service gives directly
+    assert shown["数据行"] == "60" and shown["错误"] == "0"
+    assert [c.label for c in done.checkbox] == [f"我确认删除这 {rows - 60:,} 行"]  # then 提交为新版本
