@@ -331,3 +331,66 @@ def system_page(ctx: PageContext) -> None:
     else:
         st.info("当前使用 PostgreSQL，可多进程、多副本部署。")
     st.markdown(f"配置文件：`{host.settings.config_file or '未使用（环境变量与默认值）'}`；数据目录：`{host.settings.data_dir}`")
+    tasks_section(ctx)
+
+
+def tasks_section(ctx: PageContext) -> None:
+    """后台任务: what the task queue is doing and what failed, with each failure's reason (in
+    English, as the log has it, beside a Chinese summary)."""
+    from huizhi.tasks import FAILED, QUEUED, RETRYING, RUNNING
+
+    host = host_of(ctx)
+    tasks = host.tasks
+    st.subheader("后台任务")
+    workers = tasks.live_workers()
+    recent = tasks.recent(200)
+    day_ago = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=1)
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("工作进程", "平台进程内" if workers is None else f"{workers} 个在线")
+    c2.metric("运行中 / 排队", f"{sum(r.status == RUNNING for r in recent)} / {sum(r.status == QUEUED for r in recent)}")
+    c3.metric("等待重试", sum(r.status == RETRYING for r in recent))
+    c4.metric("近24小时失败", sum(r.status == FAILED and r.created_at >= day_ago for r in recent))
+    if workers == 0:
+        st.error(
+            "没有在线的后台工作进程：大文件校验、填报提醒、定时同步和驾驶舱快照导出都不会执行。"
+            "请在服务器上启动 `huizhi worker`（见部署文档）。"
+        )
+    shown = [r for r in recent if r.status in (RUNNING, RETRYING, FAILED, QUEUED)][:50]
+    if not shown:
+        st.caption("最近没有运行中、排队或失败的后台任务。")
+    else:
+        st.dataframe(pd.DataFrame([
+            {
+                "编号": r.id,
+                "任务": r.label or r.task,
+                "状态": r.status_label,
+                "尝试": f"{r.attempts}/{r.max_attempts}",
+                "提交时间（北京时间）": format_as_of(r.created_at),
+                "执行者": r.worker or "—",
+                "说明": _task_summary(r),
+                "错误详情": r.error or "—",
+            }
+            for r in shown
+        ]), hide_index=True, width="stretch")
+    jobs = tasks.periodic_jobs
+    if jobs:
+        st.caption("定时任务（cron，UTC）：" + "；".join(f"{j.label} `{j.cron}`" for j in jobs.values()))
+        name = st.selectbox("立即运行一个定时任务", list(jobs), format_func=lambda n: jobs[n].label, key="hz-run-now")
+        if st.button("立即运行", key="hz-run-now-go"):
+            run_id = tasks.run_now(name)
+            ctx.audit("task.run_now", f"task:{name}", run=run_id)
+            st.success(f"已加入队列（编号 {run_id}）。")
+
+
+def _task_summary(run) -> str:
+    from huizhi.tasks import FAILED, QUEUED, RETRYING
+
+    if run.status == FAILED:
+        return f"已尝试 {run.attempts} 次仍失败，不再自动重试；未提交任何数据。请根据错误详情处理后重新发起。"
+    if run.status == RETRYING:
+        return f"第 {run.attempts} 次尝试失败，稍后自动重试（最多 {run.max_attempts} 次）。"
+    if run.status == QUEUED:
+        return "排队等待工作进程。"
+    if run.error:  # running again after an interrupted attempt
+        return f"上次尝试被中断（工作进程停止），正在第 {run.attempts} 次尝试。"
+    return f"正在运行（第 {run.attempts} 次尝试）。"

@@ -308,3 +308,40 @@ def test_a_large_upload_on_the_page_is_checked_in_the_background_with_the_same_p
     assert {k: shown[k] for k in expected} == expected  # the same preview as the service gives directly
     assert shown["数据行"] == "60" and shown["错误"] == "0"
     assert [c.label for c in done.checkbox] == [f"我确认删除这 {rows - 60:,} 行"]  # then 提交为新版本
+
+
+def _admin_tasks_script() -> None:
+    from huizhi.access import Grant, Identity, Role
+    from huizhi.config import load_settings
+    from huizhi.context import PageContext
+    from huizhi.host import create_host
+    from huizhi_pages import admin as page
+
+    platform_admin = Identity("t|ops", "运维", frozenset({Grant(Role.PLATFORM_ADMIN)}))
+    with create_host(load_settings()) as host:
+        page.tasks_section(PageContext(_host=host, identity=platform_admin, plugin="builtin_pages"))
+
+
+def test_the_admin_page_lists_a_failed_task_with_its_reason(sensing, database_url, tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    host, _, _ = sensing
+    for key, value in _env(database_url, tmp_path).items():
+        monkeypatch.setenv(key, value)
+    always, _ = _flaky(failures=99)
+    host.tasks.periodic("always-fails", "0 0 1 1 *", always, label="区水务局雨量同步")
+    run_id = host.tasks.run_now("always-fails")
+    if host.tasks.on_postgres:
+        host.tasks.run_worker(name="admin-test", until_idle=True)
+    assert _wait(host, run_id).status == FAILED
+    at = AppTest.from_function(_admin_tasks_script, default_timeout=60).run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    row = table[table["编号"] == run_id].iloc[0]
+    assert (row["任务"], row["状态"], row["尝试"]) == ("区水务局雨量同步", "失败", "3/3")
+    assert row["错误详情"] == "ConnectionError: source refused the connection (call 3)"
+    assert "不再自动重试" in row["说明"]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["近24小时失败"] == "1"
+    if host.tasks.on_postgres:  # no worker runs now: the page says so
+        assert metrics["工作进程"] == "0 个在线" and any("huizhi worker" in e.value for e in at.error)

@@ -33,6 +33,9 @@ ACTION_LABELS = {
     "plugin.enable": "启用插件",
     "plugin.disable": "停用插件",
     "cockpit.pins": "固定驾驶舱指标卡",
+    "cockpit.export": "导出驾驶舱",
+    "submission.reminder": "填报提醒",
+    "task.run_now": "立即运行定时任务",
 }
 
 

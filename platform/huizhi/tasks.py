@@ -207,6 +207,18 @@ class TaskQueue:
         with Session(self._host.engine) as session:
             return [RunView(*row) for row in session.execute(query)]
 
+    def live_workers(self) -> int | None:
+        """Workers whose heartbeat is younger than ``stalled_after`` (PostgreSQL), None on the
+        embedded store (the portal process itself runs the work)."""
+        if not self.on_postgres:
+            return None
+        from sqlalchemy import text
+
+        with self._host.engine.connect() as conn:
+            return int(conn.execute(text(
+                "SELECT count(*) FROM procrastinate_workers WHERE last_heartbeat > now() - make_interval(secs => :s)"
+            ), {"s": self.settings.stalled_after}).scalar_one())  # fmt: skip
+
     def result(self, run_id: int) -> bytes | None:
         with Session(self._host.engine) as session:
             return session.scalar(select(TaskRun.result).where(TaskRun.id == run_id))
