@@ -325,7 +325,7 @@ def test_doctor_passes_on_a_healthy_setup(tmp_path, database_url, oidc_provider_
     result = _doctor(tmp_path, database_url, "--secrets", str(secrets))
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    for check in ("settings", "access", "database", "migrations", "sign-in", "plugins"):
+    for check in ("settings", "access", "database", "migrations", "queue", "sign-in", "plugins"):
         assert any(line.startswith("ok") and f" {check} " in line + " " for line in out.splitlines()), (check, out)
     assert f"issuer http://127.0.0.1:{oidc_provider_for_doctor.port}" in out and "all checks passed" in out
 

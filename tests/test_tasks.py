@@ -345,3 +345,26 @@ def test_the_admin_page_lists_a_failed_task_with_its_reason(sensing, database_ur
     assert metrics["近24小时失败"] == "1"
     if host.tasks.on_postgres:  # no worker runs now: the page says so
         assert metrics["工作进程"] == "0 个在线" and any("huizhi worker" in e.value for e in at.error)
+
+
+@on_postgres
+def test_doctor_checks_the_queue_schema_and_that_a_worker_is_alive(sensing, database_url, tmp_path):
+    from huizhi.doctor import FAIL, OK, WARN, check_queue
+
+    host, _, _ = sensing
+    settings = load_settings(_env(database_url, tmp_path))
+    assert [(f.status, f.detail.split(" ")[0]) for f in check_queue(settings)] == [(OK, "procrastinate"), (WARN, "no")]
+    worker = _worker(_env(database_url, tmp_path), tmp_path, "w1")
+    try:
+        deadline = time.monotonic() + 30
+        while not host.tasks.live_workers():
+            assert time.monotonic() < deadline and worker.poll() is None, "the worker never sent a heartbeat"
+            time.sleep(0.2)
+        alive = check_queue(settings)
+    finally:
+        _stop(worker)
+    assert [f.status for f in alive] == [OK, OK] and "1 worker(s)" in alive[1].detail
+    with host.engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE procrastinate_jobs CASCADE"))
+    missing = check_queue(settings)
+    assert [f.status for f in missing] == [FAIL] and "huizhi migrate" in missing[0].detail

@@ -20,7 +20,7 @@ from huizhi.audit import AuditLog
 from huizhi.cockpit.runner import CockpitRunner
 from huizhi.config import Settings, load_settings
 from huizhi.context import PageContext, TileContext
-from huizhi.db import check_connection, check_schema, create_db_engine, upgrade
+from huizhi.db import check_connection, check_schema, create_db_engine, libpq_conninfo, upgrade
 from huizhi.district import Departments
 from huizhi.events import EventBus, LedgerChanged, PgEventChannel, notify
 from huizhi.ledger_store import LedgerStore
@@ -285,7 +285,7 @@ def create_host(
     host = Host(settings=settings, engine=engine, registry=registry, store=store, audit=audit, events=events, ledgers=ledgers)
     _subscribe_listeners(host)
     if on_postgres:
-        host.channel = PgEventChannel(_libpq_conninfo(engine), events)
+        host.channel = PgEventChannel(libpq_conninfo(engine), events)
         host.channel.start()
     return host
 
@@ -306,9 +306,3 @@ def _subscribe_listeners(host: Host) -> None:
     host.events.subscribe("submissions", host.submissions.on_event)
     for plugin, function in host.registry.event_listeners():
         host.events.subscribe(f"plugin {plugin}", plugin_listener(function))
-
-
-def _libpq_conninfo(engine: Engine) -> str:
-    """The engine's URL as psycopg's connection string (no SQLAlchemy driver suffix)."""
-    url = engine.url.set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)

@@ -559,13 +559,13 @@ class _Procrastinate:
     def __init__(self, queue: TaskQueue):
         import procrastinate
 
-        from huizhi.host import _libpq_conninfo
+        from huizhi.db import libpq_conninfo
 
         self._queue = queue
         settings = queue.settings
         self.strategy = procrastinate.RetryStrategy(max_attempts=settings.retries,
                                                     exponential_wait=settings.retry_wait)  # type: ignore[arg-type]
-        conninfo = _libpq_conninfo(queue._host.engine)
+        conninfo = libpq_conninfo(queue._host.engine)
         self.app = procrastinate.App(
             connector=procrastinate.PsycopgConnector(conninfo=conninfo, min_size=1, max_size=4),
             periodic_defaults={"max_delay": 600},
