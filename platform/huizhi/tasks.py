@@ -463,6 +463,8 @@ def dump_upload(upload: Upload) -> bytes:
     """An upload's outcome for ``task_runs.result``. Pickle, because it is our own object graph
     (Arrow tables, the staged preview) written and read only by huizhi processes through the
     database they share; whoever can write that table can change any ledger anyway."""
+    # the pandas copy of the rows is a cache the page rebuilds on demand: not worth storing
+    upload = dataclasses.replace(upload, result=dataclasses.replace(upload.result, _frame=None))
     buffer = io.BytesIO()
     _SpecPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(upload)
     return buffer.getvalue()
