@@ -135,6 +135,19 @@ def test_in_process_scheduler_runs_periodic_jobs_on_their_schedule(sensing):
     assert len(stamps) == len(set(stamps)) >= 2
 
 
+@on_duckdb
+def test_in_process_runs_left_by_a_stopped_portal_are_taken_up_by_the_next(database_url, tmp_path, sensing):
+    host, data, _ = sensing
+    who = host.system_identity("tester")
+    first, second = (host.tasks.upload(who, LEDGER_ID, data, f"设备{n}.csv") for n in (1, 2))
+    host.dispose()  # one thread: the second waits in the queue and is dropped with the process
+    with create_host(load_settings(_env(database_url, tmp_path))) as again:
+        assert again.tasks.status(second).status == "queued"
+        again.tasks.start()
+        assert [_wait(again, r).status for r in (first, second)] == [SUCCEEDED, SUCCEEDED]
+        assert again.tasks.upload_result(second, who).preview is not None
+
+
 def _args(host: Host, run_id: int) -> str:
     with host.engine.connect() as conn:
         return conn.execute(sa.text("SELECT args FROM task_runs WHERE id = :id"), {"id": run_id}).scalar_one()

@@ -241,9 +241,16 @@ class TaskQueue:
     # -- running ---------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the in-process scheduler (DuckDB; the portal calls this once). On PostgreSQL the
-        workers schedule, so this does nothing there."""
+        """The portal process's part (it calls this once). DuckDB: start the in-process
+        scheduler and take up the runs an earlier process left unfinished (a DuckDB file has one
+        process, so nobody else will). PostgreSQL: nothing; workers schedule and retry."""
         if isinstance(self._backend, _Threads):
+            with Session(self._host.engine) as session:
+                left = list(session.scalars(select(TaskRun.id).where(TaskRun.status.in_((QUEUED, RUNNING, RETRYING)))
+                                            .order_by(TaskRun.id)))  # fmt: skip
+            for run_id in left:
+                log.warning("task run #%d was left unfinished by an earlier portal process; running it again", run_id)
+                self._backend.submit(run_id)
             self._backend.start_schedule()
 
     def run_now(self, name: str) -> int:
