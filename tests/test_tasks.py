@@ -148,6 +148,24 @@ def test_in_process_runs_left_by_a_stopped_portal_are_taken_up_by_the_next(datab
         assert again.tasks.upload_result(second, who).preview is not None
 
 
+@on_duckdb
+def test_old_files_and_records_are_cleaned_up(sensing):
+    import datetime as dt
+
+    host, data, _ = sensing
+    who = host.system_identity("tester")
+    run_id = host.tasks.upload(who, LEDGER_ID, data, "设备.csv")
+    finished = _wait(host, run_id).finished_at
+    assert finished is not None and host.tasks.result(run_id)
+    host.tasks.clean_up(now=finished + dt.timedelta(days=1))
+    assert host.tasks.result(run_id)  # the page may still pick it up
+    host.tasks.clean_up(now=finished + dt.timedelta(days=3))
+    assert host.tasks.result(run_id) is None and host.tasks.status(run_id).status == SUCCEEDED
+    host.tasks.clean_up(now=finished + dt.timedelta(days=31))
+    with pytest.raises(KeyError):
+        host.tasks.status(run_id)
+
+
 def _args(host: Host, run_id: int) -> str:
     with host.engine.connect() as conn:
         return conn.execute(sa.text("SELECT args FROM task_runs WHERE id = :id"), {"id": run_id}).scalar_one()
@@ -157,7 +175,7 @@ def test_large_uploads_go_to_the_queue_small_ones_stay_on_the_page(database_url,
     settings = load_settings(_env(database_url, tmp_path), tasks=TaskSettings(upload_bytes=1000))
     with create_host(settings) as host:
         assert host.tasks.uses_queue(1000) and not host.tasks.uses_queue(999)
-        assert set(host.tasks.periodic_jobs) == {"submission-reminders", "cockpit-export"}
+        assert set(host.tasks.periodic_jobs) == {"submission-reminders", "cockpit-export", "task-cleanup"}
         with pytest.raises(ValueError, match="not a cron expression"):
             host.tasks.periodic("bad", "every day", lambda: None)
 

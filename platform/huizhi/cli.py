@@ -196,8 +196,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     once this one's heartbeat is older than ``[tasks] stalled_after``."""
     import os
 
+    from huizhi.config import load_settings
+    from huizhi.host import create_host
+
     logging.getLogger("huizhi.tasks").setLevel(logging.INFO)  # each run's outcome, for the operator
-    host = _host()
+    host = create_host(load_settings(), listen_events=False)
     try:
         if not host.tasks.on_postgres:
             print("error: the embedded DuckDB store runs background tasks inside the portal process; "

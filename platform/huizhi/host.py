@@ -241,6 +241,7 @@ def create_host(
     extra_plugins: Iterable[tuple[str, object]] = (),
     use_entry_points: bool = True,
     migrate: bool | None = None,
+    listen_events: bool = True,
 ) -> Host:
     """Build a host: connect, upgrade the host's tables, load plugins, create ledger tables.
 
@@ -249,7 +250,8 @@ def create_host(
     (:class:`huizhi.db.SchemaOutdated`, naming both): replicas started after ``huizhi migrate``.
 
     The host owns threads once the cockpit runs: end it with ``host.dispose()``, or build it in
-    ``with create_host(...) as host:``.
+    ``with create_host(...) as host:``. ``listen_events=False`` (``huizhi worker``) opens no
+    LISTEN connection: other processes' commits would only make it recompute a cockpit nobody views.
 
     Raises :class:`huizhi.db.StoreUnavailable` when the database cannot be reached and
     :class:`huizhi.plugins.PluginError` in strict mode when a plugin is broken.
@@ -284,7 +286,7 @@ def create_host(
     )
     host = Host(settings=settings, engine=engine, registry=registry, store=store, audit=audit, events=events, ledgers=ledgers)
     _subscribe_listeners(host)
-    if on_postgres:
+    if on_postgres and listen_events:  # a worker need not hear other processes' commits
         host.channel = PgEventChannel(libpq_conninfo(engine), events)
         host.channel.start()
     return host

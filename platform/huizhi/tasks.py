@@ -60,7 +60,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-UPLOAD, EXPORT, REMINDERS = "ledger-upload", "cockpit-export", "submission-reminders"
+UPLOAD, EXPORT, REMINDERS, CLEANUP = "ledger-upload", "cockpit-export", "submission-reminders", "task-cleanup"
+KEEP_FILES, KEEP_RUNS = dt.timedelta(days=2), dt.timedelta(days=30)  # uploaded files and outcomes; the records
 QUEUED, RUNNING, RETRYING, SUCCEEDED, FAILED = "queued", "running", "retrying", "succeeded", "failed"
 STATUS_LABELS = {QUEUED: "排队中", RUNNING: "运行中", RETRYING: "等待重试", SUCCEEDED: "已完成", FAILED: "失败"}
 PERIODIC_PREFIX = "periodic:"
@@ -134,6 +135,7 @@ class TaskQueue:
         self._backend: _Procrastinate | _Threads = _Procrastinate(self) if self.on_postgres else _Threads(self)
         self.periodic(REMINDERS, self.settings.reminder_cron, self.send_reminders, label="填报提醒")
         self.periodic(EXPORT, self.settings.export_cron, self._scheduled_export, label="驾驶舱快照导出")
+        self.periodic(CLEANUP, "15 19 * * *", self.clean_up, label="清理后台任务记录")  # 03:15 Beijing
 
     # -- enqueueing ------------------------------------------------------------------------------
 
@@ -423,6 +425,25 @@ class TaskQueue:
             sent.append(entry)
         log.info("submission reminders for %s: %d ledgers", day, len(sent))
         return json.dumps(sent, ensure_ascii=False).encode()
+
+    def clean_up(self, now: dt.datetime | None = None) -> bytes:
+        """Drop files and outcomes of runs finished :data:`KEEP_FILES` ago (a page picks an
+        outcome up within minutes) and the records of runs finished :data:`KEEP_RUNS` ago."""
+        from sqlalchemy import delete
+
+        now = now or utcnow()
+        with Session(self._host.engine) as session:
+            emptied = session.execute(
+                update(TaskRun).where(TaskRun.finished_at < now - KEEP_FILES, TaskRun.status.in_((SUCCEEDED, FAILED)))
+                .where((TaskRun.payload.is_not(None)) | (TaskRun.result.is_not(None)))
+                .values(payload=None, result=None)
+            ).rowcount  # type: ignore[attr-defined]
+            dropped = session.execute(
+                delete(TaskRun).where(TaskRun.finished_at < now - KEEP_RUNS, TaskRun.status.in_((SUCCEEDED, FAILED)))
+            ).rowcount  # type: ignore[attr-defined]
+            session.commit()
+        log.info("task runs: %d files/outcomes emptied, %d old records dropped", emptied, dropped)
+        return json.dumps({"emptied": emptied, "dropped": dropped}).encode()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
