@@ -166,6 +166,42 @@ def test_old_files_and_records_are_cleaned_up(sensing):
         host.tasks.status(run_id)
 
 
+def test_syncs_run_in_the_minutes_their_schedules_name_each_as_its_own_run(make_host, tmp_path):
+    import datetime as dt
+
+    import pandas as pd
+    from plugin_fixtures import make_plugin, page
+
+    from huizhi.clock import BEIJING
+    from huizhi.specs import ColumnSpec, ConnectorSpec, LedgerSpec, SyncSpec
+    from huizhi_connectors.files import FilesConnection
+
+    share = tmp_path / "share"
+    share.mkdir()
+    pd.DataFrame({"编码": ["d1", "d2"], "数量": [1, 2]}).to_csv(share / "设备.csv", index=False)
+    ledger = LedgerSpec(id="jxj_devices", title="设备台账", department="jxj", key=("code",),
+                        columns=(ColumnSpec("code", "编码"), ColumnSpec("n", "数量", "int", min=0)))  # fmt: skip
+    connector = ConnectorSpec("jxj_share", "经信局共享目录", lambda config: FilesConnection.from_config(
+        {"root": str(share), **config}), kind="files")  # fmt: skip
+    syncs = [SyncSpec("nightly", "jxj_devices", "jxj_share", "设备.csv", cron="0 2 * * *", title="设备夜间同步"),
+             SyncSpec("gone", "jxj_devices", "jxj_share", "没有这个文件.csv", every=600)]
+    plugin = make_plugin("jxj_plugin", department="jxj", pages=[page("jxj-page")], ledgers=[ledger],
+                         huizhi_connectors=lambda: [connector], huizhi_syncs=lambda: syncs)  # fmt: skip
+    host = make_host(extra_plugins=[("jxj_plugin", plugin)])
+
+    def at(hour: int, minute: int) -> int:
+        return int(dt.datetime(2026, 12, 2, hour, minute, 30, tzinfo=BEIJING).timestamp())
+
+    ran = json.loads(host.tasks.run_due_syncs(at(2, 0)))["syncs"]  # 02:00 Beijing: both are due
+    assert [(r["sync"], r["status"]) for r in ran] == [("gone", FAILED), ("nightly", SUCCEEDED)]
+    assert host.ledgers.head("jxj_devices").number == 1
+    failed = host.tasks.status(ran[0]["run"])
+    assert (failed.task, failed.attempts, failed.max_attempts) == ("connector-sync", 1, 1)
+    assert "sync gone failed" in failed.error and host.tasks.status(ran[1]["run"]).label == "定时同步：设备夜间同步"
+    assert json.loads(host.tasks.run_due_syncs(at(2, 5)))["syncs"] == []  # neither is due at 02:05
+    assert [r["sync"] for r in json.loads(host.tasks.run_due_syncs(at(2, 10)))["syncs"]] == ["gone"]
+
+
 def _args(host: Host, run_id: int) -> str:
     with host.engine.connect() as conn:
         return conn.execute(sa.text("SELECT args FROM task_runs WHERE id = :id"), {"id": run_id}).scalar_one()
@@ -175,7 +211,8 @@ def test_large_uploads_go_to_the_queue_small_ones_stay_on_the_page(database_url,
     settings = load_settings(_env(database_url, tmp_path), tasks=TaskSettings(upload_bytes=1000))
     with create_host(settings) as host:
         assert host.tasks.uses_queue(1000) and not host.tasks.uses_queue(999)
-        assert set(host.tasks.periodic_jobs) == {"submission-reminders", "cockpit-export", "task-cleanup"}
+        assert set(host.tasks.periodic_jobs) == {"submission-reminders", "cockpit-export", "task-cleanup",
+                                                "connector-syncs"}
         with pytest.raises(ValueError, match="not a cron expression"):
             host.tasks.periodic("bad", "every day", lambda: None)
 

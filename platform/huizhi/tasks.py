@@ -32,6 +32,7 @@ Nothing here is Streamlit; the page polls :meth:`TaskQueue.status`.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import dataclasses
 import datetime as dt
 import io
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 UPLOAD, EXPORT, REMINDERS, CLEANUP = "ledger-upload", "cockpit-export", "submission-reminders", "task-cleanup"
+SYNCS, SYNC = "connector-syncs", "connector-sync"  # the minute's dispatcher; one sync's run
 KEEP_FILES, KEEP_RUNS = dt.timedelta(days=2), dt.timedelta(days=30)  # uploaded files and outcomes; the records
 QUEUED, RUNNING, RETRYING, SUCCEEDED, FAILED = "queued", "running", "retrying", "succeeded", "failed"
 STATUS_LABELS = {QUEUED: "排队中", RUNNING: "运行中", RETRYING: "等待重试", SUCCEEDED: "已完成", FAILED: "失败"}
@@ -100,8 +102,9 @@ class RunView:
 class Periodic:
     name: str
     cron: str
-    fn: Callable[[], object]
+    fn: Callable[..., object]
     label: str
+    with_timestamp: bool = False  # fn(timestamp): the Unix time of the period it runs for (None: now)
 
 
 class TaskFailed(RuntimeError):
@@ -136,6 +139,11 @@ class TaskQueue:
         self.periodic(REMINDERS, self.settings.reminder_cron, self.send_reminders, label="填报提醒")
         self.periodic(EXPORT, self.settings.export_cron, self._scheduled_export, label="驾驶舱快照导出")
         self.periodic(CLEANUP, "15 19 * * *", self.clean_up, label="清理后台任务记录")  # 03:15 Beijing
+        # Syncs declare their schedules in Beijing time (and plugins come and go): one job each
+        # minute, once across workers, runs the syncs due in that minute (procrastinate's
+        # "dynamic scheduling" recipe).
+        self._add_periodic(Periodic(SYNCS, "* * * * *", self.run_due_syncs, "定时同步", with_timestamp=True))
+        self._handlers[SYNC] = self._run_sync
 
     # -- enqueueing ------------------------------------------------------------------------------
 
@@ -168,22 +176,28 @@ class TaskQueue:
             raise ValueError(f"periodic job {name!r}: {cron!r} is not a cron expression")
         if name in self._periodic:
             raise ValueError(f"periodic job {name!r} is registered twice")
-        job = Periodic(name, cron, fn, label or name)
-        self._periodic[name] = job
+        self._add_periodic(Periodic(name, cron, fn, label or name))
+
+    def _add_periodic(self, job: Periodic) -> None:
+        self._periodic[job.name] = job
         self._backend.add_periodic(job)
 
     @property
     def periodic_jobs(self) -> dict[str, Periodic]:
         return dict(self._periodic)
 
-    def _enqueue(self, task: str, label: str, subject: str, args: dict[str, Any], payload: bytes | None = None) -> int:
+    def _record(self, task: str, label: str, subject: str, args: dict[str, Any], payload: bytes | None = None,
+                max_attempts: int | None = None) -> int:
         with Session(self._host.engine) as session:
             run = TaskRun(task=task, label=label, subject=subject, args=json.dumps(args, ensure_ascii=False),
-                          status=QUEUED, attempts=0, max_attempts=self.settings.retries + 1, phase="", progress=0.0,
-                          error="", worker="", payload=payload, created_at=utcnow())  # fmt: skip
+                          status=QUEUED, attempts=0, max_attempts=max_attempts or self.settings.retries + 1, phase="",
+                          progress=0.0, error="", worker="", payload=payload, created_at=utcnow())  # fmt: skip
             session.add(run)
             session.commit()
-            run_id = run.id
+            return run.id
+
+    def _enqueue(self, task: str, label: str, subject: str, args: dict[str, Any], payload: bytes | None = None) -> int:
+        run_id = self._record(task, label, subject, args, payload)
         try:
             self._backend.submit(run_id)
         except Exception as exc:
@@ -334,10 +348,10 @@ class TaskQueue:
         name = task.removeprefix(PERIODIC_PREFIX)
         if not task.startswith(PERIODIC_PREFIX) or name not in self._periodic:
             raise LookupError(f"no handler for task {task!r} in this process (is its plugin or sync registered?)")
-        fn = self._periodic[name].fn
+        job = self._periodic[name]
 
         def handle(run: TaskRun) -> bytes | None:
-            out = fn()
+            out = job.fn(json.loads(run.args).get("timestamp")) if job.with_timestamp else job.fn()
             return out if isinstance(out, bytes) else None
 
         return handle
@@ -444,6 +458,37 @@ class TaskQueue:
             session.commit()
         log.info("task runs: %d files/outcomes emptied, %d old records dropped", emptied, dropped)
         return json.dumps({"emptied": emptied, "dropped": dropped}).encode()
+
+    def run_due_syncs(self, timestamp: int | None = None) -> bytes:
+        """Run every declared sync due in the minute of ``timestamp`` (default now), one after
+        the other, each as its own run (``connector-sync``: a failure is recorded on it, shown
+        on the admin page, and does not stop the others; the next due time tries again)."""
+        import croniter
+
+        from huizhi.clock import BEIJING
+
+        at = dt.datetime.fromtimestamp(timestamp if timestamp is not None else time.time(), BEIJING)
+        at = at.replace(second=0, microsecond=0)
+        minute = int(at.timestamp() // 60)
+        due = [
+            s for s in self._host.syncs.schedules()
+            if (s.cron and croniter.croniter.match(s.cron, at.replace(tzinfo=None)))
+            or (s.every and minute % max(int(s.every // 60), 1) == 0)
+        ]  # fmt: skip
+        ran = []
+        for schedule in due:
+            run_id = self._record(SYNC, f"定时同步：{schedule.title or schedule.sync_id}",
+                                  f"system:sync:{schedule.sync_id}", {"sync_id": schedule.sync_id}, max_attempts=1)  # fmt: skip
+            with contextlib.suppress(Exception):  # recorded on its run and logged; the other syncs still run
+                self.execute(run_id, last_attempt=lambda exc: True)
+            ran.append({"sync": schedule.sync_id, "run": run_id, "status": self.status(run_id).status})
+        return json.dumps({"at": at.isoformat(), "syncs": ran}, ensure_ascii=False).encode()
+
+    def _run_sync(self, run: TaskRun) -> bytes:
+        result = self._host.syncs.run(json.loads(run.args)["sync_id"])
+        if not result.ok:
+            raise RuntimeError(f"sync {result.sync_id} failed: {result.error}")
+        return json.dumps({"outcome": result.outcome, "version": result.version, "rows": result.rows}).encode()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
