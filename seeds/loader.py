@@ -1,6 +1,7 @@
 """Load the demo data into a host: ``load_demo(host)`` (``huizhi seed`` and the demo call it).
 
-For every ledger the host declares and this package has a generator for, the generated rows are
+For every ledger the host declares and this package has a generator for (or whose declarative
+file names demo rows, see :mod:`huizhi.declarative`), the generated rows are
 committed as a version of kind ``seed`` by ``system``, through the same versioned store an upload
 goes through (bulk Arrow insert). A ledger that already has a version is left alone unless
 ``only_if_empty=False``, so calling it again is harmless.
@@ -20,6 +21,7 @@ from huizhi_seeds.sensing import generate_sensing_devices
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from huizhi.declarative import DeclaredPlugin
     from huizhi.host import Host
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,15 @@ def generate(
 ) -> pa.Table:
     """The demo rows of one ledger (KeyError when there is no generator for it)."""
     return GENERATORS[ledger_id](seed=seed, scale=scale, as_of=as_of)
+
+
+def _declared(host: Host, ledger_id: str) -> DeclaredPlugin | None:
+    """The declarative plugin (huizhi.declarative) that declares ``ledger_id``, if one does."""
+    from huizhi.declarative import DeclaredPlugin
+
+    owner = host.registry.ledgers[ledger_id][1]
+    plugin = host.registry.pm.get_plugin(owner) if host.registry.pm is not None else None
+    return plugin if isinstance(plugin, DeclaredPlugin) else None
 
 
 def load_demo(
@@ -60,14 +71,26 @@ def load_demo(
     wanted = None if ledgers is None else set(ledgers)
     loaded: dict[str, int] = {}
     for ledger_id in sorted(host.registry.ledgers):
-        if ledger_id not in GENERATORS or (wanted is not None and ledger_id not in wanted):
+        declared = _declared(host, ledger_id)
+        has_rows = ledger_id in GENERATORS or (declared is not None and declared.declaration.demo_rows is not None)
+        if not has_rows or (wanted is not None and ledger_id not in wanted):
             continue
         head = host.store.head(ledger_id)
         if head is not None and only_if_empty:
             log.info("seed: %s already has version %s, skipped", ledger_id, head.number)
             continue
         started = time.perf_counter()
-        table = generate(ledger_id, seed=seed, scale=scale, as_of=as_of)
+        if declared is not None:
+            # a declarative file's own demo rows (a CSV beside it), checked like an upload; they
+            # describe a fixed day, so seed, scale and as_of do not apply
+            try:
+                table = declared.demo_rows()
+            except ValueError:
+                log.exception("seed: demo rows of %s could not be loaded", ledger_id)
+                continue
+            assert table is not None
+        else:
+            table = generate(ledger_id, seed=seed, scale=scale, as_of=as_of)
         generated = time.perf_counter() - started
         version = host.ledgers.import_rows(
             system,

@@ -19,7 +19,8 @@ contract
     ``access.map_claims``/``check_access_config`` (claims to grants by configuration) live beside
     the model they build and import nothing above the contract, so the module stays whole.
 engines
-    Parsing, validation, diff, storage, tile computation, settings, logging and plugin loading: no
+    Parsing, validation, diff, storage, tile computation, settings, logging and plugin loading
+    (with ``huizhi.declarative``, which turns a declarative file into a plugin's specs): no
     permission decisions of their own (they are handed an identity or a row scope). ``config``
     and ``plugins`` sit here rather than in services: they read settings and load plugins and
     change no data. The cell-by-cell validation is ``huizhi.excel.validation``, inside the excel
@@ -73,7 +74,7 @@ CONTRACT = (
 ENGINES = (
     "huizhi.excel.*", "huizhi.cockpit.*", "huizhi.migrations.*", "huizhi.ledger_store", "huizhi.db",
     "huizhi.models", "huizhi.exports", "huizhi.config", "huizhi.plugins", "huizhi.plugin_docs",
-    "huizhi.signin", "huizhi.logs",
+    "huizhi.signin", "huizhi.logs", "huizhi.declarative.*",
 )  # fmt: skip
 SERVICES = (
     "huizhi.ledgers", "huizhi.audit", "huizhi.submissions", "huizhi.host", "huizhi.portal", "huizhi.tasks",
@@ -101,6 +102,8 @@ TYPING_UP = {
 STREAMLIT_ALLOWED: dict[str, frozenset[str] | None] = {
     "huizhi.kit": None,  # the plugins' page kit
     "huizhi.context": frozenset({"PageContext.link"}),  # st.page_link to another page
+    # the pages a declarative file declares: the host draws them for the file, as a plugin page would
+    "huizhi.declarative.pages": frozenset({"make_render.render", "_map"}),
 }
 
 

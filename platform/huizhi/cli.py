@@ -26,6 +26,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 
 def _host(strict: bool | None = None):
@@ -229,6 +230,15 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if any(f.status == FAIL for f in findings) else 0
 
 
+def _demo_declarative_dir(user: Any) -> Path | None:
+    """The demo's folder of declarative plugins: the user's own setting, else the checkout's
+    plugins/declarative (where 区通信管理办's 5G ledger ships as a file), when run from one."""
+    if user.declarative_dir is not None:
+        return Path(user.declarative_dir)
+    shipped = Path.cwd() / "plugins" / "declarative"
+    return shipped if shipped.is_dir() else None
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     from huizhi.backup import backup
     from huizhi.config import load_settings
@@ -274,7 +284,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     user = load_settings()
     config = write_demo_config(
         Path.cwd() / "var" / "demo" / "huizhi.toml",
-        {"data_dir": user.data_dir, "database_url": user.database_url},
+        {"data_dir": user.data_dir, "database_url": user.database_url, "declarative_dir": _demo_declarative_dir(user)},
     )
     host = create_host(load_settings({**os.environ, "HUIZHI_CONFIG": str(config)}))
     try:

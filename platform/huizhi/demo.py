@@ -140,7 +140,7 @@ DEMO_IDENTITIES: tuple[DemoIdentity, ...] = (
 # The departments whose staff and ledger admins the demo maps (the demo identities use jxj and cgw;
 # the others let an admin try the simulator on any department with demo data).
 _DEMO_DEPARTMENTS = (
-    "jxj", "gaj", "zfw", "cgw", "cgzx", "sthj", "swj", "zwfw", "wjw", "jw", "jtj", "yjj", "mzj", "xf",
+    "jxj", "gaj", "zfw", "cgw", "cgzx", "sthj", "swj", "zwfw", "wjw", "jw", "jtj", "yjj", "mzj", "xf", "txb",
 )  # fmt: skip
 
 
@@ -168,7 +168,8 @@ def demo_access() -> dict[str, Any]:
 
 def demo_config_toml(base: Mapping[str, Any] | None = None) -> str:
     """A huizhi.toml for the demo: ``base``'s database and data directory (when given, e.g.
-    from the user's own settings) and the demo's ``[access]`` mapping."""
+    from the user's own settings), its ``declarative_dir`` (the folder of declarative plugin
+    files: the demo passes the checkout's plugins/declarative) and the demo's ``[access]`` mapping."""
 
     def q(value: object) -> str:
         return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a valid TOML string
@@ -179,6 +180,8 @@ def demo_config_toml(base: Mapping[str, Any] | None = None) -> str:
         lines.append(f"data_dir = {q(base['data_dir'])}")
     if base.get("database_url"):
         lines += ["", "[database]", f"url = {q(base['database_url'])}"]
+    if base.get("declarative_dir"):
+        lines += ["", "[plugins]", f"declarative_dir = {q(base['declarative_dir'])}"]
     access = demo_access()
     lines += ["", "[access]", f"claim = {q(access['claim'])}", f"contact = {q(access['contact'])}"]
     for rule in access["rules"]:

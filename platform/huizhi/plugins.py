@@ -16,6 +16,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import pluggy
@@ -61,6 +62,8 @@ class PluginRecord:
     status: Status = "enabled"
     reason: str = ""
     builtin: bool = False
+    declared: Path | None = None  # the declarative file this plugin comes from (huizhi.declarative)
+    reason_zh: str = ""  # the reason in Chinese, when the host has one (a declarative file's problems)
     ledgers: list[LedgerSpec] = field(default_factory=list)
     pages: list[PageSpec] = field(default_factory=list)
     tiles: list[TileSpec] = field(default_factory=list)
@@ -251,6 +254,18 @@ def _resolve_clashes(records: list[PluginRecord]) -> None:
             loser.disable(f"{kind} {value!r} is declared by both plugins {names}")
 
 
+def _declared_name(path: Path) -> str:
+    """The plugin name a declarative file gives itself (``[plugin] name``), else its file name's
+    stem: a broken file is listed under the name it meant to have when that much can be read."""
+    import tomllib
+
+    try:
+        name = tomllib.loads(path.read_text(encoding="utf-8")).get("plugin", {}).get("name")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, AttributeError):
+        name = None
+    return name if isinstance(name, str) and name else path.stem
+
+
 def load_registry(
     load_plugins: Iterable[str] | None = None,
     *,
@@ -259,6 +274,7 @@ def load_registry(
     disabled_by_admin: Iterable[str] = (),
     use_entry_points: bool = True,
     departments: Departments = DAXING,
+    declarative_dir: Path | None = None,
 ) -> Registry:
     """Discover, check and register plugins.
 
@@ -266,8 +282,13 @@ def load_registry(
     always loaded). ``extra_plugins`` registers (name, module-or-object) pairs directly, for tests
     and scaffolding. ``disabled_by_admin`` names plugins an admin switched off. ``departments``
     is the deployment's list (``Settings.departments``; the host always passes it) that plugin
-    and spec department ids are checked against.
+    and spec department ids are checked against. ``declarative_dir`` is the folder of declarative
+    plugin files (``Settings.declarative_dir``): each ``*.toml`` there is checked by
+    :func:`huizhi.declarative.load` and registered like a plugin module; a file with mistakes is
+    disabled with every problem and its line as the reason.
     """
+    from huizhi import declarative
+
     allow = None if load_plugins is None else set(load_plugins) | BUILTIN_PLUGINS
     admin_off = set(disabled_by_admin)
     pm = create_plugin_manager()
@@ -278,14 +299,25 @@ def load_registry(
         for ep in _entry_points():
             candidates.append((ep.name, ep))
     candidates.extend(extra_plugins)
+    for path in declarative.discover(declarative_dir):
+        try:
+            candidates.append((_declared_name(path), declarative.load(path, departments)))
+        except declarative.DeclarationError as exc:
+            candidates.append((_declared_name(path), exc))
 
     for name, source in candidates:
         is_ep = isinstance(source, importlib.metadata.EntryPoint)
+        broken = source if isinstance(source, declarative.DeclarationError) else None
         record = PluginRecord(
             name=name,
-            module=source.value if is_ep else getattr(source, "__name__", type(source).__name__),
+            module=(
+                source.value if is_ep
+                else f"declarative:{broken.path.name}" if broken
+                else getattr(source, "__name__", type(source).__name__)
+            ),  # fmt: skip
             distribution=source.dist.name if is_ep and source.dist else None,
             builtin=name in BUILTIN_PLUGINS,
+            declared=broken.path if broken else source.path if isinstance(source, declarative.DeclaredPlugin) else None,
         )
         if name in records:
             records[name].disable(f"two plugins are registered under the name {name!r}")
@@ -296,6 +328,10 @@ def load_registry(
             continue
         if name in admin_off and not record.builtin:
             record.status, record.reason = "disabled", "disabled by a platform admin"
+            continue
+        if broken is not None:
+            record.disable(broken.english())
+            record.reason_zh = broken.chinese()
             continue
         try:
             module = source.load() if is_ep else source
