@@ -420,7 +420,8 @@ def tasks_section(ctx: PageContext) -> None:
     recent = tasks.recent(200)
     day_ago = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=1)
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("工作进程", "平台进程内" if workers is None else f"{workers} 个在线")
+    c1.metric("工作进程", "进程内" if workers is None else f"{workers} 个在线",
+              help="嵌入式数据库：后台任务在平台进程内运行，无需单独的工作进程。" if workers is None else None)
     c2.metric("运行中 / 排队", f"{sum(r.status == RUNNING for r in recent)} / {sum(r.status == QUEUED for r in recent)}")
     c3.metric("等待重试", sum(r.status == RETRYING for r in recent))
     c4.metric("近24小时失败", sum(r.status == FAILED and r.created_at >= day_ago for r in recent))
@@ -439,10 +440,10 @@ def tasks_section(ctx: PageContext) -> None:
                 "任务": r.label or r.task,
                 "状态": r.status_label,
                 "尝试": f"{r.attempts}/{r.max_attempts}",
+                "错误详情": r.error or "—",
+                "说明": _task_summary(r),
                 "提交时间（北京时间）": format_as_of(r.created_at),
                 "执行者": r.worker or "—",
-                "说明": _task_summary(r),
-                "错误详情": r.error or "—",
             }
             for r in shown
         ]), hide_index=True, width="stretch")
