@@ -28,7 +28,8 @@ engines
 services
     The only code that changes data or decides permissions, and what composes everything:
     ``host`` (the composition root), the ledger service, audit, submissions, the CLI, the demo,
-    the scaffolder, ``portal.host_of`` (the portal pages' way to the host), ``health`` (the
+    the scaffolder, ``plugin_check`` (``huizhi check-plugin``) and ``testing`` (the plugin
+    authors' pytest fixtures), both building hosts like the CLI, ``portal.host_of`` (the portal pages' way to the host), ``health`` (the
     process's one host and its readiness), ``doctor`` and ``huizhi_seeds`` (the demo data,
     committed through the host by ``huizhi seed`` and the demo).
 portal
@@ -78,7 +79,7 @@ ENGINES = (
 SERVICES = (
     "huizhi.ledgers", "huizhi.audit", "huizhi.submissions", "huizhi.host", "huizhi.portal",
     "huizhi.scaffold", "huizhi.demo", "huizhi.cli", "huizhi.ledger_cli", "huizhi_seeds.*",
-    "huizhi.health", "huizhi.doctor",
+    "huizhi.health", "huizhi.doctor", "huizhi.plugin_check", "huizhi.testing",
 )  # fmt: skip
 PORTAL = ("huizhi.app", "huizhi.server", "huizhi_pages.*")
 LAYERS = {"contract": CONTRACT, "engines": ENGINES, "services": SERVICES, "portal": PORTAL}
@@ -101,6 +102,7 @@ TYPING_UP = {
 STREAMLIT_ALLOWED: dict[str, frozenset[str] | None] = {
     "huizhi.kit": None,  # the plugins' page kit
     "huizhi.context": frozenset({"PageContext.link"}),  # st.page_link to another page
+    "huizhi.testing": frozenset({"render_page"}),  # Streamlit's AppTest runs a page under test
 }
 
 

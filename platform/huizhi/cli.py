@@ -10,6 +10,8 @@ huizhi run [--address A] [--port P] [--secrets FILE] [--config FILE]
 huizhi doctor             check configuration, database, migrations, sign-in provider, plugins
 huizhi demo               start the local sign-in provider, seed, and run the portal
 huizhi new-plugin NAME    scaffold a department plugin in plugins/NAME
+huizhi check-plugin TARGET  the conformance check before shipping a plugin (distribution, folder
+                          or declarative file): imports, specs, clashes, contract, pages and tiles
 huizhi ledger import FILE --ledger ID
                           check a workbook/CSV and commit it (scripted monthly imports)
 """
@@ -78,6 +80,21 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"access configuration in {where}:", file=sys.stderr)
         for problem in access_problems:
             print(f"- {problem}", file=sys.stderr)
+        return 1
+    # Every tile once, for a district-wide leader on this deployment's data: a tile that raises
+    # would otherwise first fail in front of a leader.
+    from huizhi.access import Grant, Identity, Role
+    from huizhi.cockpit import compute_tiles
+
+    leader = Identity("check:leader", "huizhi check", frozenset({Grant(Role.LEADER, None)}))
+    try:
+        broken = [r for r in compute_tiles(host, leader, use_cache=False) if r.error]
+    finally:
+        host.dispose()
+    if broken:
+        print(f"{len(broken)} tile(s) fail when computed for a leader:", file=sys.stderr)
+        for result in broken:
+            print(f"- tile {result.tile.id!r} of plugin {result.plugin!r}: {result.error_detail}", file=sys.stderr)
         return 1
     reg = host.registry
     print(
@@ -243,8 +260,14 @@ def cmd_new_plugin(args: argparse.Namespace) -> int:
     except (ValueError, KeyError, FileExistsError) as exc:
         print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
-    print(f"created {path}\nnext: pip install -e {path} && huizhi check")
+    print(f"created {path}\nnext: huizhi check-plugin {path} && pip install -e {path} && huizhi demo")
     return 0
+
+
+def cmd_check_plugin(args: argparse.Namespace) -> int:
+    from huizhi.plugin_check import main as check_plugin
+
+    return check_plugin(args.target, database_url=args.database_url)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -288,6 +311,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--title", default=None)
     p.add_argument("--directory", default="plugins")
     p.set_defaults(func=cmd_new_plugin)
+    p = sub.add_parser("check-plugin", help="the conformance check a department runs before shipping a plugin")
+    p.add_argument("target", help="an installed distribution (huizhi-water), a source folder (plugins/water) "
+                                  "or a declarative plugin file (.toml)")
+    p.add_argument("--database-url", default=None,
+                   help="an empty database to check on (default: a temporary DuckDB file)")
+    p.set_defaults(func=cmd_check_plugin)
     from huizhi.ledger_cli import add_parser as add_ledger_parser
 
     add_ledger_parser(sub)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import pluggy
 
 from huizhi.events import Event
-from huizhi.specs import ConnectorSpec, LedgerSpec, PageSpec, PluginInfo, TileSpec
+from huizhi.specs import ConnectorSpec, DemoRows, LedgerSpec, PageSpec, PluginInfo, TileSpec
 
 hookspec = pluggy.HookspecMarker("huizhi")
 
@@ -96,6 +96,20 @@ def huizhi_connectors() -> list[ConnectorSpec]:
     Return a list of :class:`huizhi.specs.ConnectorSpec`. ``factory(config)`` receives the
     deployment's ``[connectors.<id>]`` table from ``huizhi.toml`` and returns a connection
     object. Secrets (passwords, client secrets) belong in that configuration, never in code.
+    """
+
+
+@hookspec
+def huizhi_demo_rows() -> list[DemoRows]:
+    """Ship demo rows for the plugin's own ledgers (optional).
+
+    Return a list of :class:`huizhi.specs.DemoRows`, at most one per ledger, each naming one of
+    the ledgers this plugin declares. ``huizhi seed`` and ``huizhi demo`` commit them (kind
+    ``seed``, through the ledger service, validated like an upload) into ledgers that have no
+    version yet, so the demo shows the department's pages and tiles with data. ``huizhi
+    check-plugin`` renders pages and computes tiles with them too. Give rows of more than one
+    department on a ledger with ``department_column``, so row-level scoping can be seen. Rows
+    are data, not people's data: use made-up names.
     """
 
 

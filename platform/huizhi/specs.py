@@ -26,6 +26,7 @@ __all__ = [
     "ColumnSpec",
     "ColumnType",
     "ConnectorSpec",
+    "DemoRows",
     "ID_PATTERN",
     "LedgerSpec",
     "PageSpec",
@@ -334,6 +335,22 @@ class ConnectorSpec:
     permission: Perm = Perm.VIEW
 
 
+@dataclass(frozen=True)
+class DemoRows:
+    """Demo rows a plugin ships for one of its own ledgers. Returned by ``huizhi_demo_rows``.
+
+    ``rows`` are mappings from column name to value (as typed by the ledger: ``int``, ``float``,
+    ``datetime.date``, ``bool`` or ``str``; ``None`` for an empty optional cell). ``huizhi seed``
+    and ``huizhi demo`` commit them as a version of kind ``seed`` when the ledger is empty,
+    validated like an upload (a row that breaks a rule stops the seed and names the row).
+    ``huizhi check-plugin`` uses them to render pages and compute tiles with data in them.
+    """
+
+    ledger: str
+    rows: tuple[dict[str, Any], ...]
+    note: str = ""
+
+
 def _check_id(kind: str, value: str) -> None:
     if not isinstance(value, str) or not ID_PATTERN.match(value):
         raise SpecError(f"{kind} id {value!r} must match {ID_PATTERN.pattern}")
@@ -356,6 +373,8 @@ def validate(spec: object) -> None:
                 ) from exc
         case LedgerSpec():
             _check_id("ledger", spec.id)
+            if not isinstance(spec.title, str) or not spec.title.strip():
+                raise SpecError(f"ledger {spec.id!r}: a title is required")
             if not spec.columns:
                 raise SpecError(f"ledger {spec.id!r} has no columns")
             names = [c.name for c in spec.columns]
@@ -384,12 +403,16 @@ def validate(spec: object) -> None:
         case PageSpec():
             if not isinstance(spec.url_path, str) or not URL_PATH_PATTERN.match(spec.url_path):
                 raise SpecError(f"page url_path {spec.url_path!r} must match {URL_PATH_PATTERN.pattern}")
-            if not spec.title or not callable(spec.render):
+            if not isinstance(spec.title, str) or not spec.title.strip() or not callable(spec.render):
                 raise SpecError(f"page {spec.url_path!r}: a title and a callable render are required")
             if not isinstance(spec.permission, Perm):
                 raise SpecError(f"page {spec.url_path!r}: permission must be a huizhi.specs.Perm")
         case TileSpec():
             _check_id("tile", spec.id)
+            if not isinstance(spec.title, str) or not spec.title.strip():
+                raise SpecError(f"tile {spec.id!r}: a title is required (what the cockpit card says)")
+            if not isinstance(spec.ledgers, tuple) or not all(isinstance(x, str) for x in spec.ledgers):
+                raise SpecError(f"tile {spec.id!r}: ledgers must be a tuple of ledger ids")
             if not isinstance(spec.theme, Theme):
                 raise SpecError(f"tile {spec.id!r}: theme must be a huizhi.specs.Theme")
             if not callable(spec.query):
@@ -410,5 +433,9 @@ def validate(spec: object) -> None:
             if not isinstance(spec.departments, tuple) or not all(isinstance(d, str) for d in spec.departments):
                 raise SpecError(f"connector {spec.id!r}: departments must be a tuple of department ids")
             # the ids themselves are checked against the deployment's departments at load
+        case DemoRows():
+            _check_id("demo rows ledger", spec.ledger)
+            if not isinstance(spec.rows, tuple) or not all(isinstance(r, dict) for r in spec.rows):
+                raise SpecError(f"demo rows of {spec.ledger!r}: rows must be a tuple of dicts (column name -> value)")
         case _:
             raise SpecError(f"expected a huizhi spec, got {type(spec).__name__}")
