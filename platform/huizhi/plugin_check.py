@@ -158,11 +158,12 @@ def _plugin_name(plugin: object, default: str) -> str:
 # -- the checks ---------------------------------------------------------------------------------
 
 
-def _import_in_isolation(target: Target, report: Report) -> None:
+def _import_in_isolation(target: Target, report: Report) -> bool:
     report.section("import in isolation (a fresh interpreter, no other plugin loaded)")
     if target.plugin_object is not None:
         report.ok("declarative file: loaded by the host, nothing to import")
-        return
+        return True
+    imported = True
     env_path = ":".join(target.sys_path)
     for name, module in sorted(target.entry_points.items()):
         code = f"import importlib, sys; sys.path[:0] = {target.sys_path!r}; importlib.import_module({module!r})"
@@ -172,6 +173,8 @@ def _import_in_isolation(target: Target, report: Report) -> None:
         else:
             last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
             report.fail(f"{name}: import {module} failed{' (with ' + env_path + ' on sys.path)' if env_path else ''}: {last}")
+            imported = False
+    return imported
 
 
 def _requirements(target: Target, report: Report) -> None:
@@ -245,11 +248,11 @@ def _plugin_names(target: Target, registry: Any) -> list[str]:
 def check(target: Target, *, database_url: str | None = None, data_dir: Path | None = None) -> Report:
     """Run every check on ``target``; the report says what passed and what did not."""
     report = Report([f"huizhi check-plugin: {target.label}", f"host package huizhi {__version__}, host API {HOST_API_VERSION}"])
-    _import_in_isolation(target, report)
+    imported = _import_in_isolation(target, report)
     _requirements(target, report)
     _contract(target, report)
-    if report.failures and any("import" in line and "FAIL" in line for line in report.lines):
-        report.lines.append("\n(not loaded: it does not import)")
+    if not imported:
+        report.lines.append("\n(not loaded under the host: it does not import)")
         return report
     with tempfile.TemporaryDirectory(prefix="huizhi-check-") as tmp:
         _under_host(target, report, database_url or f"duckdb:///{Path(tmp) / 'check.duckdb'}", data_dir or Path(tmp))
@@ -367,6 +370,12 @@ def _run_everything(host: Any, records: list[Any], report: Report) -> None:
     from huizhi.specs import TileValue
     from huizhi.testing import commit_rows, compute_tile, render_page
 
+    import logging
+
+    import streamlit.runtime.scriptrunner_utils.script_run_context  # noqa: F401  (its logger, below)
+
+    # AppTest's pages run "bare": Streamlit warns about that once per page, which is noise here.
+    logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").setLevel(logging.ERROR)
     outsider = _outsider(host, records)
     outsider_name = host.settings.departments.name(outsider)
     people = _identities(host, records, outsider)
