@@ -33,6 +33,7 @@ import itertools
 import os
 import threading
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -218,24 +219,31 @@ def render_page(
     who: Identity,
     params: Mapping[str, Any] | None = None,
     *,
+    enforce: bool = True,
     timeout: float = 60,
 ) -> AppTest:
     """Render a page in Streamlit's AppTest for ``who`` with query ``params``; returns the
     AppTest to inspect (``at.exception``, ``at.metric``, ``at.dataframe``, ``at.error`` …).
 
     An exception in the page is in ``at.exception`` (the portal would show an error box).
-    Raises ``PermissionError`` when ``who`` may not open the page (the portal would refuse it).
+    Raises ``PermissionError`` when ``who`` may not open the page (the portal would refuse it);
+    ``enforce=False`` renders it anyway, to test the page's own refusal message.
     """
     from streamlit.testing.v1 import AppTest
 
     spec, _ = host.registry.pages[url_path]
-    if not who.allows(spec.permission, spec.department):
+    if enforce and not who.allows(spec.permission, spec.department):
         raise PermissionError(f"{who.subject} may not open page {url_path!r} ({spec.permission})")
     key = uuid.uuid4().hex
     with _PAGES_LOCK:
         _PAGES_UNDER_TEST[key] = (host, url_path, who, dict(params or {}))
-    try:
-        return AppTest.from_function(_render_script, args=(key,), default_timeout=timeout).run()
-    finally:
-        with _PAGES_LOCK:
-            del _PAGES_UNDER_TEST[key]
+    at = AppTest.from_function(_render_script, args=(key,), default_timeout=timeout)
+    # A test may interact and run it again (at.button[0].click().run()): the page stays
+    # registered for as long as its AppTest lives.
+    weakref.finalize(at, _forget, key)
+    return at.run()
+
+
+def _forget(key: str) -> None:
+    with _PAGES_LOCK:
+        _PAGES_UNDER_TEST.pop(key, None)
