@@ -35,28 +35,22 @@ def test_scaffold_titles_and_requirement(tmp_path):
     assert 'title="道路养护台账"' in (other / "huizhi_roads" / "plugin.py").read_text(encoding="utf-8")
 
 
-def test_scaffolded_plugin_installs_passes_its_tests_and_the_check(tmp_path):
+def test_pip_accepts_the_scaffolds_host_requirement(tmp_path):
+    """pip resolves the scaffold's ``huizhi>=…`` against the installed host: the requirement that
+    named the API version (huizhi>=1.0) instead of the package version (0.1.0) failed here. The
+    rest of the route (install, its tests, check-plugin, the portal) is the guide's tutorial,
+    run by tests/test_plugin_guide.py."""
     made = run(sys.executable, "-m", "huizhi.cli", "new-plugin", "water", "--department", "swj",
                "--title", "水务监测台账", "--directory", str(tmp_path / "src"), cwd=tmp_path)
     assert made.returncode == 0, made.stderr
-    root = tmp_path / "src" / "water"
-    site = tmp_path / "site"
-    # pip resolves the scaffold's `huizhi>=…` requirement against the installed host: the
-    # requirement that named the API version instead of the package version failed right here.
+    assert "huizhi check-plugin" in made.stdout
     resolved = run(sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--no-build-isolation",
-                   "--no-index", str(root), cwd=tmp_path)
+                   "--no-index", str(tmp_path / "src" / "water"), cwd=tmp_path)
     assert resolved.returncode == 0, resolved.stdout + resolved.stderr
-    installed = run(sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation", "--no-deps",
-                    "--target", str(site), str(root), cwd=tmp_path)
-    assert installed.returncode == 0, installed.stdout + installed.stderr
-    assert list(site.glob("huizhi_water-0.1.0.dist-info"))
-    own_tests = run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=root, site=site)
-    assert own_tests.returncode == 0, own_tests.stdout + own_tests.stderr
-    assert "3 passed" in own_tests.stdout
-    checked = run(sys.executable, "-m", "huizhi.cli", "check-plugin", "huizhi-water", cwd=tmp_path, site=site)
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "check-plugin: PASSED" in checked.stdout and "huizhi_water_records" not in checked.stdout
-    listed = run(sys.executable, "-m", "huizhi.cli", "plugins", cwd=tmp_path, site=site)
-    assert "water" in listed.stdout and "区水务局" in listed.stdout, listed.stdout
-    line = next(row for row in listed.stdout.splitlines() if row.startswith("water "))
-    assert "enabled" in line, line
+    (tmp_path / "src" / "water" / "pyproject.toml").write_text(
+        (tmp_path / "src" / "water" / "pyproject.toml").read_text(encoding="utf-8").replace("huizhi>=0.1", "huizhi>=1.0"),
+        encoding="utf-8",
+    )
+    refused = run(sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--no-build-isolation",
+                  "--no-index", str(tmp_path / "src" / "water"), cwd=tmp_path)
+    assert refused.returncode != 0  # the old scaffold's requirement: pip cannot satisfy it

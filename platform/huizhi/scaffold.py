@@ -146,21 +146,22 @@ def huizhi_pages() -> list[PageSpec]:
     return [PageSpec("{title}", PAGE, render, department=DEPARTMENT, icon=":material/list_alt:")]
 
 
+RECORDS_TOTAL = TileSpec(
+    id="{name}_records_total",
+    title="{title}记录数",
+    department=DEPARTMENT,
+    theme=Theme.GOVERNANCE,
+    query=records_total,
+    unit="条",
+    target=Target(value=10, deadline=dt.date(2025, 12, 31), source="示例目标：请改为行动计划中的目标"),
+    drilldown=PAGE,
+    ledgers=(RECORDS.id,),
+)
+
+
 @hookimpl
 def huizhi_tiles() -> list[TileSpec]:
-    return [
-        TileSpec(
-            id="{name}_records_total",
-            title="{title}记录数",
-            department=DEPARTMENT,
-            theme=Theme.GOVERNANCE,
-            query=records_total,
-            unit="条",
-            target=Target(value=10, deadline=dt.date(2025, 12, 31), source="示例目标：请改为行动计划中的目标"),
-            drilldown=PAGE,
-            ledgers=(RECORDS.id,),
-        )
-    ]
+    return [RECORDS_TOTAL]
 
 
 DEMO_ROWS = tuple(
