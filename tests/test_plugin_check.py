@@ -11,12 +11,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from plugin_fixtures import ASSETS, install_distribution, make_plugin, page, tile
+from plugin_fixtures import ASSETS, install_distribution, make_plugin, page
 
 from huizhi import plugin_check
 from huizhi.demo import write_demo_config
 from huizhi.plugins import load_registry
-from huizhi.specs import TileSpec, TileValue, Theme
+from huizhi.specs import Theme, TileSpec, TileValue
 from huizhi.testing import create_database, drop_database, test_store
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from huizhi.access import Identity
     from huizhi.context import Filters
     from huizhi.host import Host
-    from huizhi.ledgers import LedgerVersion
+    from huizhi.models import LedgerVersion
     from huizhi.specs import TileValue
 
 __all__ = [
