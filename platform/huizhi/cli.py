@@ -219,7 +219,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import time
 
     from huizhi.config import load_settings
-    from huizhi.demo import run_demo, write_demo_config
+    from huizhi.demo import DEMO_IDENTITIES, plugin_demo_identities, run_demo, write_demo_config
     from huizhi.host import create_host
     from huizhi_seeds.loader import load_demo
 
@@ -242,14 +242,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
     host = create_host(load_settings({**os.environ, "HUIZHI_CONFIG": str(config)}))
     try:
         loaded = load_demo(host, only_if_empty=True)
+        # the plugins' demo people (huizhi_demo_identities) sign in too, mapped by the demo only
+        people = plugin_demo_identities(host.registry.demo_people, host.settings.departments)
     finally:
         host.dispose()  # the DuckDB file admits one process: release it before the portal opens it
+    if people:
+        write_demo_config(
+            config,
+            {"data_dir": user.data_dir, "database_url": user.database_url},
+            departments=[p.department for p in people if p.department],
+        )
     if loaded:
         print(
             f"[huizhi] 演示数据已载入（{sum(loaded.values())} 行，{time.monotonic() - started:.1f} 秒）: "
             + ", ".join(f"{k} {v}" for k, v in loaded.items())
         )
-    return run_demo(portal_port=args.port, oidc_port=args.oidc_port, env={"HUIZHI_CONFIG": str(config)}) or 0
+    return run_demo(
+        portal_port=args.port, oidc_port=args.oidc_port, env={"HUIZHI_CONFIG": str(config)},
+        identities=[*DEMO_IDENTITIES, *people],
+    ) or 0
 
 
 def cmd_new_plugin(args: argparse.Namespace) -> int:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import pluggy
 
 from huizhi.events import Event
-from huizhi.specs import ConnectorSpec, DemoRows, LedgerSpec, PageSpec, PluginInfo, TileSpec
+from huizhi.specs import ConnectorSpec, DemoPerson, DemoRows, LedgerSpec, PageSpec, PluginInfo, TileSpec
 
 hookspec = pluggy.HookspecMarker("huizhi")
 
@@ -110,6 +110,18 @@ def huizhi_demo_rows() -> list[DemoRows]:
     check-plugin`` renders pages and computes tiles with them too. Give rows of more than one
     department on a ledger with ``department_column``, so row-level scoping can be seen. Rows
     are data, not people's data: use made-up names.
+    """
+
+
+@hookspec
+def huizhi_demo_identities() -> list[DemoPerson]:
+    """Offer made-up people of the plugin's department in the demo (optional).
+
+    Return a list of :class:`huizhi.specs.DemoPerson`. ``huizhi demo`` adds them to its local
+    sign-in provider and to the identity table it prints, and maps them in the demo's own role
+    mapping (staff or ledger admin of their department), so a department's plugin can be tried
+    as its own staff would see it. A ``sub`` the demo already has is skipped with a warning.
+    Deployments never see demo people.
     """
 
 

@@ -45,6 +45,7 @@ SPEC_TYPES = (
     specs.Target,
     specs.ConnectorSpec,
     specs.DemoRows,
+    specs.DemoPerson,
 )
 
 

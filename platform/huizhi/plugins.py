@@ -26,6 +26,7 @@ from huizhi import HOST_API_VERSION, hookspecs
 from huizhi.district import DAXING, Departments
 from huizhi.specs import (
     ConnectorSpec,
+    DemoPerson,
     DemoRows,
     LedgerSpec,
     PageSpec,
@@ -66,6 +67,7 @@ class PluginRecord:
     tiles: list[TileSpec] = field(default_factory=list)
     connectors: list[ConnectorSpec] = field(default_factory=list)
     demo_rows: list[DemoRows] = field(default_factory=list)
+    demo_people: list[DemoPerson] = field(default_factory=list)
 
     @property
     def title(self) -> str:
@@ -98,6 +100,7 @@ class Registry:
     tiles: dict[str, tuple[TileSpec, str]] = field(default_factory=dict)
     connectors: dict[str, tuple[ConnectorSpec, str]] = field(default_factory=dict)
     demo_rows: dict[str, tuple[DemoRows, str]] = field(default_factory=dict)
+    demo_people: list[tuple[DemoPerson, str]] = field(default_factory=list)
     # the plugin manager the plugins are registered with, for hooks called after loading (events)
     pm: pluggy.PluginManager | None = field(default=None, repr=False)
 
@@ -197,6 +200,7 @@ def _collect(record: PluginRecord, pm: pluggy.PluginManager, departments: Depart
         ("huizhi_tiles", TileSpec, "tiles"),
         ("huizhi_connectors", ConnectorSpec, "connectors"),
         ("huizhi_demo_rows", DemoRows, "demo_rows"),
+        ("huizhi_demo_identities", DemoPerson, "demo_people"),
     ):
         try:
             specs = _call(pm, hook, name) or []
@@ -242,7 +246,7 @@ def _collect(record: PluginRecord, pm: pluggy.PluginManager, departments: Depart
 
 
 def _spec_key(spec: object) -> str:
-    for attr in ("id", "url_path", "ledger"):
+    for attr in ("id", "url_path", "ledger", "sub"):
         value = getattr(spec, attr, None)
         if value:
             return str(value)
@@ -406,6 +410,7 @@ def load_registry(
             registry.connectors[conn.id] = (conn, record.name)
         for demo in record.demo_rows:
             registry.demo_rows[demo.ledger] = (demo, record.name)
+        registry.demo_people += [(person, record.name) for person in record.demo_people]
 
     problems = [r for r in ordered if r.status == "disabled" and r.reason != "disabled by a platform admin"]
     if strict and problems:

@@ -54,6 +54,7 @@ from huizhi.context import PageContext, TileContext
 from huizhi.specs import (
     Breakdown,
     ColumnSpec,
+    DemoPerson,
     DemoRows,
     LedgerSpec,
     PageSpec,
@@ -174,6 +175,12 @@ DEMO_ROWS = tuple(
 @hookimpl
 def huizhi_demo_rows() -> list[DemoRows]:
     return [DemoRows(RECORDS.id, DEMO_ROWS)]
+
+
+@hookimpl
+def huizhi_demo_identities() -> list[DemoPerson]:
+    # made-up people `huizhi demo` offers on its sign-in page, as this department's staff
+    return [DemoPerson("staff-{url}", "演示用户", DEPARTMENT, title="{department_name} 科员")]
 '''
 
 TESTS = '''"""{title}: its own tests, on the host's fixtures (huizhi.testing, active once huizhi is installed).

@@ -26,6 +26,7 @@ __all__ = [
     "ColumnSpec",
     "ColumnType",
     "ConnectorSpec",
+    "DemoPerson",
     "DemoRows",
     "ID_PATTERN",
     "LedgerSpec",
@@ -351,6 +352,28 @@ class DemoRows:
     note: str = ""
 
 
+DEMO_SUB_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    """A made-up person the demo's local sign-in provider offers. Returned by
+    ``huizhi_demo_identities``.
+
+    ``sub`` is what one clicks or types on the provider's page (lower-case ASCII and ``-``,
+    unique in the demo, e.g. ``"staff-swj"``); ``name`` and ``title`` (职务) are shown; the person
+    is ``role`` (``"staff"`` or ``"ledger_admin"``) of ``department`` (an id). The demo's own
+    role mapping grants it through the groups ``dept-<id>-staff`` / ``dept-<id>-ledger-admin``;
+    a deployment's ``[access]`` never sees demo people.
+    """
+
+    sub: str
+    name: str
+    department: str
+    role: Literal["staff", "ledger_admin"] = "staff"
+    title: str = ""
+
+
 def _check_id(kind: str, value: str) -> None:
     if not isinstance(value, str) or not ID_PATTERN.match(value):
         raise SpecError(f"{kind} id {value!r} must match {ID_PATTERN.pattern}")
@@ -433,6 +456,13 @@ def validate(spec: object) -> None:
             if not isinstance(spec.departments, tuple) or not all(isinstance(d, str) for d in spec.departments):
                 raise SpecError(f"connector {spec.id!r}: departments must be a tuple of department ids")
             # the ids themselves are checked against the deployment's departments at load
+        case DemoPerson():
+            if not isinstance(spec.sub, str) or not DEMO_SUB_PATTERN.match(spec.sub):
+                raise SpecError(f"demo person sub {spec.sub!r} must match {DEMO_SUB_PATTERN.pattern}")
+            if not isinstance(spec.name, str) or not spec.name.strip():
+                raise SpecError(f"demo person {spec.sub!r}: a name is required")
+            if spec.role not in ("staff", "ledger_admin"):
+                raise SpecError(f"demo person {spec.sub!r}: role must be 'staff' or 'ledger_admin', not {spec.role!r}")
         case DemoRows():
             _check_id("demo rows ledger", spec.ledger)
             if not isinstance(spec.rows, tuple) or not all(isinstance(r, dict) for r in spec.rows):

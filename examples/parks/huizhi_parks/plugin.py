@@ -15,6 +15,7 @@ from huizhi.context import PageContext, TileContext
 from huizhi.specs import (
     Breakdown,
     ColumnSpec,
+    DemoPerson,
     DemoRows,
     LedgerSpec,
     PageSpec,
@@ -169,3 +170,11 @@ def huizhi_demo_rows() -> list[DemoRows]:
         for i, (name, kind, street, area, smart) in enumerate(_DEMO, start=1)
     )
     return [DemoRows(PARKS.id, rows, note="演示数据：示例公园（虚构，仅供演示）")]
+
+
+@hookimpl
+def huizhi_demo_identities() -> list[DemoPerson]:
+    return [
+        DemoPerson("staff-ylj", "周林", DEPARTMENT, title="区园林绿化局 科员"),
+        DemoPerson("admin-ylj", "吴青", DEPARTMENT, role="ledger_admin", title="区园林绿化局 台账管理员"),
+    ]
