@@ -366,16 +366,10 @@ def _tile_fingerprint(value: Any) -> str:
 
 
 def _run_everything(host: Any, records: list[Any], report: Report) -> None:
-    import logging
-
-    import streamlit.runtime.scriptrunner_utils.script_run_context  # noqa: F401  (its logger, below)
-
     from huizhi.access import AccessDenied
     from huizhi.specs import TileValue
     from huizhi.testing import commit_rows, compute_tile, render_page
 
-    # AppTest's pages run "bare": Streamlit warns about that once per page, which is noise here.
-    logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").setLevel(logging.ERROR)
     outsider = _outsider(host, records)
     outsider_name = host.settings.departments.name(outsider)
     people = _identities(host, records, outsider)

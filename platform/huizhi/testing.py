@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import logging
 import os
 import threading
 import uuid
@@ -231,6 +232,8 @@ def render_page(
     """
     from streamlit.testing.v1 import AppTest
 
+    # the page runs "bare" (no server): Streamlit would warn about that once per render
+    logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").setLevel(logging.ERROR)
     spec, _ = host.registry.pages[url_path]
     if enforce and not who.allows(spec.permission, spec.department):
         raise PermissionError(f"{who.subject} may not open page {url_path!r} ({spec.permission})")
