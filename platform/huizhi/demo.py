@@ -213,15 +213,14 @@ def plugin_demo_identities(people: Iterable[tuple[DemoPerson, str]], departments
             continue
         taken.add(person.sub)
         dept_name = departments.name(person.department)
-        groups = (f"dept-{person.department}-staff",)
-        if person.role == "ledger_admin":
-            groups += (f"dept-{person.department}-ledger-admin",)
-        role_label = "台账管理员" if person.role == "ledger_admin" else "部门人员"
+        admin = person.role == "ledger_admin"
+        groups = (f"dept-{person.department}-staff", *([f"dept-{person.department}-ledger-admin"] if admin else []))
+        role_label = "台账管理员" if admin else "部门人员"
         out.append(
             DemoIdentity(
                 sub=person.sub,
                 name=person.name,
-                title=person.title or f"{dept_name} {'台账管理员' if person.role == 'ledger_admin' else '科员'}",
+                title=person.title or f"{dept_name} {'台账管理员' if admin else '科员'}",
                 email=f"{person.sub}@{person.department}.daxing.example",
                 groups=groups,
                 department=person.department,
