@@ -219,3 +219,34 @@ def test_every_shipped_plugin_passes_check_plugin(folder, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "check-plugin: PASSED" in result.stdout
     assert "ok    " in result.stdout and "no row of another department reached" in result.stdout
+
+
+CLASHING = """
+from huizhi import hookimpl
+from huizhi.specs import PageSpec, PluginInfo
+
+@hookimpl
+def huizhi_plugin_info():
+    return PluginInfo(name="clash", title="撞车", department="jxj", version="0.1.0", host_api=HOST_API)
+
+@hookimpl
+def huizhi_pages():
+    return [PageSpec("又一个感知台账", "sensing-ledger", lambda ctx: None, department="jxj")]
+"""
+
+
+@pytest.mark.parametrize(
+    ("host_api", "expected"),
+    [
+        (">=1.0,<2", "page url path 'sensing-ledger' is declared by both plugins 'sensing' and 'clash'"),
+        (">=2.0,<3", "supports host API >=2.0,<3, but this host provides API 1.0"),
+    ],
+)
+def test_check_plugin_checks_url_paths_and_host_api_against_the_installed_plugins(
+    tmp_path, check_database, host_api, expected
+):
+    folder = _source_folder(tmp_path, "clash", CLASHING.replace("HOST_API", repr(host_api)))
+    report = plugin_check.check(plugin_check.resolve(str(folder)), database_url=check_database)
+    failures = "\n".join(line for line in report.lines if line.startswith("  FAIL"))
+    assert expected in failures, report.text()
+    assert report.failures == 1  # only that: the sources, the requirement and the import are fine

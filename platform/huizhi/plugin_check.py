@@ -239,6 +239,16 @@ def _contract(target: Target, report: Report) -> None:
         report.ok(f"{len(files)} source file(s): every huizhi name used is documented")
 
 
+def _fresh_import(module: str) -> object:
+    """Import a source folder's module anew: a module of that name imported earlier in this
+    process (an older copy of the folder) must not stand in for what is on disk now."""
+    top = module.split(".")[0]
+    for name in [m for m in sys.modules if m == top or m.startswith(f"{top}.")]:
+        del sys.modules[name]
+    importlib.invalidate_caches()
+    return importlib.import_module(module)
+
+
 def _plugin_names(target: Target, registry: Any) -> list[str]:
     if target.plugin_object is not None:
         return [target.plugin_object[0]]
@@ -270,7 +280,7 @@ def _under_host(target: Target, report: Report, database_url: str, data_dir: Pat
         if target.plugin_object is not None:
             extra.append(target.plugin_object)
         elif not target.installed:
-            extra += [(name, importlib.import_module(module.split(":")[0])) for name, module in target.entry_points.items()]
+            extra += [(name, _fresh_import(module.split(":")[0])) for name, module in target.entry_points.items()]
         settings = load_settings({}, database_url=database_url, data_dir=data_dir)
         with create_host(settings, extra_plugins=extra, use_entry_points=True) as host:
             report.section("loads beside every installed plugin (specs, ids, url paths, host API, references)")
@@ -281,7 +291,7 @@ def _under_host(target: Target, report: Report, database_url: str, data_dir: Pat
             for name in names:
                 record = host.registry.plugins[name]
                 if record.status != "enabled":
-                    for reason in record.reason.split("; "):
+                    for reason in record.problems or [record.reason]:
                         report.fail(f"{name}: {reason}")
                     continue
                 info = record.info

@@ -81,7 +81,11 @@ class PluginRecord:
     def department(self) -> str | None:
         return self.info.department if self.info else None
 
+    # each reason on its own (``reason`` joins them with "; "), for reports that list them
+    problems: list[str] = field(default_factory=list)
+
     def disable(self, reason: str) -> None:
+        self.problems.append(reason)
         if self.status == "enabled":
             self.status = "disabled"
             self.reason = reason
@@ -239,7 +243,8 @@ def _collect(record: PluginRecord, pm: pluggy.PluginManager, departments: Depart
         if demo.ledger not in own_ledgers:
             problems.append(f"huizhi_demo_rows: ledger {demo.ledger!r} is not one of this plugin's ledgers")
     if problems:
-        record.disable("; ".join(problems))
+        for problem in problems:
+            record.disable(problem)
         return
     for attr, specs in collected.items():
         setattr(record, attr, list(specs))
@@ -285,9 +290,9 @@ def _check_references(records: list[PluginRecord]) -> None:
                     problems.append(
                         f"tile {tile.id!r} drills down to page {tile.drilldown!r}, which no enabled plugin declares{hint}"
                     )
-            if problems:
-                record.disable("; ".join(problems))
-                changed = True
+            for problem in problems:
+                record.disable(problem)
+            changed = changed or bool(problems)
         if not changed:
             return
 
