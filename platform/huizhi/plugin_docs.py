@@ -29,6 +29,7 @@ CONTRACT_MODULES = (
     "huizhi.params",
     "huizhi.clock",
     "huizhi.district",
+    "huizhi.sources",
 )
 
 SPEC_TYPES = (
@@ -46,6 +47,7 @@ SPEC_TYPES = (
     specs.ConnectorSpec,
     specs.DemoRows,
     specs.DemoPerson,
+    specs.SyncSpec,
 )
 
 

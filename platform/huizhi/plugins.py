@@ -32,6 +32,7 @@ from huizhi.specs import (
     PageSpec,
     PluginInfo,
     SpecError,
+    SyncSpec,
     TileSpec,
     validate,
 )
@@ -68,6 +69,7 @@ class PluginRecord:
     connectors: list[ConnectorSpec] = field(default_factory=list)
     demo_rows: list[DemoRows] = field(default_factory=list)
     demo_people: list[DemoPerson] = field(default_factory=list)
+    syncs: list[SyncSpec] = field(default_factory=list)
 
     @property
     def title(self) -> str:
@@ -105,6 +107,7 @@ class Registry:
     connectors: dict[str, tuple[ConnectorSpec, str]] = field(default_factory=dict)
     demo_rows: dict[str, tuple[DemoRows, str]] = field(default_factory=dict)
     demo_people: list[tuple[DemoPerson, str]] = field(default_factory=list)
+    syncs: dict[str, tuple[SyncSpec, str]] = field(default_factory=dict)
     # the plugin manager the plugins are registered with, for hooks called after loading (events)
     pm: pluggy.PluginManager | None = field(default=None, repr=False)
 
@@ -203,6 +206,7 @@ def _collect(record: PluginRecord, pm: pluggy.PluginManager, departments: Depart
         ("huizhi_pages", PageSpec, "pages"),
         ("huizhi_tiles", TileSpec, "tiles"),
         ("huizhi_connectors", ConnectorSpec, "connectors"),
+        ("huizhi_syncs", SyncSpec, "syncs"),
         ("huizhi_demo_rows", DemoRows, "demo_rows"),
         ("huizhi_demo_identities", DemoPerson, "demo_people"),
     ):
@@ -319,6 +323,8 @@ def _keys(record: PluginRecord) -> Iterable[tuple[str, str]]:
         yield "tile", tile.id
     for conn in record.connectors:
         yield "connector", conn.id
+    for sync in record.syncs:
+        yield "sync", sync.id
 
 
 def _resolve_clashes(records: list[PluginRecord]) -> None:
@@ -416,6 +422,8 @@ def load_registry(
         for demo in record.demo_rows:
             registry.demo_rows[demo.ledger] = (demo, record.name)
         registry.demo_people += [(person, record.name) for person in record.demo_people]
+        for sync in record.syncs:
+            registry.syncs[sync.id] = (sync, record.name)
 
     problems = [r for r in ordered if r.status == "disabled" and r.reason != "disabled by a platform admin"]
     if strict and problems:
