@@ -29,7 +29,16 @@ from __future__ import annotations
 import pluggy
 
 from huizhi.events import Event
-from huizhi.specs import ConnectorSpec, DemoPerson, DemoRows, LedgerSpec, PageSpec, PluginInfo, SyncSpec, TileSpec
+from huizhi.specs import (
+    ConnectorSpec,
+    DemoPerson,
+    DemoRows,
+    LedgerSpec,
+    PageSpec,
+    PluginInfo,
+    SyncSpec,
+    TileSpec,
+)
 
 hookspec = pluggy.HookspecMarker("huizhi")
 
