@@ -206,7 +206,7 @@ def test_check_plugin_reports_a_declarative_files_mistakes_with_their_lines(tmp_
     broken = tmp_path / "water.toml"
     # an unknown column type, on a line of its own further down the file
     broken.write_text(shipped.replace('type = "date"', 'type = "daet"', 1), encoding="utf-8")
-    line = next(i for i, text in enumerate(broken.read_text(encoding="utf-8").splitlines(), 1) if '"txet"' in text)
+    line = next(i for i, text in enumerate(broken.read_text(encoding="utf-8").splitlines(), 1) if '"daet"' in text)
     assert plugin_check.main(str(broken)) == 2
     err = capsys.readouterr().err
     assert "the declarative file has mistakes" in err and f"line {line}" in err, err
