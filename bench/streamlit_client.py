@@ -85,7 +85,10 @@ class Session:
         self.ws = await connect(
             f"ws://{split.netloc}{split.path}/_stcore/stream",
             subprotocols=[Subprotocol("streamlit"), Subprotocol(xsrf)],
-            additional_headers={"Origin": f"{split.scheme}://{split.netloc}", "Cookie": _cookie_header(self.cookies)},
+            additional_headers={
+                "Origin": f"{split.scheme}://{split.netloc}",
+                "Cookie": _cookie_header(self.cookies),
+            },
             max_size=None,
             open_timeout=self.timeout,
             ping_interval=None,  # a browser tab does not ping either; nginx keeps the socket for a day
@@ -97,7 +100,9 @@ class Session:
             await self.ws.close()
             self.ws = None
 
-    async def run(self, page: str, *, query: str = "", triggers: tuple[str, ...] = (), started: float | None = None) -> PageRun:
+    async def run(
+        self, page: str, *, query: str = "", triggers: tuple[str, ...] = (), started: float | None = None
+    ) -> PageRun:
         """Ask for a script run of ``page`` (a url_path; "" for the default page), with buttons
         ``triggers`` pressed, and read until it finishes. Never raises for a slow or broken page:
         the run's ``status`` says what happened."""
@@ -191,7 +196,9 @@ async def sign_in(base_url: str, sub: str, *, timeout: float = 60.0) -> httpx.Co
             first = await session.run("")
             login = next((wid for wid in first.buttons if LOGIN_KEY in wid), None)
             if login is None:
-                raise ProtocolError(f"no sign-in button on the anonymous page ({first.status}; buttons {first.buttons})")
+                raise ProtocolError(
+                    f"no sign-in button on the anonymous page ({first.status}; buttons {first.buttons})"
+                )
             pressed = await session.run("", triggers=(login,))
             if not pressed.auth_redirect:
                 raise ProtocolError(f"pressing sign-in gave no auth_redirect ({pressed.status})")
@@ -215,5 +222,7 @@ async def sign_in(base_url: str, sub: str, *, timeout: float = 60.0) -> httpx.Co
             url = urljoin(url, response.headers["location"])
             response = await http.get(url)
         if not any(c.name.startswith(USER_COOKIE) for c in cookies.jar):
-            raise ProtocolError(f"signing in {sub!r} set no identity cookie (ended at {url}, HTTP {response.status_code})")
+            raise ProtocolError(
+                f"signing in {sub!r} set no identity cookie (ended at {url}, HTTP {response.status_code})"
+            )
     return cookies
