@@ -162,14 +162,14 @@ class CpuMeter:
                     frontier.append(child)
         return sum(self._proc(p, children=True) for p in tree)
 
-    def _postgres(self) -> float:
-        total = 0.0
+    def _postgres(self) -> dict[int, float]:
+        out = {}
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit():
                 with contextlib.suppress(OSError):
                     if (entry / "comm").read_text().strip() == "postgres":
-                        total += self._proc(int(entry.name))
-        return total  # backends that ended in between are lost: a lower bound
+                        out[int(entry.name)] = self._proc(int(entry.name))
+        return out
 
     def _machine(self) -> tuple[float, float]:
         cpu = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
@@ -177,7 +177,7 @@ class CpuMeter:
         idle = values[3] + values[4]
         return (sum(values) - idle) / self.tick, sum(values) / self.tick
 
-    def snapshot(self) -> dict[str, float]:
+    def snapshot(self) -> dict[str, Any]:
         busy, total = self._machine()
         return {
             "portals": self._tree(self.pids),
@@ -194,7 +194,10 @@ class CpuMeter:
     def stop(self) -> dict[str, float]:
         end = self.snapshot()
         wall = end["wall"] - self.begin["wall"]
+        before, after = self.begin.pop("postgres"), end.pop("postgres")
         used = {k: end[k] - self.begin[k] for k in end}
+        # backends that ended in between are lost (other work on the server counts): a rough figure
+        used["postgres"] = sum(t - before.get(pid, 0.0) for pid, t in after.items())
         cores = os.cpu_count() or 1
         return {
             "wall_s": round(wall, 1),
