@@ -27,14 +27,16 @@ def _rest(config):
 @hookimpl
 def huizhi_plugin_info() -> PluginInfo:
     return PluginInfo(name="builtin_connectors", title="内置连接器", department=None, version=__version__,
-                      host_api=f">={HOST_API_VERSION}", description="文件（Excel/CSV）、SQL 数据库、REST（OAuth2）")
+                      host_api=f">={HOST_API_VERSION}", description="文件（Excel/CSV/Parquet）、SQL 数据库、REST（OAuth2）")
 
 
 @hookimpl
 def huizhi_connectors() -> list[ConnectorSpec]:
     return [
-        ConnectorSpec("files", "文件夹（Excel / CSV）", _files, kind="file", config_keys=("root",)),
-        ConnectorSpec("sql", "SQL 数据库", _sql, kind="sql", config_keys=("url",)),
+        ConnectorSpec("files", "文件夹（Excel / CSV / Parquet）", _files, kind="file", config_keys=("root",)),
+        ConnectorSpec("sql", "SQL 数据库", _sql, kind="sql", config_keys=("url", "statement_timeout")),
         ConnectorSpec("rest", "REST 接口（OAuth2 客户端凭证）", _rest, kind="rest",
-                      config_keys=("base_url", "token_endpoint", "client_id", "client_secret", "scope")),
+                      config_keys=("base_url", "token_endpoint", "client_id", "client_secret", "scope", "timeout",
+                                   "pagination", "items_key", "next_key", "page_param", "page_size_param",
+                                   "page_size", "max_pages", "rate_limit_retries", "max_retry_after")),
     ]

@@ -2,8 +2,9 @@
 
 Read-only in fact, in layers that each catch a different mistake:
 
-1. the statement: :meth:`SQLConnection.query` runs one ``SELECT`` (or ``WITH … SELECT``) with
-   bound parameters; anything else (INSERT, UPDATE, DELETE, DDL, SET, PRAGMA, ATTACH, a second
+1. the statement: :meth:`SQLConnection.query` runs a ``sqlalchemy.select`` or one
+   ``sqlalchemy.text`` ``SELECT`` (or ``WITH … SELECT``) with bound parameters, never a plain
+   string (values spliced into text are how injection happens); anything else (INSERT, UPDATE, DELETE, DDL, SET, PRAGMA, ATTACH, a second
    statement after ``;``) is refused with :class:`ReadOnlyError` before it reaches the database;
 2. the session: every connection the engine opens is read-only at the database, per backend
    (PostgreSQL ``default_transaction_read_only``, MySQL/MariaDB ``SET SESSION TRANSACTION READ
@@ -20,6 +21,7 @@ A backend for which no read-only setting is known here is refused rather than tr
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 DEFAULT_STATEMENT_TIMEOUT = 30.0  # seconds; a department database must not hang a page
-CONFIG_KEYS = frozenset({"url", "statement_timeout"})
+CONFIG_KEYS = frozenset({"url", "statement_timeout", "timeout"})
 BACKENDS = ("postgresql", "mysql", "mariadb", "duckdb", "sqlite")
 
 # Whitespace, comments and opening parentheses may come before the first keyword.
@@ -118,7 +120,7 @@ def _read_only_engine(url: sa.URL, timeout: float) -> sa.Engine:
 
 
 class SQLConnection:
-    """Read-only, parameterised queries: ``conn.query("SELECT … WHERE street = :street", street=…)``."""
+    """Read-only, parameterised queries: ``conn.query(sa.text("SELECT … WHERE street = :street"), street=…)``."""
 
     def __init__(self, engine: sa.Engine):
         # Private: the documented path is query()/rows(), which check the statement first.
@@ -134,7 +136,7 @@ class SQLConnection:
                 f"sql connector: unknown configuration keys {', '.join(unknown)} "
                 f"(known: {', '.join(sorted(CONFIG_KEYS))}, and the host's departments)"
             )
-        timeout = float(config.get("statement_timeout", DEFAULT_STATEMENT_TIMEOUT))
+        timeout = float(config.get("statement_timeout", config.get("timeout", DEFAULT_STATEMENT_TIMEOUT)))
         if timeout <= 0:
             raise ValueError("sql connector: statement_timeout must be a positive number of seconds")
         return cls(_read_only_engine(sa.make_url(config["url"]), timeout))
@@ -143,24 +145,58 @@ class SQLConnection:
     def backend(self) -> str:
         return self._engine.url.get_backend_name()
 
-    def _run(self, sql: str, params: dict[str, Any]) -> tuple[list[str], list[sa.Row[Any]]]:
-        check_read_only(sql)
+    def _statement(self, statement: Any) -> sa.Executable:
+        """The statement to run: a ``sa.text`` (checked to be one SELECT) or a SELECT object.
+
+        Plain strings are refused: text built with f-strings or ``+`` is how values end up
+        spliced into SQL. ``sa.text("… WHERE street = :street")`` with the value passed as a
+        parameter is the way (the value is bound, never part of the text)."""
+        if isinstance(statement, str):
+            raise ReadOnlyError(
+                "the sql connector takes sqlalchemy.text(\"SELECT … WHERE x = :x\") with the values as "
+                "parameters (or a sqlalchemy.select), not a string: strings are how values get spliced into SQL"
+            )
+        if isinstance(statement, sa.TextClause):
+            check_read_only(statement.text)
+            return statement
+        if isinstance(statement, sa.Select | sa.CompoundSelect):
+            return statement
+        raise ReadOnlyError(
+            f"the sql connector runs sqlalchemy.text(...) or sqlalchemy.select(...) statements, "
+            f"not {type(statement).__name__}"
+        )
+
+    def _run(self, statement: Any, params: Mapping[str, Any]) -> tuple[list[str], list[sa.Row[Any]]]:
+        stmt = self._statement(statement)
         with self._engine.connect() as conn:
-            result = conn.execute(sa.text(sql), params)
+            result = conn.execute(stmt, dict(params))
             columns, rows = list(result.keys()), list(result.fetchall())
             conn.rollback()  # nothing a query did is ever committed, not even a SET
         return columns, rows
 
-    def rows(self, sql: str, **params: Any) -> list[sa.Row[Any]]:
-        """Run a parameterised SELECT (``:name`` placeholders) and return its rows."""
-        return self._run(sql, params)[1]
+    def rows(self, statement: Any, **params: Any) -> list[sa.Row[Any]]:
+        """Run a parameterised SELECT (``sa.text`` with ``:name`` placeholders, or a
+        ``sa.select``) and return its rows."""
+        return self._run(statement, params)[1]
 
-    def query(self, sql: str, **params: Any) -> pd.DataFrame:
-        """Run a parameterised SELECT (``:name`` placeholders) and return a DataFrame."""
+    def query(self, statement: Any, **params: Any) -> pd.DataFrame:
+        """Run a parameterised SELECT (``sa.text`` with ``:name`` placeholders, or a
+        ``sa.select``) and return a DataFrame."""
         import pandas as pd
 
-        columns, rows = self._run(sql, params)
+        columns, rows = self._run(statement, params)
         return pd.DataFrame(rows, columns=columns)
+
+    def fetch(self, statement: Any, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """The uniform read used by ``ctx.source`` and syncs: :meth:`query` with ``params``."""
+        return self.query(statement, **dict(params or {}))
+
+    def cache_key(self, statement: Any) -> str:
+        """The statement's SQL text with the values bound inside it (``select(...).where(c == 5)``
+        carries its 5 as a parameter of the statement); the call's parameters are keyed by the
+        cache."""
+        compiled = self._statement(statement).compile()
+        return f"{compiled} {sorted((k, repr(v)) for k, v in compiled.params.items())}"
 
     def close(self) -> None:
         """Close the pooled connections (the host calls this when it is disposed)."""

@@ -1,4 +1,5 @@
-"""平台管理: plugin status, role mapping with a sign-in simulator, audit log, system information."""
+"""平台管理: plugin status, role mapping with a sign-in simulator, audit log, system information
+(with the deployment checks of ``huizhi doctor``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from huizhi.audit import ACTION_LABELS
 from huizhi.clock import BEIJING, beijing_today
 from huizhi.context import PageContext
 from huizhi.db import current_revision
+from huizhi.doctor import CHECK_LABELS, FAIL, run_checks
+from huizhi.doctor import STATUS_LABELS as STATUS_LABELS_DOCTOR
 from huizhi.exports import csv_bytes, xlsx_bytes
 from huizhi.fmt import format_as_of
 from huizhi.portal import host_of
@@ -331,3 +334,32 @@ def system_page(ctx: PageContext) -> None:
     else:
         st.info("当前使用 PostgreSQL，可多进程、多副本部署。")
     st.markdown(f"配置文件：`{host.settings.config_file or '未使用（环境变量与默认值）'}`；数据目录：`{host.settings.data_dir}`")
+
+    st.subheader("部署检查")
+    st.caption(
+        "与命令 `huizhi doctor` 相同的检查：配置、角色映射、数据库连接与结构版本、统一身份认证的发现文档、插件。"
+        "详情为英文，供运维人员排查。"
+    )
+    if st.button("运行部署检查", key="admin-doctor"):
+        st.session_state["huizhi_doctor"] = _doctor_rows(host)
+    rows = st.session_state.get("huizhi_doctor")
+    if rows is not None:
+        failed = sum(row["结果"] == STATUS_LABELS_DOCTOR[FAIL] for row in rows)
+        if failed:
+            st.error(f"发现 {failed} 项问题，请按“详情”处理；处理后重新运行检查。")
+        else:
+            st.success("全部检查通过。")
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+def _doctor_rows(host) -> list[dict[str, str]]:
+    """The doctor's findings for this portal process: its own settings, database engine and
+    loaded plugins, and the secrets files Streamlit was started with."""
+    from pathlib import Path
+
+    secrets = [Path(p) for p in st.config.get_option("secrets.files") or []]
+    findings = run_checks(secrets_files=secrets, host=host)
+    return [
+        {"检查项": CHECK_LABELS.get(f.check, f.check), "结果": STATUS_LABELS_DOCTOR[f.status], "详情": f.detail}
+        for f in findings
+    ]

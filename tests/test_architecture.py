@@ -19,7 +19,7 @@ contract
     ``access.map_claims``/``check_access_config`` (claims to grants by configuration) live beside
     the model they build and import nothing above the contract, so the module stays whole.
 engines
-    Parsing, validation, diff, storage, tile computation, settings and plugin loading: no
+    Parsing, validation, diff, storage, tile computation, settings, logging and plugin loading: no
     permission decisions of their own (they are handed an identity or a row scope). ``config``
     and ``plugins`` sit here rather than in services: they read settings and load plugins and
     change no data. The cell-by-cell validation is ``huizhi.excel.validation``, inside the excel
@@ -29,7 +29,7 @@ services
     The only code that changes data or decides permissions, and what composes everything:
     ``host`` (the composition root), the ledger service, audit, submissions, the CLI, the demo,
     the scaffolder, ``portal.host_of`` (the portal pages' way to the host), ``health`` (the
-    process's one host and its readiness), ``doctor`` and ``huizhi_seeds`` (the demo data,
+    process's one host and its readiness), ``doctor``, ``backup`` and ``huizhi_seeds`` (the demo data,
     committed through the host by ``huizhi seed`` and the demo).
 portal
     Streamlit: ``huizhi.app`` (the shell), ``huizhi.server`` (the ``st.App`` with the health
@@ -68,17 +68,17 @@ PLUGIN_PACKAGES = {"huizhi_connectors", *DEPARTMENT_PLUGINS}
 # A name ending in ".*" is a package and everything in it.
 CONTRACT = (
     "huizhi", "huizhi.hookspecs", "huizhi.specs", "huizhi.context", "huizhi.kit", "huizhi.fmt",
-    "huizhi.events", "huizhi.params", "huizhi.clock", "huizhi.district", "huizhi.access",
+    "huizhi.events", "huizhi.params", "huizhi.clock", "huizhi.district", "huizhi.access", "huizhi.sources",
 )  # fmt: skip
 ENGINES = (
     "huizhi.excel.*", "huizhi.cockpit.*", "huizhi.migrations.*", "huizhi.ledger_store", "huizhi.db",
     "huizhi.models", "huizhi.exports", "huizhi.config", "huizhi.plugins", "huizhi.plugin_docs",
-    "huizhi.signin",
+    "huizhi.signin", "huizhi.logs",
 )  # fmt: skip
 SERVICES = (
     "huizhi.ledgers", "huizhi.audit", "huizhi.submissions", "huizhi.host", "huizhi.portal",
     "huizhi.scaffold", "huizhi.demo", "huizhi.cli", "huizhi.ledger_cli", "huizhi_seeds.*",
-    "huizhi.health", "huizhi.doctor",
+    "huizhi.health", "huizhi.doctor", "huizhi.syncs", "huizhi.backup",
 )  # fmt: skip
 PORTAL = ("huizhi.app", "huizhi.server", "huizhi_pages.*")
 LAYERS = {"contract": CONTRACT, "engines": ENGINES, "services": SERVICES, "portal": PORTAL}

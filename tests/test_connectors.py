@@ -159,19 +159,19 @@ WRITES = {
 
 
 def test_select_with_bound_parameters(sql: SQLConnection) -> None:
-    frame = sql.query("SELECT code, n FROM devices WHERE street = :street ORDER BY code", street="黄村镇")
+    frame = sql.query(sa.text("SELECT code, n FROM devices WHERE street = :street ORDER BY code"), street="黄村镇")
     assert list(frame.columns) == ["code", "n"]
     assert frame.to_dict("records") == [{"code": "d1", "n": 3}, {"code": "d3", "n": 7}]
-    rows = sql.rows("WITH t AS (SELECT n FROM devices) SELECT SUM(n) AS total FROM t WHERE n > :min", min=4)
+    rows = sql.rows(sa.text("WITH t AS (SELECT n FROM devices) SELECT SUM(n) AS total FROM t WHERE n > :min"), min=4)
     assert [tuple(r) for r in rows] == [(12,)]
     # the parameter is bound, not spliced in: a quote in it is data
-    assert sql.rows("SELECT code FROM devices WHERE street = :s", s="黄村镇' OR '1'='1") == []
+    assert sql.rows(sa.text("SELECT code FROM devices WHERE street = :s"), s="黄村镇' OR '1'='1") == []
 
 
 @pytest.mark.parametrize("kind", sorted(WRITES))
 def test_writes_are_refused_by_query(sql: SQLConnection, source: str, kind: str) -> None:
     with pytest.raises(ReadOnlyError, match=f"read-only.*not {kind.upper()}"):
-        sql.query(WRITES[kind])
+        sql.query(sa.text(WRITES[kind]))
     sql.close()
     assert _table_as_written(source) == SEED
     assert "stolen" not in _tables(source)
@@ -190,9 +190,9 @@ def test_the_database_refuses_writes_past_the_statement_check(sql: SQLConnection
 
 def test_a_second_statement_is_refused(sql: SQLConnection, source: str) -> None:
     with pytest.raises(ReadOnlyError, match="one statement"):
-        sql.query("SELECT 1; DELETE FROM devices")
+        sql.query(sa.text("SELECT 1; DELETE FROM devices"))
     with pytest.raises(ReadOnlyError, match="one statement"):
-        sql.query("SELECT 1 /* ; */ ; COMMIT")
+        sql.query(sa.text("SELECT 1 /* ; */ ; COMMIT"))
     sql.close()
     assert _table_as_written(source) == SEED
 
@@ -218,7 +218,7 @@ def test_the_statement_check_refuses_everything_else(statement: str) -> None:
 def test_postgres_refuses_a_write_hidden_in_a_with(postgresql_source: str) -> None:
     sql = SQLConnection.from_config({"url": postgresql_source})
     with pytest.raises(sa.exc.DBAPIError, match="read-only transaction"):
-        sql.query("WITH gone AS (DELETE FROM devices RETURNING code) SELECT count(*) FROM gone")
+        sql.query(sa.text("WITH gone AS (DELETE FROM devices RETURNING code) SELECT count(*) FROM gone"))
     sql.close()
     assert _table_as_written(postgresql_source) == SEED
 
@@ -228,10 +228,10 @@ def test_postgres_a_session_setting_does_not_outlive_its_query(postgresql_source
     """``SELECT set_config(...)`` passes the statement check and turns the session's read-only
     default off; the query's transaction is rolled back, and the setting with it."""
     sql = SQLConnection.from_config({"url": postgresql_source})
-    assert sql.rows("SELECT set_config('default_transaction_read_only', 'off', false)") == [("off",)]
-    assert sql.rows("SELECT current_setting('default_transaction_read_only')") == [("on",)]
+    assert sql.rows(sa.text("SELECT set_config('default_transaction_read_only', 'off', false)")) == [("off",)]
+    assert sql.rows(sa.text("SELECT current_setting('default_transaction_read_only')")) == [("on",)]
     with pytest.raises(sa.exc.DBAPIError, match="read-only transaction"):
-        sql.query("WITH added AS (INSERT INTO devices VALUES ('d9', 'x', 1) RETURNING code) SELECT * FROM added")
+        sql.query(sa.text("WITH added AS (INSERT INTO devices VALUES ('d9', 'x', 1) RETURNING code) SELECT * FROM added"))
     sql.close()
     assert _table_as_written(postgresql_source) == SEED
 
@@ -266,7 +266,7 @@ def test_sqlite_attached_databases_are_read_only_too(sqlite_source: str, tmp_pat
 def test_statement_timeout_postgres(postgresql_source: str) -> None:
     sql = SQLConnection.from_config({"url": postgresql_source, "statement_timeout": 0.3})
     with pytest.raises(sa.exc.OperationalError, match="statement timeout"):
-        sql.rows("SELECT pg_sleep(3)")
+        sql.rows(sa.text("SELECT pg_sleep(3)"))
     sql.close()
 
 
@@ -274,7 +274,7 @@ def test_statement_timeout_postgres(postgresql_source: str) -> None:
 def test_statement_timeout_mariadb(mariadb_source: str) -> None:
     sql = SQLConnection.from_config({"url": mariadb_source, "statement_timeout": 0.3})
     with pytest.raises(sa.exc.OperationalError, match="max_statement_time"):
-        sql.rows("SELECT SLEEP(3)")
+        sql.rows(sa.text("SELECT SLEEP(3)"))
     sql.close()
 
 
@@ -292,7 +292,7 @@ def test_configuration_is_checked() -> None:
 def test_a_missing_sqlite_file_is_not_created(tmp_path: Path) -> None:
     sql = SQLConnection.from_config({"url": f"sqlite:///{tmp_path / 'typo.sqlite'}"})
     with pytest.raises(sa.exc.OperationalError):
-        sql.rows("SELECT 1")
+        sql.rows(sa.text("SELECT 1"))
     sql.close()
     assert not (tmp_path / "typo.sqlite").exists()
 
@@ -338,7 +338,7 @@ def jxj_host(make_host: Callable[..., Host], sqlite_source: str) -> Host:
 def test_the_declaring_department_uses_its_connector(jxj_host: Host) -> None:
     ctx = jxj_host.page_context(JXJ_STAFF, "jxj_plugin-page")
     conn = ctx.connector("jxj_db")
-    assert conn.rows("SELECT count(*) FROM devices") == [(3,)]
+    assert conn.rows(sa.text("SELECT count(*) FROM devices")) == [(3,)]
     assert ctx.connector("jxj_db") is conn  # built once, cached by the host
     # leaders read every department: through jxj's own page they may use it too
     assert jxj_host.page_context(LEADER, "jxj_plugin-page").connector("jxj_db") is conn
@@ -376,7 +376,7 @@ def test_a_tile_context_is_checked_the_same_way(make_host: Callable[..., Host], 
     plugin = make_plugin("jxj_plugin", department="jxj", tiles=[tile("jxj_tile")],
                          huizhi_connectors=lambda: [sql_spec(sqlite_source)])
     host = make_host(extra_plugins=[("jxj_plugin", plugin)])
-    assert host.tile_context(JXJ_STAFF, "jxj_tile").connector("jxj_db").rows("SELECT 1") == [(1,)]
+    assert host.tile_context(JXJ_STAFF, "jxj_tile").connector("jxj_db").rows(sa.text("SELECT 1")) == [(1,)]
     with pytest.raises(AccessDenied):
         host.tile_context(GAJ_STAFF, "jxj_tile").connector("jxj_db")
     assert [e["refused"] for e in denials(host, "jxj_db")] == ["identity"]
@@ -389,7 +389,7 @@ def test_declared_departments_widen_the_grant(make_host: Callable[..., Host], sq
         ("gaj_plugin", connector_plugin("gaj_plugin", "gaj")),
         ("swj_plugin", connector_plugin("swj_plugin", "swj")),
     ])
-    assert host.page_context(GAJ_STAFF, "gaj_plugin-page").connector("jxj_db").rows("SELECT 1") == [(1,)]
+    assert host.page_context(GAJ_STAFF, "gaj_plugin-page").connector("jxj_db").rows(sa.text("SELECT 1")) == [(1,)]
     with pytest.raises(AccessDenied):
         host.page_context(person((Role.STAFF, "swj")), "swj_plugin-page").connector("jxj_db")
     assert [e["plugin"] for e in denials(host, "jxj_db")] == ["swj_plugin"]
@@ -402,7 +402,7 @@ def test_the_permission_is_the_connectors(make_host: Callable[..., Host], sqlite
     with pytest.raises(AccessDenied):
         host.page_context(JXJ_STAFF, "jxj_plugin-page").connector("jxj_db")
     admin = person((Role.LEDGER_ADMIN, "jxj"))
-    assert host.page_context(admin, "jxj_plugin-page").connector("jxj_db").rows("SELECT 1") == [(1,)]
+    assert host.page_context(admin, "jxj_plugin-page").connector("jxj_db").rows(sa.text("SELECT 1")) == [(1,)]
 
 
 def test_builtin_connectors_are_granted_by_configuration(make_host: Callable[..., Host], sqlite_source: str) -> None:
@@ -417,7 +417,7 @@ def test_builtin_connectors_are_granted_by_configuration(make_host: Callable[...
 
     granted = make_host(extra_plugins=plugins, connectors={"sql": {"url": sqlite_source, "departments": ["jxj"]}})
     conn = granted.page_context(JXJ_STAFF, "jxj_plugin-page").connector("sql")
-    assert isinstance(conn, SQLConnection) and conn.rows("SELECT count(*) FROM devices") == [(3,)]
+    assert isinstance(conn, SQLConnection) and conn.rows(sa.text("SELECT count(*) FROM devices")) == [(3,)]
     with pytest.raises(AccessDenied):
         granted.page_context(GAJ_STAFF, "jxj_plugin-page").connector("sql")
 
@@ -481,7 +481,7 @@ def test_dispose_closes_every_cached_connection(make_host: Callable[..., Host], 
     file read-only, it cannot be opened for writing here; after the host is disposed it can."""
     path = sa.make_url(duckdb_source).database
     host = make_host(extra_plugins=[("jxj_plugin", connector_plugin("jxj_plugin", "jxj", sql_spec(duckdb_source)))])
-    host.page_context(JXJ_STAFF, "jxj_plugin-page").connector("jxj_db").rows("SELECT 1")
+    host.page_context(JXJ_STAFF, "jxj_plugin-page").connector("jxj_db").rows(sa.text("SELECT 1"))
     with pytest.raises(duckdb.Error):
         duckdb.connect(path).close()
     host.dispose()

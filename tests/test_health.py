@@ -356,3 +356,12 @@ def test_doctor_reports_a_settings_file_that_does_not_parse(tmp_path):
 def oidc_provider_for_doctor(tmp_path):
     with demo.oidc_provider(demo.free_port(), log_file=tmp_path / "idp.log") as provider:
         yield provider
+
+
+def test_doctor_names_connector_settings_that_cannot_work(tmp_path):
+    (tmp_path / "huizhi.toml").write_text(
+        '[connectors.rest]\nclient_secret_env = "HUIZHI_TEST_UNSET_SECRET"\nmax_age = "soon"\n', encoding="utf-8")
+    result = _doctor(tmp_path, _refused_pg())
+    fails = [line for line in result.stdout.splitlines() if line.startswith("FAIL  connectors")]
+    assert any("HUIZHI_TEST_UNSET_SECRET, which is not set" in line for line in fails), result.stdout
+    assert any("max_age must be a number of seconds" in line for line in fails), result.stdout

@@ -22,7 +22,7 @@ def test_pool_settings_come_from_the_environment_over_the_config_file(tmp_path):
            "HUIZHI_DB_MAX_OVERFLOW": "0", "HUIZHI_DB_POOL_TIMEOUT": "1.5"}
     over = load_settings(env, data_dir=tmp_path)
     assert (over.migrate, over.pool_size, over.max_overflow, over.pool_timeout) == (True, 2, 0, 1.5)
-    assert over.pool_options == {"pool_size": 2, "max_overflow": 0, "pool_timeout": 1.5}
+    assert over.pool_options == {"pool_size": 2, "max_overflow": 0, "pool_timeout": 1.5, "connect_timeout": 5.0}
     with pytest.raises(ValueError, match="HUIZHI_DB_POOL_SIZE / \\[database\\] pool_size must be a number"):
         load_settings({"HUIZHI_DB_POOL_SIZE": "many"}, data_dir=tmp_path)
     with pytest.raises(ValueError, match=">= 1"):  # SQLAlchemy would read 0 as "no limit"

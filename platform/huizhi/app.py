@@ -18,12 +18,14 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 # Streamlit's own control flow (st.rerun, st.stop, st.switch_page): the only exceptions a page may
 # let out of the boundary. They derive from BaseException, so `except Exception` never sees them;
 # named here so the boundary says what passes.
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
 from huizhi.access import AccessDenied, Identity, identity_from_claims
 from huizhi.db import StoreUnavailable
 from huizhi.health import process_host
 from huizhi.host import Host
+from huizhi.logs import log_context
 from huizhi.plugins import PluginError
 from huizhi.signin import configured_providers, provider_reachable
 from huizhi.specs import PageSpec
@@ -153,8 +155,18 @@ def _record_signin(host: Host, identity: Identity) -> None:
         )
 
 
+def _session_id() -> str | None:
+    run_ctx = get_script_run_ctx()
+    return run_ctx.session_id if run_ctx is not None else None
+
+
 def _page_runner(host: Host, identity: Identity, spec: PageSpec, plugin: str, nav: dict[str, st.Page]):
     def run() -> None:
+        # every line logged while the page runs (the plugin's own included) names who and what
+        with log_context(session=_session_id(), user=identity.subject, plugin=plugin, page=spec.url_path):
+            _run()
+
+    def _run() -> None:
         # Checked again here, not only when building the menu: a page must never trust that it
         # was reached through the menu.
         if not identity.allows(spec.permission, spec.department):

@@ -8,8 +8,11 @@ huizhi docs [--check]     write (or verify) docs/plugins.md from the hookspecs
 huizhi run [--address A] [--port P] [--secrets FILE] [--config FILE]
                           start the portal (Streamlit), /livez and /readyz on the same port
 huizhi doctor             check configuration, database, migrations, sign-in provider, plugins
+huizhi backup FILE        the whole database (ledger history, audit) to FILE (pg_dump / DuckDB file copy)
+huizhi restore FILE       a backup into the configured, empty database
 huizhi demo               start the local sign-in provider, seed, and run the portal
 huizhi new-plugin NAME    scaffold a department plugin in plugins/NAME
+huizhi sync ID | --list    run one connector-to-ledger sync now (cron), or list the syncs
 huizhi ledger import FILE --ledger ID
                           check a workbook/CSV and commit it (scripted monthly imports)
 """
@@ -149,6 +152,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 2
         secrets.append(secrets_file)  # only this file; else Streamlit's ./.streamlit, ~/.streamlit
     env = dict(os.environ)
+    if args.secrets:
+        env["HUIZHI_SECRETS"] = str(secrets[0])  # connector secrets are read from the same file
     if args.config:
         env["HUIZHI_CONFIG"] = str(Path(args.config).resolve())
     # The printed URL and Streamlit's browser address: the listening address, unless that is
@@ -196,6 +201,27 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if any(f.status == FAIL for f in findings) else 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from huizhi.backup import backup
+    from huizhi.config import load_settings
+
+    done = backup(load_settings().database_url, Path(args.file))
+    print(f"backed up the {done.store} database (schema {done.revision or 'none'}) to {done.path} "
+          f"({done.size / 1e6:.1f} MB)")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from huizhi.backup import restore
+    from huizhi.config import load_settings
+
+    settings = load_settings()
+    done = restore(settings.database_url, Path(args.file))
+    print(f"restored {done.path} into the {done.store} database (schema {done.revision or 'none'}); "
+          "next: `huizhi migrate` if this huizhi is newer than the backup, then start the portals")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import importlib.util
     import os
@@ -235,6 +261,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(portal_port=args.port, oidc_port=args.oidc_port, env={"HUIZHI_CONFIG": str(config)}) or 0
 
 
+def cmd_sync(args: argparse.Namespace) -> int:
+    """Run one sync (exit 0 committed or unchanged, 1 failed) or list every sync's schedule."""
+    with _host() as host:
+        if args.list or not args.sync_id:
+            schedules = host.syncs.schedules()
+            if not schedules:
+                print("no enabled plugin declares a sync")
+            for s in schedules:
+                when = f"every {s.every:g} s" if s.every is not None else f"cron {s.cron!r}"
+                print(f"{s.sync_id}  {s.connector_id} -> ledger {s.ledger_id}  {when}  ({s.plugin})")
+            return 0 if args.list else 2
+        try:
+            result = host.syncs.run(args.sync_id)
+        except LookupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    if not result.ok:
+        print(f"sync {result.sync_id} failed: {result.error}", file=sys.stderr)
+        return 1
+    if result.outcome == "unchanged":
+        print(f"sync {result.sync_id}: unchanged ({result.rows} rows)")
+    else:
+        print(f"sync {result.sync_id}: version {result.version} ({result.rows} rows: "
+              f"+{result.added} ~{result.changed} -{result.removed})")
+    return 0
+
+
 def cmd_new_plugin(args: argparse.Namespace) -> int:
     from huizhi.scaffold import create_plugin
 
@@ -248,7 +301,9 @@ def cmd_new_plugin(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from huizhi.logs import configure_logging, log_format
+
+    configure_logging(log_format(), logging.WARNING)
     parser = argparse.ArgumentParser(prog="huizhi", description="慧治 huizhi platform")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("plugins", help="list plugins and their status").set_defaults(func=cmd_plugins)
@@ -278,6 +333,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="Streamlit secrets file(s) with [auth], as given to `huizhi run --secrets` "
                         "(default: ~/.streamlit/secrets.toml and ./.streamlit/secrets.toml)")
     p.set_defaults(func=cmd_doctor)
+    p = sub.add_parser("backup", help="back up the whole database (ledger history included) to FILE")
+    p.add_argument("file", help="the backup file to write (must not exist)")
+    p.set_defaults(func=cmd_backup)
+    p = sub.add_parser("restore", help="restore a backup into the configured database, which must be empty")
+    p.add_argument("file", help="a file written by `huizhi backup`")
+    p.set_defaults(func=cmd_restore)
     p = sub.add_parser("demo", help="run the demo: local sign-in provider, seeded data, portal")
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--oidc-port", type=int, default=9400)
@@ -288,6 +349,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--title", default=None)
     p.add_argument("--directory", default="plugins")
     p.set_defaults(func=cmd_new_plugin)
+    p = sub.add_parser("sync", help="run a connector-to-ledger sync now, or list the syncs")
+    p.add_argument("sync_id", nargs="?", help="the SyncSpec id")
+    p.add_argument("--list", action="store_true", help="list every sync and its schedule")
+    p.set_defaults(func=cmd_sync)
     from huizhi.ledger_cli import add_parser as add_ledger_parser
 
     add_ledger_parser(sub)
@@ -295,9 +360,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except Exception as exc:
+        from huizhi.backup import BackupError
         from huizhi.db import StoreUnavailable
 
-        if isinstance(exc, StoreUnavailable):
+        if isinstance(exc, StoreUnavailable | BackupError):
             print(f"error: {exc}", file=sys.stderr)
             return 2
         raise

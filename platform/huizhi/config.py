@@ -7,12 +7,21 @@
 | pool size (server) | ``HUIZHI_DB_POOL_SIZE`` | ``[database] pool_size`` | 5 |
 | pool overflow (server) | ``HUIZHI_DB_MAX_OVERFLOW`` | ``[database] max_overflow`` | 5 |
 | pool checkout timeout, s | ``HUIZHI_DB_POOL_TIMEOUT`` | ``[database] pool_timeout`` | 30 |
+| connect timeout, s (server) | ``HUIZHI_DB_CONNECT_TIMEOUT`` | ``[database] connect_timeout`` | 5 |
+| log format | ``HUIZHI_LOG_FORMAT`` (``text`` / ``json``) | ``[logging] format`` | ``text`` |
 | data directory | ``HUIZHI_DATA_DIR`` | ``data_dir`` | ``./var`` |
 | plugins to load | ``HUIZHI_LOAD_PLUGINS`` (comma list) | ``[plugins] load`` | all installed |
 | strict mode | ``HUIZHI_STRICT=1`` | ``[plugins] strict`` | off |
 | role mapping | — | ``[access]`` | none: nobody has a role (deny by default) |
 | departments | — | ``[[departments]]`` (``id``, ``name``) | Daxing's units (:data:`huizhi.district.DAXING`) |
 | config file | ``HUIZHI_CONFIG`` | — | ``./huizhi.toml`` when present |
+| connectors | ``<KEY>_env = "VAR"`` in a section | ``[connectors.<id>]`` | none |
+| connector secrets | ``HUIZHI_SECRETS`` (file) | — | Streamlit's ``./.streamlit/secrets.toml``, ``~/.streamlit/secrets.toml`` |
+
+A connector's secrets never belong in code or in the repository: put them in a Streamlit secrets
+file under the same ``[connectors.<id>]`` heading (its keys win over huizhi.toml's), or name an
+environment variable, ``client_secret_env = "JXJ_API_SECRET"``, which the host reads when the
+settings are loaded (:func:`connector_config`).
 
 Settings are a plain value built by :func:`load_settings`; nothing reads the environment later,
 so tests build as many independent settings as they like.
@@ -29,7 +38,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from huizhi.db import MAX_OVERFLOW, POOL_SIZE, POOL_TIMEOUT
+from huizhi.db import CONNECT_TIMEOUT, MAX_OVERFLOW, POOL_SIZE, POOL_TIMEOUT
 from huizhi.district import DAXING, Departments
 
 DEPARTMENT_ID = re.compile(r"[a-z][a-z0-9_-]*")
@@ -77,17 +86,24 @@ class Settings:
     access: Mapping[str, Any] = field(default_factory=lambda: NO_ACCESS)  # [access]; empty: nobody has a role
     departments: Departments = DAXING  # [[departments]]
     connectors: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # the environment variables the connectors' ``*_env`` keys name, read with the settings
+    connector_env: Mapping[str, str] = field(default_factory=dict)
     signin_labels: Mapping[str, str] = field(default_factory=dict)  # [signin.labels]: provider → button text
     config_file: Path | None = None
     migrate: bool = True  # upgrade the schema on start; off: refuse an old schema (SchemaOutdated)
     pool_size: int = POOL_SIZE  # [database] pool settings; a database server only
     max_overflow: int = MAX_OVERFLOW
     pool_timeout: float = POOL_TIMEOUT  # seconds a checkout waits before StoreBusy
+    connect_timeout: float = CONNECT_TIMEOUT  # seconds a new connection may take (server unreachable)
+    log_format: str = "text"  # [logging] format: text or json (huizhi.logs)
 
     @property
     def pool_options(self) -> dict[str, Any]:
         """Keyword arguments for :func:`huizhi.db.create_db_engine`."""
-        return {"pool_size": self.pool_size, "max_overflow": self.max_overflow, "pool_timeout": self.pool_timeout}
+        return {
+            "pool_size": self.pool_size, "max_overflow": self.max_overflow, "pool_timeout": self.pool_timeout,
+            "connect_timeout": self.connect_timeout,
+        }  # fmt: skip
 
     @property
     def store_kind(self) -> str:
@@ -110,6 +126,62 @@ def _number(env: Mapping[str, str], name: str, database: Mapping[str, Any], key:
     if value < minimum or isinstance(raw, bool):
         raise ValueError(f"{name} / [database] {key} must be a number >= {minimum}, got {raw!r}")
     return value
+
+
+def _log_format(env: Mapping[str, str], config: Mapping[str, Any]) -> str:
+    raw = env.get("HUIZHI_LOG_FORMAT") or config.get("logging", {}).get("format") or "text"
+    value = str(raw).strip().lower()
+    if value not in {"text", "json"}:
+        raise ValueError(f"HUIZHI_LOG_FORMAT / [logging] format must be 'text' or 'json', got {raw!r}")
+    return value
+
+
+ENV_SUFFIX = "_env"
+
+
+def _secrets_connectors(env: Mapping[str, str]) -> dict[str, Any]:
+    """``[connectors.*]`` from the Streamlit secrets file(s): ``HUIZHI_SECRETS``, else the
+    places Streamlit itself reads (the user's, then the project's, which wins)."""
+    if env.get("HUIZHI_SECRETS"):
+        paths = [Path(env["HUIZHI_SECRETS"])]
+    else:
+        paths = [Path.home() / ".streamlit" / "secrets.toml", Path(".streamlit") / "secrets.toml"]
+    merged: dict[str, Any] = {}
+    for path in paths:
+        if path.is_file():
+            with path.open("rb") as fh:
+                for connector_id, table in tomllib.load(fh).get("connectors", {}).items():
+                    merged.setdefault(connector_id, {}).update(table)
+    return merged
+
+
+def _connectors(config: Mapping[str, Any], env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """huizhi.toml's ``[connectors.*]`` with the secrets file's keys over them, and the values of
+    the environment variables their ``*_env`` keys name."""
+    connectors: dict[str, Any] = {cid: dict(table) for cid, table in config.get("connectors", {}).items()}
+    for connector_id, table in _secrets_connectors(env).items():
+        connectors.setdefault(connector_id, {}).update(table)
+    names = {
+        value for table in connectors.values() for key, value in table.items()
+        if key.endswith(ENV_SUFFIX) and isinstance(value, str)
+    }  # fmt: skip
+    return connectors, {name: env[name] for name in names if name in env}
+
+
+def connector_config(connector_id: str, config: Mapping[str, Any], connector_env: Mapping[str, str]) -> dict[str, Any]:
+    """One connector's configuration with every ``<key>_env = "VAR"`` replaced by ``<key>`` set
+    to that variable's value. Raises ValueError naming the variable when it is not set."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if key.endswith(ENV_SUFFIX) and isinstance(value, str):
+            if value not in connector_env:
+                raise ValueError(
+                    f"[connectors.{connector_id}] {key} names the environment variable {value}, which is not set"
+                )
+            out[key.removesuffix(ENV_SUFFIX)] = connector_env[value]
+        else:
+            out[key] = value
+    return out
 
 
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -144,6 +216,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         if "HUIZHI_STRICT" in env
         else bool(plugins_cfg.get("strict", False))
     )
+    connectors, connector_env = _connectors(config, env)
     values: dict[str, Any] = {
         "database_url": database_url,
         "data_dir": data_dir,
@@ -151,13 +224,18 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         "strict": strict,
         "access": freeze(config.get("access", {})),
         "departments": _departments(config),
-        "connectors": config.get("connectors", {}),
+        "connectors": connectors,
+        "connector_env": connector_env,
         "signin_labels": config.get("signin", {}).get("labels", {}),
         "config_file": config_path if config_path.is_file() else None,
         "migrate": _truthy(env["HUIZHI_MIGRATE"]) if env.get("HUIZHI_MIGRATE") else bool(database.get("migrate", True)),
         "pool_size": _number(env, "HUIZHI_DB_POOL_SIZE", database, "pool_size", POOL_SIZE, int, 1),  # 0: unbounded
         "max_overflow": _number(env, "HUIZHI_DB_MAX_OVERFLOW", database, "max_overflow", MAX_OVERFLOW, int),
         "pool_timeout": _number(env, "HUIZHI_DB_POOL_TIMEOUT", database, "pool_timeout", POOL_TIMEOUT, float),
+        "connect_timeout": _number(
+            env, "HUIZHI_DB_CONNECT_TIMEOUT", database, "connect_timeout", CONNECT_TIMEOUT, float, 1
+        ),
+        "log_format": _log_format(env, config),
     }
     values.update(overrides)
     values["access"] = freeze(values["access"])  # overrides too: tests pass plain dicts

@@ -19,6 +19,7 @@ from sqlalchemy.sql import elements, functions, selectable
 
 from huizhi.access import AccessDenied, Identity, RowScope
 from huizhi.clock import beijing_today
+from huizhi.sources import SourceResult
 from huizhi.specs import LedgerSpec, PageSpec, Perm, TileSpec
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ __all__ = [
     "LedgerReader",
     "PageContext",
     "ReaderError",
+    "SourceResult",
     "TileContext",
 ]
 
@@ -315,6 +317,25 @@ class _BaseContext:
         may not use it, and ``LookupError`` when no enabled plugin declares ``connector_id``.
         """
         return self._host.connector(connector_id, plugin=self.plugin, identity=self.identity)
+
+    def source(
+        self, connector_id: str, query: Any, params: Mapping[str, Any] | None = None, *, max_age: float | None = None
+    ) -> SourceResult:
+        """Data from a connector, cached, with how fresh it is: a :class:`SourceResult`.
+
+        ``query`` and ``params`` are what the connection's ``fetch`` takes: a file name (and
+        ``{"sheet": …}``) for ``files``, a ``sqlalchemy.text`` with ``:name`` placeholders (or a
+        ``sqlalchemy.select``) and its values for ``sql``, a path and query parameters for
+        ``rest``. The result is served from the host's cache while younger than ``max_age``
+        seconds (default: ``max_age`` in ``[connectors.<id>]``, else 300), keyed by query and
+        parameters; a fetch that fails or takes longer than ``timeout`` (default 30 s) gives the
+        last good data with ``stale=True`` and ``error_since``. Never raises for a failing
+        source; raises :class:`AccessDenied` (audited) like :meth:`connector`. Pages usually
+        call :func:`huizhi.kit.source_data`, which also shows the Chinese notice.
+        """
+        return self._host.source(
+            connector_id, query, params, plugin=self.plugin, identity=self.identity, max_age=max_age
+        )
 
     def audit(self, action: str, target: str = "", outcome: str = "ok", **detail: Any) -> None:
         self._host.audit.record(self.identity, action, target, outcome, plugin=self.plugin, **detail)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 from pathlib import Path
 
@@ -20,10 +21,14 @@ SCHEMA_LOCK_KEY = 0x6875697A6869  # "huizhi"
 
 # connection pool defaults for a database server (PostgreSQL); see Settings.pool_size
 POOL_SIZE, MAX_OVERFLOW, POOL_TIMEOUT = 5, 5, 30.0
+# seconds a new connection to a database server may take, TCP and the server's first answer
+# included: a host that accepts and never replies must not hold a page or /readyz for minutes
+CONNECT_TIMEOUT = 5.0
 
 
 #: what went wrong with the database, as :attr:`StoreUnavailable.kind` says it
 MISSING, LOCKED, LOGIN, UNREACHABLE = "missing", "locked", "login", "unreachable"
+STORAGE = "storage"  # the database's disk is full or read-only: nothing was written
 
 _USER_MESSAGES = {
     # Nothing about data: a database that was never created holds none.
@@ -33,13 +38,26 @@ _USER_MESSAGES = {
     UNREACHABLE: (
         "数据库暂时无法连接，数据未丢失。请稍后刷新页面；如持续出现，请联系平台管理员检查数据库服务（{backend}）。"
     ),
+    STORAGE: (
+        "服务器磁盘已满或数据目录不可写入，本次操作没有保存，当前版本和已有数据均未受影响。"
+        "请联系平台管理员清理磁盘空间或恢复数据目录的写入权限，然后重试（{backend}）。"
+    ),
 }
+
+# what the operating system says, through the driver, when a write cannot happen (ENOSPC, EFBIG,
+# EROFS, EPERM on an immutable file, EACCES, EDQUOT); PostgreSQL's own "could not extend file"
+_STORAGE_TEXTS = (
+    "No space left on device", "File too large", "Read-only file system", "Operation not permitted",
+    "Permission denied", "Disk quota exceeded", "could not extend file",
+)  # fmt: skip
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EDQUOT, errno.EPERM, errno.EACCES}
 
 
 def failure_kind(cause: BaseException) -> str:
     """Classify a driver error: ``missing`` (the database or file does not exist), ``locked``
-    (a DuckDB file held by another process), ``login`` (account refused) or ``unreachable``
-    (refused, timed out or lost: the data itself is where it was).
+    (a DuckDB file held by another process), ``login`` (account refused), ``storage`` (the disk
+    is full or read-only: the write did not happen) or ``unreachable`` (refused, timed out or
+    lost: the data itself is where it was).
 
     psycopg reports connection-time failures without a sqlstate, so the server's message is read
     as well; a sqlstate is used whenever the driver gives one.
@@ -57,7 +75,21 @@ def failure_kind(cause: BaseException) -> str:
         return LOCKED
     if "Cannot open file" in text and "No such file or directory" in text:
         return MISSING
+    if sqlstate in {"53100", "53000"} or is_storage_failure(orig):
+        return STORAGE
     return UNREACHABLE
+
+
+def is_storage_failure(cause: BaseException) -> bool:
+    """A write refused by the disk (full, read-only, immutable) rather than a lost connection:
+    the driver's message, or an OSError of the upload's temporary copy."""
+    if isinstance(cause, OSError) and cause.errno in _STORAGE_ERRNOS:
+        return True
+    orig = getattr(cause, "orig", None) or cause
+    text = str(orig)
+    return any(t in text for t in _STORAGE_TEXTS) and (
+        "IO Error" in text or "write" in text.lower() or "open" in text.lower() or "extend" in text
+    )
 
 
 class StoreUnavailable(RuntimeError):
@@ -125,12 +157,15 @@ def create_db_engine(
     pool_size: int = POOL_SIZE,
     max_overflow: int = MAX_OVERFLOW,
     pool_timeout: float = POOL_TIMEOUT,
+    connect_timeout: float = CONNECT_TIMEOUT,
 ) -> Engine:
     """An engine for ``url``; a DuckDB file's folder is created on first use.
 
     The pool settings apply to a database server: at most ``pool_size + max_overflow``
     connections, and a checkout that waits ``pool_timeout`` seconds raises :class:`StoreBusy`.
     A DuckDB file keeps SQLAlchemy's default pool sizes (one process, in-process connections).
+    ``connect_timeout`` bounds opening a connection to PostgreSQL (psycopg applies it to the
+    whole start-up exchange, not only the TCP connect).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "duckdb":
@@ -147,6 +182,7 @@ def create_db_engine(
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_timeout=pool_timeout,
+            connect_args=_connect_args(parsed.get_backend_name(), connect_timeout),
         )
         if parsed.get_backend_name() == "postgresql":
 
@@ -157,6 +193,15 @@ def create_db_engine(
                 dbapi_conn.commit()
 
     return engine
+
+
+def _connect_args(backend: str, timeout: float) -> dict[str, object]:
+    # libpq/psycopg take whole seconds; PyMySQL (tests' MariaDB connector) its own name
+    if backend == "postgresql":
+        return {"connect_timeout": max(1, round(timeout))}
+    if backend in {"mysql", "mariadb"}:
+        return {"connect_timeout": timeout}
+    return {}
 
 
 def check_connection(engine: Engine) -> None:

@@ -7,11 +7,13 @@ access        ``[access]`` present and valid (without it everyone is denied)
 database      the configured database answers (nothing is created or migrated)
 migrations    the host's tables are at this installation's newest migration
 sign-in       Streamlit's ``[auth]`` secrets: ``redirect_uri``, ``cookie_secret``, and each
-              provider's discovery document (``server_metadata_url``) answers with an issuer
+              provider's discovery document (``server_metadata_url``) answers within
+              :data:`DISCOVERY_TIMEOUT` seconds with an issuer that is the URL it came from
 plugins       every installed plugin loads in strict mode
 
 Read-only: the doctor never writes to the database (a missing DuckDB file is reported, not
-created). Output is English, for operators.
+created). Output is English, for operators; the admin page 系统信息 shows the same findings
+with Chinese labels (:data:`CHECK_LABELS`, :data:`STATUS_LABELS`).
 """
 
 from __future__ import annotations
@@ -24,9 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
+CHECK_LABELS = {
+    "settings": "配置文件", "access": "角色映射", "connectors": "连接器", "database": "数据库连接",
+    "migrations": "数据库结构版本", "sign-in": "统一身份认证", "plugins": "插件", "queue": "任务队列",
+}  # fmt: skip
+STATUS_LABELS = {OK: "正常", WARN: "注意", FAIL: "异常"}
 
 
 @dataclass(frozen=True)
@@ -62,7 +70,11 @@ def read_auth(files: Sequence[Path]) -> tuple[dict[str, Any] | None, list[Path],
     return auth, read, errors
 
 
-def discovery(url: str, timeout: float = 5.0) -> dict[str, Any]:
+DISCOVERY_TIMEOUT = 3.0  # seconds: a provider that does not answer is reported, not waited for
+WELL_KNOWN = "/.well-known/openid-configuration"
+
+
+def discovery(url: str, timeout: float = DISCOVERY_TIMEOUT) -> dict[str, Any]:
     """The provider's discovery document, fetched as the portal's sign-in check fetches it
     (:func:`huizhi.signin.provider_reachable`); raises unless it has an issuer and endpoints."""
     with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (the configured URL)
@@ -70,6 +82,19 @@ def discovery(url: str, timeout: float = 5.0) -> dict[str, Any]:
     if not isinstance(document, dict) or "issuer" not in document or "authorization_endpoint" not in document:
         raise ValueError("not an OpenID discovery document (no issuer / authorization_endpoint)")
     return document
+
+
+def issuer_problem(metadata_url: str, issuer: str) -> str | None:
+    """OpenID Connect Discovery 1.0 §4.3: the document's ``issuer`` must be the URL it was
+    fetched from, less ``/.well-known/openid-configuration``. A mismatch (a provider behind a
+    proxy that reports its internal name, a realm URL with a typo) makes every sign-in fail at
+    the ID token's ``iss`` check, after the person typed their password."""
+    if not metadata_url.endswith(WELL_KNOWN):
+        return f"{metadata_url} does not end in {WELL_KNOWN}"
+    expected = metadata_url[: -len(WELL_KNOWN)]
+    if issuer.rstrip("/") != expected.rstrip("/"):
+        return f"the document's issuer {issuer} is not {expected} (the address it was fetched from)"
+    return None
 
 
 def check_signin(files: Sequence[Path]) -> list[Finding]:
@@ -99,6 +124,10 @@ def check_signin(files: Sequence[Path]) -> list[Finding]:
             document = discovery(provider.metadata_url)
         except Exception as exc:
             findings.append(Finding("sign-in", FAIL, f"provider {name}: {provider.metadata_url} does not answer: {exc}"))
+            continue
+        problem = issuer_problem(provider.metadata_url, str(document["issuer"]))
+        if problem:
+            findings.append(Finding("sign-in", FAIL, f"provider {name}: {problem}"))
         else:
             findings.append(Finding("sign-in", OK, f"provider {name}: issuer {document['issuer']}"))
     if not any(f.status == FAIL for f in findings):
@@ -106,23 +135,29 @@ def check_signin(files: Sequence[Path]) -> list[Finding]:
     return findings
 
 
-def check_database(database_url: str) -> list[Finding]:
+def check_database(database_url: str, engine: Engine | None = None) -> list[Finding]:
+    """``engine``: a running portal's own (the admin page), else a new one that is disposed."""
     from huizhi.db import create_db_engine
     from huizhi.health import engine_checks
 
     url = make_url(database_url)
     shown = url.render_as_string(hide_password=True)
+    if engine is not None:
+        return _database_findings(shown, engine_checks(engine))
     in_file = url.get_backend_name() == "duckdb" and url.database not in (None, "", ":memory:")
     if in_file and not Path(str(url.database)).is_file():
         return [Finding("database", FAIL, f"{shown}: the DuckDB file does not exist yet (run `huizhi migrate`)")]
     try:
-        engine = create_db_engine(database_url)
+        own = create_db_engine(database_url)
     except Exception as exc:
         return [Finding("database", FAIL, f"{shown}: {exc}")]
     try:
-        checks = engine_checks(engine)
+        return _database_findings(shown, engine_checks(own))
     finally:
-        engine.dispose()
+        own.dispose()
+
+
+def _database_findings(shown: str, checks: Mapping[str, Any]) -> list[Finding]:
     db = checks["database"]
     if not db["ok"]:
         return [Finding("database", FAIL, f"{shown}: {db['detail']} ({db['kind']}; see the log above)")]
@@ -146,12 +181,23 @@ def check_plugins(settings: Any) -> list[Finding]:
     return [Finding("plugins", OK, f"{len(registry.enabled())} load in strict mode: {names}")]
 
 
-def run_checks(env: Mapping[str, str] | None = None, secrets_files: Sequence[Path] | None = None) -> list[Finding]:
+def check_loaded_plugins(registry: Any) -> list[Finding]:
+    """A running portal's plugins as it loaded them (the admin page: nothing is loaded again)."""
+    findings = [Finding("plugins", FAIL, f"{r.name}: {r.reason}") for r in registry.problems()]
+    names = ", ".join(sorted(p.name for p in registry.enabled()))
+    return findings or [Finding("plugins", OK, f"{len(registry.enabled())} enabled: {names}")]
+
+
+def run_checks(
+    env: Mapping[str, str] | None = None, secrets_files: Sequence[Path] | None = None, *, host: Any = None
+) -> list[Finding]:
+    """Every check, in the order of the module's table. ``host``: a running portal's host (the
+    admin page); its settings, engine and plugins are checked instead of loading new ones."""
     from huizhi.access import check_access_config
     from huizhi.config import load_settings
 
     try:
-        settings = load_settings(env)
+        settings = host.settings if host is not None else load_settings(env)
     except Exception as exc:
         return [Finding("settings", FAIL, f"{type(exc).__name__}: {exc}")]
     where = str(settings.config_file) if settings.config_file else "no huizhi.toml (defaults and HUIZHI_* only)"
@@ -160,9 +206,15 @@ def run_checks(env: Mapping[str, str] | None = None, secrets_files: Sequence[Pat
     findings += [Finding("access", FAIL, p) for p in access] or [
         Finding("access", OK, f"{len(settings.access.get('rules', ()))} rules")
     ]
-    findings += check_database(settings.database_url)
+    from huizhi.host import check_connector_config
+
+    connectors = check_connector_config(settings.connectors, settings.departments, settings.connector_env)
+    findings += [Finding("connectors", FAIL, p) for p in connectors] or [
+        Finding("connectors", OK, f"{len(settings.connectors)} configured")
+    ]
+    findings += check_database(settings.database_url, host.engine if host is not None else None)
     findings += check_signin(list(secrets_files) if secrets_files else default_secrets_files())
-    findings += check_plugins(settings)
+    findings += check_loaded_plugins(host.registry) if host is not None else check_plugins(settings)
     return findings
 
 

@@ -158,6 +158,7 @@ _DATABASE = {
     "locked": "the database file is held by another process",
     "login": "the database refused the portal's account",
     "unreachable": "the database does not answer",
+    "storage": "the database's disk is full or read-only",
 }
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import pluggy
 
 from huizhi.events import Event
-from huizhi.specs import ConnectorSpec, LedgerSpec, PageSpec, PluginInfo, TileSpec
+from huizhi.specs import ConnectorSpec, LedgerSpec, PageSpec, PluginInfo, SyncSpec, TileSpec
 
 hookspec = pluggy.HookspecMarker("huizhi")
 
@@ -95,7 +95,25 @@ def huizhi_connectors() -> list[ConnectorSpec]:
 
     Return a list of :class:`huizhi.specs.ConnectorSpec`. ``factory(config)`` receives the
     deployment's ``[connectors.<id>]`` table from ``huizhi.toml`` and returns a connection
-    object. Secrets (passwords, client secrets) belong in that configuration, never in code.
+    object. Secrets (passwords, client secrets) belong in that configuration (a ``<key>_env``
+    key names an environment variable; Streamlit's secrets file may hold the same table), never
+    in code. A connection with ``fetch(query, params)`` can be read through ``ctx.source`` —
+    cached for ``max_age`` seconds, cut off after ``timeout``, the last good data kept while the
+    source is down — and fed into a ledger by a :class:`huizhi.specs.SyncSpec`; ``fetch`` may
+    return a :class:`huizhi.sources.TableFile` to have the host parse an Excel, CSV or Parquet
+    file with the upload parser. See docs/connectors.md.
+    """
+
+
+@hookspec
+def huizhi_syncs() -> list[SyncSpec]:
+    """Declare scheduled syncs: a connector's data kept in a ledger (see docs/connectors.md).
+
+    Return a list of :class:`huizhi.specs.SyncSpec`. Each names a ledger (any enabled plugin's)
+    and a connector the plugin may use, what to fetch, when (``every`` seconds or ``cron``) and
+    the upload mode. The host runs it as the system identity ``system:sync:<id>`` through the
+    ledger service, so a connector-fed ledger is validated, versioned and diffed like an upload;
+    a failing run changes nothing and is audited (``ledger.sync``, outcome ``failed``).
     """
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from huizhi.access import AccessDenied, Identity, check_access_config, system_identity
 from huizhi.audit import AuditLog
 from huizhi.cockpit.runner import CockpitRunner
-from huizhi.config import Settings, load_settings
+from huizhi.config import Settings, connector_config, load_settings
 from huizhi.context import PageContext, TileContext
 from huizhi.db import check_connection, check_schema, create_db_engine, upgrade
 from huizhi.district import Departments
@@ -27,8 +27,10 @@ from huizhi.ledger_store import LedgerStore
 from huizhi.ledgers import LedgerService
 from huizhi.models import PluginState, utcnow
 from huizhi.plugins import Registry, load_registry
+from huizhi.sources import HOST_KEYS, Freshness, SourceCache, SourceResult, TableFile, cache_key
 from huizhi.specs import Perm, Theme
 from huizhi.submissions import SubmissionTracker
+from huizhi.syncs import SyncService
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +53,16 @@ class Host:
 
     # which departments have submitted this period; forgets on every LedgerChanged
     submissions: SubmissionTracker = field(init=False, repr=False, compare=False)
+    # connector results with their freshness (ctx.source); emptied by dispose()
+    sources: SourceCache = field(init=False, repr=False, compare=False)
+    # scheduled syncs from connectors into ledgers: run(sync_id), schedules()
+    syncs: SyncService = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.cockpit = CockpitRunner(self)
         self.submissions = SubmissionTracker(self)
+        self.sources = SourceCache()
+        self.syncs = SyncService(self)
 
     def connector(self, connector_id: str, *, plugin: str, identity: Identity) -> Any:
         """The connection for ``connector_id``, for ``plugin`` acting for ``identity``.
@@ -63,19 +71,13 @@ class Host:
         declaring one or belong to a granted department, and the identity must hold the
         connector's permission for a granted department. A refusal is audited and raised as
         :class:`huizhi.access.AccessDenied`. The connection is built once from
-        ``[connectors.<id>]`` (less the host's own key ``departments``) and kept until
-        :meth:`dispose`.
+        ``[connectors.<id>]`` (less the host's own keys ``departments``, ``max_age`` and
+        ``retry_interval``; each ``<key>_env`` replaced by ``<key>`` from that environment
+        variable) and kept until :meth:`dispose`.
         """
-        try:
-            spec, owner = self.registry.connectors[connector_id]
-        except KeyError:
-            declared = ", ".join(sorted(self.registry.connectors)) or "none"
-            raise LookupError(
-                f"plugin {plugin!r} asked for connector {connector_id!r}, which no enabled plugin "
-                f"declares (declared: {declared})"
-            ) from None
-        config = dict(self.settings.connectors.get(connector_id, {}))
-        configured = config.pop("departments", None)
+        spec, config = self._connector_config(connector_id, plugin)
+        owner = self.registry.connectors[connector_id][1]
+        configured = config.get("departments")
         if configured is not None:
             departments = _configured_departments(connector_id, configured, self.settings.departments)
         else:
@@ -99,8 +101,56 @@ class Host:
         # Streamlit runs each session's script in its own thread: build a connection only once.
         with self._connections_lock:
             if connector_id not in self._connections:
-                self._connections[connector_id] = spec.factory(config)
+                factory_config = connector_config(
+                    connector_id, {k: v for k, v in config.items() if k not in HOST_KEYS}, self.settings.connector_env
+                )
+                self._connections[connector_id] = spec.factory(factory_config)
             return self._connections[connector_id]
+
+    def _connector_config(self, connector_id: str, plugin: str) -> tuple[Any, dict[str, Any]]:
+        try:
+            spec, _owner = self.registry.connectors[connector_id]
+        except KeyError:
+            declared = ", ".join(sorted(self.registry.connectors)) or "none"
+            raise LookupError(
+                f"plugin {plugin!r} asked for connector {connector_id!r}, which no enabled plugin "
+                f"declares (declared: {declared})"
+            ) from None
+        return spec, dict(self.settings.connectors.get(connector_id, {}))
+
+    def source(
+        self,
+        connector_id: str,
+        query: Any,
+        params: Mapping[str, Any] | None = None,
+        *,
+        plugin: str,
+        identity: Identity,
+        max_age: float | None = None,
+    ) -> SourceResult:
+        """``fetch(query, params)`` on the connection, through the grant check of
+        :meth:`connector` and the host's cache (:mod:`huizhi.sources`): served from the cache
+        while younger than ``max_age`` (default ``[connectors.<id>] max_age``), fetched within
+        ``timeout``; a failing source gives the last good data marked stale. Raises
+        :class:`AccessDenied` (audited) like :meth:`connector`; never raises for a failing source."""
+        connection = self.connector(connector_id, plugin=plugin, identity=identity)
+        fetch = getattr(connection, "fetch", None)
+        if not callable(fetch):
+            raise TypeError(f"connector {connector_id!r}: its connection has no fetch(query, params)")
+        _spec, config = self._connector_config(connector_id, plugin)
+        freshness = Freshness.from_config(connector_id, config)
+        bound = dict(params or {})
+        key = cache_key(connector_id, connection, query, bound)
+
+        def read() -> Any:
+            data = fetch(query, bound)
+            if isinstance(data, TableFile):  # a file off a share: the upload parser, in its sandbox
+                from huizhi.excel.tables import read_table_file
+
+                return read_table_file(data)
+            return data
+
+        return self.sources.get(connector_id, key, read, freshness, max_age=max_age)
 
     def _close_connections(self) -> None:
         """Close every cached connection that has a ``close()``; one failure does not stop the rest."""
@@ -187,6 +237,7 @@ class Host:
             self.channel.close()
         self.events.close()
         self.cockpit.close()
+        self.sources.close()
         self._close_connections()
         self.engine.dispose()
 
@@ -205,11 +256,27 @@ def _configured_departments(connector_id: str, configured: Any, departments: Dep
     return tuple(configured)
 
 
-def check_connector_config(connectors: Mapping[str, Mapping[str, Any]], departments: Departments) -> list[str]:
-    """Problems in the ``[connectors.<id>]`` sections' ``departments``, in English for the log and CLI."""
+def check_connector_config(
+    connectors: Mapping[str, Mapping[str, Any]],
+    departments: Departments,
+    connector_env: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Problems in the ``[connectors.<id>]`` sections (``departments``, the freshness settings,
+    and with ``connector_env`` the environment variables ``*_env`` keys name), in English for
+    the log and CLI."""
     known = list(departments.ids())
     problems = []
     for connector_id, config in connectors.items():
+        try:
+            Freshness.from_config(connector_id, config)
+        except ValueError as exc:
+            problems.append(str(exc))
+        if connector_env is not None:
+            problems.extend(
+                f"[connectors.{connector_id}] {key} names the environment variable {value}, which is not set"
+                for key, value in config.items()
+                if key.endswith("_env") and isinstance(value, str) and value not in connector_env
+            )
         if "departments" not in config:
             continue
         depts = config["departments"]
@@ -251,7 +318,7 @@ def create_host(
     settings = settings or load_settings()
     for problem in [
         *check_access_config(settings.access, settings.departments),
-        *check_connector_config(settings.connectors, settings.departments),
+        *check_connector_config(settings.connectors, settings.departments, settings.connector_env),
     ]:
         log.error("access configuration: %s", problem)
     engine = create_db_engine(settings.database_url, **settings.pool_options)

@@ -44,7 +44,7 @@ from huizhi.fmt import format_as_of, format_number, format_percent, scale_for
 if TYPE_CHECKING:
     import pandas as pd
 
-    from huizhi.context import LedgerReader, PageContext
+    from huizhi.context import LedgerReader, PageContext, SourceResult
     from huizhi.specs import LedgerSpec
 
 __all__ = [
@@ -76,6 +76,8 @@ __all__ = [
     "paging",
     "ratio_range",
     "refused_departments",
+    "source_data",
+    "source_notice",
     "table",
     "widget_key",
 ]
@@ -109,6 +111,69 @@ def open_ledger(ctx: PageContext, ledger_id: str, empty_message: str | None = No
         )
         return None
     return reader
+
+
+def source_notice_text(result: SourceResult, title: str) -> str | None:
+    """The Chinese notice for a result whose source is down (None when it answered)."""
+    if not result.down:
+        return None
+    assert result.error_since is not None
+    since = format_as_of(result.error_since)
+    if result.available and result.fetched_at is not None:
+        return (
+            f"数据源不可用：{title}自 {since}（北京时间）起无法访问。以下显示的是 "
+            f"{format_as_of(result.fetched_at)}（北京时间）获取的最近一次数据，可能不是最新情况；"
+            "数据源恢复后将自动更新。"
+        )
+    return (
+        f"数据源不可用：{title}自 {since}（北京时间）起无法访问，暂无可显示的数据。"
+        "请稍后刷新页面；如长时间无法访问，请联系平台管理员。"
+    )
+
+
+def source_notice(result: SourceResult, title: str) -> None:
+    """Draw the notice for a source that is down: a warning naming ``title``, since when, and
+    the time of the last good data shown below it; an error box when there is none. Draws
+    nothing when the source answered."""
+    import streamlit as st
+
+    text = source_notice_text(result, title)
+    if text is None:
+        return
+    (st.warning if result.available else st.error)(text, icon="⚠️")
+
+
+def source_data(
+    ctx: PageContext,
+    connector_id: str,
+    query: Any,
+    params: Mapping[str, Any] | None = None,
+    *,
+    title: str,
+    max_age: float | None = None,
+) -> SourceResult:
+    """Fetch through ``ctx.source`` (cached, with a timeout) and show :func:`source_notice`
+    when the source is down. Use ``result.data`` when ``result.available``; the rest of the page
+    goes on either way::
+
+        result = kit.source_data(ctx, "jxj_db", sa.text("SELECT … WHERE street = :s"), {"s": street},
+                                 title="经信局设备库")
+        if result.available:
+            kit.table(result.data, labels)
+
+    A refusal (``AccessDenied``) is shown as a warning with its Chinese message and comes back
+    as a result with no data and no error."""
+    import streamlit as st
+
+    from huizhi.context import SourceResult
+
+    try:
+        result = ctx.source(connector_id, query, params, max_age=max_age)
+    except AccessDenied as exc:
+        st.warning(exc.user_message)
+        return SourceResult(connector_id)
+    source_notice(result, title)
+    return result
 
 
 def data_caption(reader: LedgerReader, all_rows: str, some_rows: str, *, version: bool = True) -> str:

@@ -14,6 +14,7 @@ registered on the DuckDB connection, ``COPY FROM STDIN`` on PostgreSQL.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import json
@@ -711,8 +712,13 @@ class LedgerStore:
                     f"INSERT INTO {quote(table.name)} ({quote(VERSION_COLUMN)}, {col_sql}) "
                     f"SELECT {version_id}, {col_sql} FROM {view}"
                 )
-            finally:
-                raw.unregister(view)
+            except BaseException:
+                # a failed insert (a full disk) aborts the transaction, which then refuses the
+                # unregister as well: that second error must not hide the first
+                with contextlib.suppress(Exception):
+                    raw.unregister(view)
+                raise
+            raw.unregister(view)
         elif self.backend == "postgresql":
             import pyarrow as pa
             import pyarrow.csv as pacsv

@@ -27,11 +27,12 @@ each gets the same guarantees::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -39,6 +40,7 @@ from sqlalchemy import Connection
 
 from huizhi.access import AccessDenied, Identity, RowScope
 from huizhi.audit import AuditLog
+from huizhi.db import StoreUnavailable, is_storage_failure
 from huizhi.events import EventBus, LedgerChanged
 from huizhi.ledger_store import (
     Diff,
@@ -253,10 +255,11 @@ class LedgerService:
         mode = Mode(mode)
         spec = self.spec(ledger_id)
         self._require(identity, Perm.LEDGER_UPLOAD, spec, "upload")
-        if mode == Mode.DELETE:
-            result = _only_key_columns(ingest(source, file_name, _key_spec(spec), on_progress=on_progress), spec)
-        else:
-            result = ingest(source, file_name, spec, on_progress=on_progress)
+        with self._writes(f"upload into ledger {spec.id}"):  # the file's temporary copy is a write too
+            if mode == Mode.DELETE:
+                result = _only_key_columns(ingest(source, file_name, _key_spec(spec), on_progress=on_progress), spec)
+            else:
+                result = ingest(source, file_name, spec, on_progress=on_progress)
         detail: dict[str, Any] = dict(
             file_name=file_name, sha256=result.file_sha256, mode=str(mode), rows=result.stats.rows,
             errors=result.stats.errors, warnings=result.stats.warnings,
@@ -372,10 +375,11 @@ class LedgerService:
         source = self._store.version(ledger_id, to_number)
         if head is not None and head.version_id == source.id:
             raise Unchanged(f"ledger {ledger_id}: version {to_number} is already current")
-        staged = self._store.stage(
-            ledger_id, None, subject=identity.subject, kind="rollback", copy_of=source.id,
-            file_name=source.file_name, file_sha256=source.file_sha256, note=f"回滚到第{to_number}版",
-        ).preview  # fmt: skip
+        with self._writes(f"rollback of ledger {ledger_id}"):
+            staged = self._store.stage(
+                ledger_id, None, subject=identity.subject, kind="rollback", copy_of=source.id,
+                file_name=source.file_name, file_sha256=source.file_sha256, note=f"回滚到第{to_number}版",
+            ).preview  # fmt: skip
         try:
             version = self._publish(identity, ledger_id, staged, restored_from=to_number)
         except StaleVersion:
@@ -443,10 +447,11 @@ class LedgerService:
             progress("diff", 1.0)
             return self._unchanged(identity, spec, base, empty, file_name, file_sha256, departments, mode)
         try:
-            staged: Staged = self._store.stage(
-                spec.id, rows, subject=identity.subject, kind=kind, file_name=file_name,
-                file_sha256=file_sha256, note=note, replace_scope=scope, mode=mode,
-            )  # fmt: skip
+            with self._writes(f"{kind} into ledger {spec.id}"):
+                staged: Staged = self._store.stage(
+                    spec.id, rows, subject=identity.subject, kind=kind, file_name=file_name,
+                    file_sha256=file_sha256, note=note, replace_scope=scope, mode=mode,
+                )  # fmt: skip
         except OutOfScope as exc:
             raise _Refused(exc, _out_of_scope_message(spec, scope, rows, row_numbers) or exc.user_message) from exc
         except (KeyConflict, DuplicateKeys) as exc:
@@ -536,12 +541,29 @@ class LedgerService:
             if self._notify is not None:
                 self._notify(conn, _event(version))
 
-        version = self._store.publish(
-            ledger_id, staged.id, created_by=identity.subject, created_by_name=identity.name,
-            restored_from=restored_from, within=within,
-        )
+        with self._writes(f"commit of ledger {ledger_id}"):
+            version = self._store.publish(
+                ledger_id, staged.id, created_by=identity.subject, created_by_name=identity.name,
+                restored_from=restored_from, within=within,
+            )  # fmt: skip
         self._events.publish(_event(version))
         return version
+
+    @contextlib.contextmanager
+    def _writes(self, what: str) -> Iterator[None]:
+        """A write the disk refuses (full, read-only) becomes :class:`StoreUnavailable` of kind
+        ``storage``: the page says so in Chinese instead of blaming the plugin, and the store's
+        transaction was rolled back, so the current version is what it was."""
+        try:
+            yield
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            if not is_storage_failure(exc):
+                raise
+            down = StoreUnavailable(self._store.engine.url.render_as_string(hide_password=False), exc)
+            log.error("%s not saved: %s", what, down)
+            raise down from exc
 
 
 def _key_spec(spec: LedgerSpec) -> LedgerSpec:

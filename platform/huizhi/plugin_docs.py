@@ -28,6 +28,7 @@ CONTRACT_MODULES = (
     "huizhi.params",
     "huizhi.clock",
     "huizhi.district",
+    "huizhi.sources",
 )
 
 SPEC_TYPES = (
@@ -43,6 +44,7 @@ SPEC_TYPES = (
     specs.TopItems,
     specs.Target,
     specs.ConnectorSpec,
+    specs.SyncSpec,
 )
 
 

@@ -24,7 +24,16 @@ from packaging.version import Version
 
 from huizhi import HOST_API_VERSION, hookspecs
 from huizhi.district import DAXING, Departments
-from huizhi.specs import ConnectorSpec, LedgerSpec, PageSpec, PluginInfo, SpecError, TileSpec, validate
+from huizhi.specs import (
+    ConnectorSpec,
+    LedgerSpec,
+    PageSpec,
+    PluginInfo,
+    SpecError,
+    SyncSpec,
+    TileSpec,
+    validate,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +65,7 @@ class PluginRecord:
     pages: list[PageSpec] = field(default_factory=list)
     tiles: list[TileSpec] = field(default_factory=list)
     connectors: list[ConnectorSpec] = field(default_factory=list)
+    syncs: list[SyncSpec] = field(default_factory=list)
 
     @property
     def title(self) -> str:
@@ -87,6 +97,7 @@ class Registry:
     pages: dict[str, tuple[PageSpec, str]] = field(default_factory=dict)
     tiles: dict[str, tuple[TileSpec, str]] = field(default_factory=dict)
     connectors: dict[str, tuple[ConnectorSpec, str]] = field(default_factory=dict)
+    syncs: dict[str, tuple[SyncSpec, str]] = field(default_factory=dict)
     # the plugin manager the plugins are registered with, for hooks called after loading (events)
     pm: pluggy.PluginManager | None = field(default=None, repr=False)
 
@@ -175,6 +186,7 @@ def _collect(record: PluginRecord, pm: pluggy.PluginManager, departments: Depart
             ("huizhi_pages", PageSpec, "pages"),
             ("huizhi_tiles", TileSpec, "tiles"),
             ("huizhi_connectors", ConnectorSpec, "connectors"),
+            ("huizhi_syncs", SyncSpec, "syncs"),
         ):
             specs = _call(pm, hook, name) or []
             if not isinstance(specs, list | tuple):
@@ -218,6 +230,8 @@ def _keys(record: PluginRecord) -> Iterable[tuple[str, str]]:
         yield "tile", tile.id
     for conn in record.connectors:
         yield "connector", conn.id
+    for sync in record.syncs:
+        yield "sync", sync.id
 
 
 def _resolve_clashes(records: list[PluginRecord]) -> None:
@@ -311,6 +325,8 @@ def load_registry(
             registry.tiles[tile.id] = (tile, record.name)
         for conn in record.connectors:
             registry.connectors[conn.id] = (conn, record.name)
+        for sync in record.syncs:
+            registry.syncs[sync.id] = (sync, record.name)
 
     problems = [r for r in ordered if r.status == "disabled" and r.reason != "disabled by a platform admin"]
     if strict and problems:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
@@ -34,6 +34,7 @@ __all__ = [
     "RowCheck",
     "Series",
     "SpecError",
+    "SyncSpec",
     "Target",
     "Theme",
     "TileSpec",
@@ -322,6 +323,11 @@ class ConnectorSpec:
     must be the declaring one or belong to one of those departments, and the signed-in
     identity must hold ``permission`` for one of them; otherwise ``ctx.connector`` refuses
     (audited) with :class:`huizhi.access.AccessDenied`.
+
+    A connection that has ``fetch(query, params)`` (every built-in one does) may also be read
+    with ``ctx.source`` (cached, with a timeout and the last good data when the source is down,
+    :class:`huizhi.sources.SourceResult`) and fed into a ledger by a :class:`SyncSpec`. An
+    optional ``cache_key(query)`` says how a query is keyed in the cache (default ``repr``).
     """
 
     id: str
@@ -332,6 +338,39 @@ class ConnectorSpec:
     config_keys: tuple[str, ...] = field(default_factory=tuple)
     departments: tuple[str, ...] = ()
     permission: Perm = Perm.VIEW
+
+
+@dataclass(frozen=True)
+class SyncSpec:
+    """A scheduled sync: a connector's data becomes a new version of a ledger.
+
+    ``query`` is what the connector's ``fetch`` takes: a file name under the files connector's
+    folder (``"设备台账.xlsx"``, ``.csv`` or ``.parquet``), a ``sqlalchemy.text`` statement with
+    bound ``:parameters`` or a ``sqlalchemy.select`` for the SQL connector, a path for the REST
+    connector; ``params`` are its parameters. The rows go through the ledger service exactly as
+    an upload does (every cell checked against the ledger's columns, staged, diffed, committed
+    as a new version by the system identity ``system:sync:<id>``; ``mode`` as for an upload:
+    ``"replace"``, ``"upsert"`` or ``"delete"``). Columns are matched by the ledger's column
+    names, labels or aliases. A sync whose data fails a check, or whose source fails, changes
+    nothing and records the error in the audit log (action ``ledger.sync``).
+
+    When it runs: ``every`` seconds (at least 60), or ``cron`` (five fields, Beijing time, e.g.
+    ``"0 2 * * *"``): exactly one of them. The host's task queue runs it on schedule; ``huizhi
+    sync <id>`` runs it by hand or from cron. A sync that would remove more than half of the
+    ledger's rows is refused unless ``allow_mass_removal`` (a broken export must not empty a
+    ledger).
+    """
+
+    id: str
+    ledger_id: str
+    connector_id: str
+    query: Any
+    params: Mapping[str, Any] = field(default_factory=dict)
+    every: float | None = None
+    cron: str | None = None
+    mode: Literal["replace", "upsert", "delete"] = "replace"
+    title: str = ""
+    allow_mass_removal: bool = False
 
 
 def _check_id(kind: str, value: str) -> None:
@@ -410,5 +449,22 @@ def validate(spec: object) -> None:
             if not isinstance(spec.departments, tuple) or not all(isinstance(d, str) for d in spec.departments):
                 raise SpecError(f"connector {spec.id!r}: departments must be a tuple of department ids")
             # the ids themselves are checked against the deployment's departments at load
+        case SyncSpec():
+            _check_id("sync", spec.id)
+            _check_id(f"sync {spec.id!r} ledger", spec.ledger_id)
+            _check_id(f"sync {spec.id!r} connector", spec.connector_id)
+            if (spec.every is None) == (spec.cron is None):
+                raise SpecError(f"sync {spec.id!r}: give exactly one of every (seconds) or cron")
+            if spec.every is not None and (isinstance(spec.every, bool) or not isinstance(spec.every, int | float)
+                                           or spec.every < 60):
+                raise SpecError(f"sync {spec.id!r}: every must be a number of seconds >= 60, got {spec.every!r}")
+            if spec.cron is not None and (not isinstance(spec.cron, str) or len(spec.cron.split()) != 5):
+                raise SpecError(f"sync {spec.id!r}: cron must have five fields (minute hour day month weekday)")
+            if spec.mode not in ("replace", "upsert", "delete"):
+                raise SpecError(f"sync {spec.id!r}: mode must be 'replace', 'upsert' or 'delete', not {spec.mode!r}")
+            if isinstance(spec.query, str) and not spec.query:
+                raise SpecError(f"sync {spec.id!r}: query is empty")
+            if not isinstance(spec.params, Mapping):
+                raise SpecError(f"sync {spec.id!r}: params must be a mapping")
         case _:
             raise SpecError(f"expected a huizhi spec, got {type(spec).__name__}")

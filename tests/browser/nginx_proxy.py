@@ -27,6 +27,7 @@ from huizhi import demo
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "deploy" / "nginx" / "huizhi.conf.in"
 DOCUMENTED_FILE = ROOT / "deploy" / "nginx" / "huizhi.conf"
+COMPOSE_FILE = ROOT / "deploy" / "compose" / "nginx.conf"
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, never a proxy
 NGINX = os.environ.get("HUIZHI_NGINX", shutil.which("nginx") or "/usr/sbin/nginx")
 
@@ -64,8 +65,17 @@ def render(
     return text
 
 
+# the compose file's nginx: the two replicas by their service names (deploy/compose/compose.yaml)
+COMPOSE = {"listen": "80", "server_name": "_", "backends": ("portal-1:8501", "portal-2:8501")}
+
+
 def documented() -> str:
     return render(DOCUMENTED["listen"], DOCUMENTED["backends"], server_name=DOCUMENTED["server_name"])
+
+
+def compose() -> str:
+    """``deploy/compose/nginx.conf``: the template for the compose file's services."""
+    return render(COMPOSE["listen"], COMPOSE["backends"], server_name=COMPOSE["server_name"])
 
 
 def _main_conf(state: Path, site: Path) -> str:
@@ -183,6 +193,7 @@ def running(
         )  # fmt: skip
 
 
-if __name__ == "__main__":  # refresh deploy/nginx/huizhi.conf from the template
-    DOCUMENTED_FILE.write_text(documented(), encoding="utf-8")
-    print(f"wrote {DOCUMENTED_FILE}")
+if __name__ == "__main__":  # refresh deploy/nginx/huizhi.conf and deploy/compose/nginx.conf from the template
+    for target, text in ((DOCUMENTED_FILE, documented()), (COMPOSE_FILE, compose())):
+        target.write_text(text, encoding="utf-8")
+        print(f"wrote {target}")

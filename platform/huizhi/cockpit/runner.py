@@ -44,6 +44,7 @@ from huizhi.cockpit.status import (
     with_data_drop,
 )
 from huizhi.context import FILTER_DEPARTMENT, FILTER_PERIOD, FILTER_STREET, Filters, LedgerReader, TileContext
+from huizhi.logs import log_context
 from huizhi.specs import Breakdown, Perm, Series, Target, TileSpec, TileValue, TopItems
 
 if TYPE_CHECKING:
@@ -412,7 +413,8 @@ class CockpitRunner:
             try:
                 value, applied, read, seconds = future.result(timeout=max(0.0, deadline - time.monotonic()))
             except cf.TimeoutError:
-                log.error("tile %s of plugin %s timed out after %.0f s", tile.id, plugin, timeout)
+                _tile_log(logging.ERROR, tile, plugin, "tile %s of plugin %s timed out after %.0f s", tile.id, plugin,
+                          timeout)
                 results[i] = _error_result(
                     tile, plugin, TimeoutError(f"timed out after {timeout:.0f} s"), time.perf_counter() - started
                 )
@@ -424,11 +426,12 @@ class CockpitRunner:
                 results[i] = _error_result(tile, plugin, exc, time.perf_counter() - started)
                 continue
             except InvalidTileValue as exc:
-                log.error("tile %s of plugin %s returned an invalid value: %s", tile.id, plugin, exc)
+                _tile_log(logging.ERROR, tile, plugin, "tile %s of plugin %s returned an invalid value: %s", tile.id,
+                          plugin, exc)
                 results[i] = _error_result(tile, plugin, exc, time.perf_counter() - started)
                 continue
             except Exception as exc:  # a plugin can fail in any way: contain it, name it, log it
-                log.error("tile %s of plugin %s failed", tile.id, plugin, exc_info=exc)
+                _tile_log(logging.ERROR, tile, plugin, "tile %s of plugin %s failed", tile.id, plugin, exc_info=exc)
                 results[i] = _error_result(tile, plugin, exc, time.perf_counter() - started)
                 continue
             as_of = value.as_of or _sources_as_of(heads, tile)
@@ -651,6 +654,12 @@ def _error_result(tile: TileSpec, plugin: str, exc: BaseException, seconds: floa
     )
 
 
+def _tile_log(level: int, tile: TileSpec, plugin: str, message: str, *args: Any, **kwargs: Any) -> None:
+    """Log about a tile from the collecting thread, with the tile's context (JSON logs)."""
+    with log_context(plugin=plugin, tile=tile.id):
+        log.log(level, message, *args, **kwargs)
+
+
 def _run_one(
     host: Host,
     identity: Identity,
@@ -664,5 +673,7 @@ def _run_one(
     ctx = CockpitTileContext(
         _host=host, identity=identity, plugin=plugin, tile=tile, filters=filters, heads=heads, today=today
     )
-    value = checked_value(tile, tile.query(ctx), today)
+    # a worker thread of the cockpit's pool: the context is set here, for this tile only
+    with log_context(user=identity.subject, plugin=plugin, tile=tile.id):
+        value = checked_value(tile, tile.query(ctx), today)
     return value, frozenset(ctx.filters_applied), set(ctx.ledgers_read), time.perf_counter() - started
