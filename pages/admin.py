@@ -41,7 +41,7 @@ def plugins_page(ctx: PageContext) -> None:
             "台账": len(r.ledgers),
             "指标卡": len(r.tiles),
             "连接器": len(r.connectors),
-            "发行包": r.distribution or "",
+            "发行包": r.distribution or (f"声明文件 {r.declared.name}" if r.declared else ""),
         }
         for r in host.registry.plugins.values()
     ]
@@ -50,7 +50,13 @@ def plugins_page(ctx: PageContext) -> None:
     if problems:
         st.error(f"{len(problems)} 个插件未能加载。其余插件照常运行。")
         for r in problems:
-            st.markdown(f"- **{r.name}**：{r.reason}")
+            if r.reason_zh:  # a declarative file: every problem on its own line, in Chinese
+                st.markdown(f"- **{r.name}**（声明文件 {r.declared.name if r.declared else ''}）：")
+                st.code(r.reason_zh, language=None)
+            else:
+                st.markdown(f"- **{r.name}**：{r.reason}")
+
+    _install_declarative(ctx)
 
     st.subheader("启用 / 停用")
     switchable = [r.name for r in host.registry.plugins.values() if not r.builtin]
@@ -66,6 +72,42 @@ def plugins_page(ctx: PageContext) -> None:
     elif not admin_off and st.button("停用此插件"):
         host.set_plugin_enabled(ctx.identity, name, False)
         st.success("已停用，重启平台后生效。")
+
+
+def _install_declarative(ctx: PageContext) -> None:
+    """安装声明式插件: upload a .toml (and its demo rows), checked before it is saved."""
+    from huizhi.declarative import DeclarationError
+
+    host = host_of(ctx)
+    st.subheader("安装声明式插件")
+    folder = host.settings.declarative_dir
+    if folder is None:
+        st.info(
+            "未配置声明式插件文件夹。请在 huizhi.toml 中设置 [plugins] declarative_dir（或环境变量 "
+            "HUIZHI_DECLARATIVE_DIR），重启后即可在此安装。写法见 docs/declarative-plugins.md。"
+        )
+        return
+    st.caption(
+        f"上传部门的台账声明文件（.toml），如有演示数据可一并上传它引用的 CSV。文件先逐项检查，"
+        f"无误后保存到 {folder}，重启平台后生效。"
+    )
+    uploads = st.file_uploader(
+        "声明文件", type=["toml", "csv"], accept_multiple_files=True, key="declarative-upload"
+    )
+    if not uploads or not st.button("检查并安装", type="primary", key="declarative-install"):
+        return
+    files = {u.name: u.getvalue() for u in uploads}
+    try:
+        plugin = host.install_declarative(ctx.identity, files)
+    except DeclarationError as exc:
+        st.error(f"声明文件有 {len(exc.problems)} 处问题，未安装。请修改后重新上传：")
+        st.code(exc.chinese(), language=None)
+        return
+    spec = plugin.ledger
+    st.success(
+        f"已安装“{plugin.declaration.info.title}”（插件 {plugin.name}，台账“{spec.title}”{len(spec.columns)} 列，"
+        f"{len(plugin.huizhi_pages())} 个页面，{len(plugin.huizhi_tiles())} 个指标卡）。重启平台后生效。"
+    )
 
 
 def _demo_identities() -> dict[str, dict]:

@@ -32,6 +32,7 @@ ACTION_LABELS = {
     "ledger.seed": "载入演示数据",
     "plugin.enable": "启用插件",
     "plugin.disable": "停用插件",
+    "plugin.install": "安装声明式插件",
     "cockpit.pins": "固定驾驶舱指标卡",
 }
 

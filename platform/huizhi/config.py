@@ -12,6 +12,7 @@
 | data directory | ``HUIZHI_DATA_DIR`` | ``data_dir`` | ``./var`` |
 | plugins to load | ``HUIZHI_LOAD_PLUGINS`` (comma list) | ``[plugins] load`` | all installed |
 | strict mode | ``HUIZHI_STRICT=1`` | ``[plugins] strict`` | off |
+| declarative plugin folder | ``HUIZHI_DECLARATIVE_DIR`` | ``[plugins] declarative_dir`` (relative: to the file) | none |
 | role mapping | — | ``[access]`` | none: nobody has a role (deny by default) |
 | departments | — | ``[[departments]]`` (``id``, ``name``) | Daxing's units (:data:`huizhi.district.DAXING`) |
 | config file | ``HUIZHI_CONFIG`` | — | ``./huizhi.toml`` when present |
@@ -90,6 +91,8 @@ class Settings:
     connector_env: Mapping[str, str] = field(default_factory=dict)
     signin_labels: Mapping[str, str] = field(default_factory=dict)  # [signin.labels]: provider → button text
     config_file: Path | None = None
+    # a folder of declarative plugin files (*.toml, see huizhi.declarative); None: no such plugins
+    declarative_dir: Path | None = None
     migrate: bool = True  # upgrade the schema on start; off: refuse an old schema (SchemaOutdated)
     pool_size: int = POOL_SIZE  # [database] pool settings; a database server only
     max_overflow: int = MAX_OVERFLOW
@@ -216,6 +219,12 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         if "HUIZHI_STRICT" in env
         else bool(plugins_cfg.get("strict", False))
     )
+    declarative_dir: Path | None = None
+    if env.get("HUIZHI_DECLARATIVE_DIR"):
+        declarative_dir = Path(env["HUIZHI_DECLARATIVE_DIR"]).resolve()
+    elif plugins_cfg.get("declarative_dir"):
+        # relative to the config file, so a deployment's folder moves with its huizhi.toml
+        declarative_dir = (config_path.parent / str(plugins_cfg["declarative_dir"])).resolve()
     connectors, connector_env = _connectors(config, env)
     values: dict[str, Any] = {
         "database_url": database_url,
@@ -228,6 +237,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         "connector_env": connector_env,
         "signin_labels": config.get("signin", {}).get("labels", {}),
         "config_file": config_path if config_path.is_file() else None,
+        "declarative_dir": declarative_dir,
         "migrate": _truthy(env["HUIZHI_MIGRATE"]) if env.get("HUIZHI_MIGRATE") else bool(database.get("migrate", True)),
         "pool_size": _number(env, "HUIZHI_DB_POOL_SIZE", database, "pool_size", POOL_SIZE, int, 1),  # 0: unbounded
         "max_overflow": _number(env, "HUIZHI_DB_MAX_OVERFLOW", database, "max_overflow", MAX_OVERFLOW, int),
