@@ -561,6 +561,10 @@ def streamlit_command(
         # an uncaught exception shows no message, type or traceback (database host, port, server
         # paths): people see the portal's own Chinese messages, the log keeps the details
         "--client.showErrorDetails", "none",
+        # no full garbage collection after every script run: over the portal's heap (pandas,
+        # pyarrow, plotly) it took about a quarter of a second with the GIL held, stalling every
+        # other session of the process (bench/load.py); Python's own collector still runs
+        "--runner.postScriptGC", "false",
     ]  # fmt: skip
     if browser_address is not None:
         cmd += ["--browser.serverAddress", browser_address, "--browser.serverPort", str(port)]
