@@ -437,7 +437,11 @@ def template_tab(ctx: PageContext, spec: LedgerSpec) -> None:
     from huizhi.excel import build_template, export_csv, export_xlsx
 
     st.write("模板由台账定义自动生成：中文表头、下拉选项、填写提示（批注）和“填写说明”工作表。")
-    st.download_button("下载填报模板", build_template(spec), f"{spec.title}-模板.xlsx", XLSX, key=f"tpl-{spec.id}")
+    # built when pressed, not on every run of the page: the template (example rows validated,
+    # xlsxwriter's temp files) cost more than the rest of the page together (bench/load.py)
+    st.download_button(
+        "下载填报模板", lambda: build_template(spec), f"{spec.title}-模板.xlsx", XLSX, key=f"tpl-{spec.id}"
+    )
     reader = ctx.ledger(spec.id)
     count = reader.count()
     st.write(f"导出您可见的当前数据（{count:,} 行{'，全部行' if reader.sees_all_rows else '，仅本部门的行'}）。")

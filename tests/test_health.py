@@ -302,6 +302,7 @@ def test_huizhi_run_passes_address_secrets_and_hides_error_details(tmp_path, mon
     assert option("--server.address") == "0.0.0.0" and option("--server.port") == "8600"
     assert option("--secrets.files") == str(secrets.resolve())
     assert option("--client.showErrorDetails") == "none"
+    assert option("--runner.postScriptGC") == "false"  # a full GC per run stalled every session (bench/load.py)
     assert "--browser.serverAddress" not in cmd  # every interface: only the proxy knows the name
     assert cli.main(["run", "--secrets", str(tmp_path / "missing.toml")]) == 2
 

@@ -64,8 +64,10 @@ class AuditLog:
                     detail=json.dumps(detail, ensure_ascii=False, default=str),
                 )
                 session.add(event)
-                session.commit()
-                return event.id
+                session.flush()  # the id comes back with the INSERT
+                event_id = event.id
+                session.commit()  # reading event.id after this would SELECT the row again
+                return event_id
         except Exception:
             log.exception("could not write audit event %s %s", action, target)
             return None
