@@ -43,7 +43,7 @@ def plugins_page(ctx: PageContext) -> None:
             "台账": len(r.ledgers),
             "指标卡": len(r.tiles),
             "连接器": len(r.connectors),
-            "发行包": r.distribution or "",
+            "发行包": r.distribution or (f"声明文件 {r.declared.name}" if r.declared else ""),
         }
         for r in host.registry.plugins.values()
     ]
@@ -52,7 +52,13 @@ def plugins_page(ctx: PageContext) -> None:
     if problems:
         st.error(f"{len(problems)} 个插件未能加载。其余插件照常运行。")
         for r in problems:
-            st.markdown(f"- **{r.name}**：{r.reason}")
+            if r.reason_zh:  # a declarative file: every problem on its own line, in Chinese
+                st.markdown(f"- **{r.name}**（声明文件 {r.declared.name if r.declared else ''}）：")
+                st.code(r.reason_zh, language=None)
+            else:
+                st.markdown(f"- **{r.name}**：{r.reason}")
+
+    _install_declarative(ctx)
 
     st.subheader("启用 / 停用")
     switchable = [r.name for r in host.registry.plugins.values() if not r.builtin]
@@ -68,6 +74,42 @@ def plugins_page(ctx: PageContext) -> None:
     elif not admin_off and st.button("停用此插件"):
         host.set_plugin_enabled(ctx.identity, name, False)
         st.success("已停用，重启平台后生效。")
+
+
+def _install_declarative(ctx: PageContext) -> None:
+    """安装声明式插件: upload a .toml (and its demo rows), checked before it is saved."""
+    from huizhi.declarative import DeclarationError
+
+    host = host_of(ctx)
+    st.subheader("安装声明式插件")
+    folder = host.settings.declarative_dir
+    if folder is None:
+        st.info(
+            "未配置声明式插件文件夹。请在 huizhi.toml 中设置 [plugins] declarative_dir（或环境变量 "
+            "HUIZHI_DECLARATIVE_DIR），重启后即可在此安装。写法见 docs/declarative-plugins.md。"
+        )
+        return
+    st.caption(
+        f"上传部门的台账声明文件（.toml），如有演示数据可一并上传它引用的 CSV。文件先逐项检查，"
+        f"无误后保存到 {folder}，重启平台后生效。"
+    )
+    uploads = st.file_uploader(
+        "声明文件", type=["toml", "csv"], accept_multiple_files=True, key="declarative-upload"
+    )
+    if not uploads or not st.button("检查并安装", type="primary", key="declarative-install"):
+        return
+    files = {u.name: u.getvalue() for u in uploads}
+    try:
+        plugin = host.install_declarative(ctx.identity, files)
+    except DeclarationError as exc:
+        st.error(f"声明文件有 {len(exc.problems)} 处问题，未安装。请修改后重新上传：")
+        st.code(exc.chinese(), language=None)
+        return
+    spec = plugin.ledger
+    st.success(
+        f"已安装“{plugin.declaration.info.title}”（插件 {plugin.name}，台账“{spec.title}”{len(spec.columns)} 列，"
+        f"{len(plugin.huizhi_pages())} 个页面，{len(plugin.huizhi_tiles())} 个指标卡）。重启平台后生效。"
+    )
 
 
 def _demo_identities() -> dict[str, dict]:
@@ -342,6 +384,7 @@ def system_page(ctx: PageContext) -> None:
     else:
         st.info("当前使用 PostgreSQL，可多进程、多副本部署。")
     st.markdown(f"配置文件：`{host.settings.config_file or '未使用（环境变量与默认值）'}`；数据目录：`{host.settings.data_dir}`")
+    tasks_section(ctx)
 
     st.subheader("部署检查")
     st.caption(
@@ -371,3 +414,66 @@ def _doctor_rows(host) -> list[dict[str, str]]:
         {"检查项": CHECK_LABELS.get(f.check, f.check), "结果": STATUS_LABELS_DOCTOR[f.status], "详情": f.detail}
         for f in findings
     ]
+
+
+def tasks_section(ctx: PageContext) -> None:
+    """后台任务: what the task queue is doing and what failed, with each failure's reason (in
+    English, as the log has it, beside a Chinese summary)."""
+    from huizhi.tasks import FAILED, QUEUED, RETRYING, RUNNING
+
+    host = host_of(ctx)
+    tasks = host.tasks
+    st.subheader("后台任务")
+    workers = tasks.live_workers()
+    recent = tasks.recent(200)
+    day_ago = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=1)
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("工作进程", "进程内" if workers is None else f"{workers} 个在线",
+              help="嵌入式数据库：后台任务在平台进程内运行，无需单独的工作进程。" if workers is None else None)
+    c2.metric("运行中 / 排队", f"{sum(r.status == RUNNING for r in recent)} / {sum(r.status == QUEUED for r in recent)}")
+    c3.metric("等待重试", sum(r.status == RETRYING for r in recent))
+    c4.metric("近24小时失败", sum(r.status == FAILED and r.created_at >= day_ago for r in recent))
+    if workers == 0:
+        st.error(
+            "没有在线的后台工作进程：大文件校验、填报提醒、定时同步和驾驶舱快照导出都不会执行。"
+            "请在服务器上启动 `huizhi worker`（见部署文档）。"
+        )
+    shown = [r for r in recent if r.status in (RUNNING, RETRYING, FAILED, QUEUED)][:50]
+    if not shown:
+        st.caption("最近没有运行中、排队或失败的后台任务。")
+    else:
+        st.dataframe(pd.DataFrame([
+            {
+                "编号": r.id,
+                "任务": r.label or r.task,
+                "状态": r.status_label,
+                "尝试": f"{r.attempts}/{r.max_attempts}",
+                "错误详情": r.error or "—",
+                "说明": _task_summary(r),
+                "提交时间（北京时间）": format_as_of(r.created_at),
+                "执行者": r.worker or "—",
+            }
+            for r in shown
+        ]), hide_index=True, width="stretch")
+    jobs = tasks.periodic_jobs
+    if jobs:
+        st.caption("定时任务（cron，UTC）：" + "；".join(f"{j.label} `{j.cron}`" for j in jobs.values()))
+        name = st.selectbox("立即运行一个定时任务", list(jobs), format_func=lambda n: jobs[n].label, key="hz-run-now")
+        if st.button("立即运行", key="hz-run-now-go"):
+            run_id = tasks.run_now(name)
+            ctx.audit("task.run_now", f"task:{name}", run=run_id)
+            st.success(f"已加入队列（编号 {run_id}）。")
+
+
+def _task_summary(run) -> str:
+    from huizhi.tasks import FAILED, QUEUED, RETRYING
+
+    if run.status == FAILED:
+        return f"已尝试 {run.attempts} 次仍失败，不再自动重试；未提交任何数据。请根据错误详情处理后重新发起。"
+    if run.status == RETRYING:
+        return f"第 {run.attempts} 次尝试失败，稍后自动重试（最多 {run.max_attempts} 次）。"
+    if run.status == QUEUED:
+        return "排队等待工作进程。"
+    if run.error:  # running again after an interrupted attempt
+        return f"上次尝试被中断（工作进程停止），正在第 {run.attempts} 次尝试。"
+    return f"正在运行（第 {run.attempts} 次尝试）。"

@@ -216,6 +216,7 @@ def test_a_scaffolded_plugin_page_uses_the_kit(make_host, tmp_path):
             {
                 "record_id": [f"REC-{i:04d}" for i in range(60)],
                 "name": [f"事项{i}" for i in range(60)],
+                "street": ["清源街道"] * 60,
                 "amount": list(range(60)),
                 "updated": [dt.date(2025, 1, 1)] * 60,
             }
@@ -231,7 +232,7 @@ def test_a_scaffolded_plugin_page_uses_the_kit(make_host, tmp_path):
         assert not at.exception, [e.value for e in at.exception]
         assert at.text_input[0].value == "事项1"
         assert next(m.value for m in at.metric if m.label == "记录数") == "11"  # 事项1, 事项10 … 事项19
-        assert list(at.dataframe[0].value.columns) == ["编号", "名称", "数量", "更新日期"]
+        assert list(at.dataframe[0].value.columns) == ["编号", "名称", "所属镇街", "数量", "更新日期"]
     finally:
         sys.path.remove(str(root))
         for name in [m for m in sys.modules if m.startswith("huizhi_water")]:

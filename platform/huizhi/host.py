@@ -10,6 +10,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -20,7 +21,8 @@ from huizhi.audit import AuditLog
 from huizhi.cockpit.runner import CockpitRunner
 from huizhi.config import Settings, connector_config, load_settings
 from huizhi.context import PageContext, TileContext
-from huizhi.db import check_connection, check_schema, create_db_engine, upgrade
+from huizhi.db import check_connection, check_schema, create_db_engine, libpq_conninfo, upgrade
+from huizhi.declarative import DeclaredPlugin, Problem
 from huizhi.district import Departments
 from huizhi.events import EventBus, LedgerChanged, PgEventChannel, notify
 from huizhi.ledger_store import LedgerStore
@@ -31,6 +33,7 @@ from huizhi.sources import HOST_KEYS, Freshness, SourceCache, SourceResult, Tabl
 from huizhi.specs import Perm, Theme
 from huizhi.submissions import SubmissionTracker
 from huizhi.syncs import SyncService
+from huizhi.tasks import TaskQueue
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +61,15 @@ class Host:
     # scheduled syncs from connectors into ledgers: run(sync_id), schedules()
     syncs: SyncService = field(init=False, repr=False, compare=False)
 
+    # background work (huizhi.tasks): procrastinate on PostgreSQL, the host's threads on DuckDB
+    tasks: TaskQueue = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         self.cockpit = CockpitRunner(self)
         self.submissions = SubmissionTracker(self)
         self.sources = SourceCache()
         self.syncs = SyncService(self)
+        self.tasks = TaskQueue(self, self.settings.tasks)
 
     def connector(self, connector_id: str, *, plugin: str, identity: Identity) -> Any:
         """The connection for ``connector_id``, for ``plugin`` acting for ``identity``.
@@ -230,11 +237,73 @@ class Host:
             session.commit()
         self.audit.record(identity, "plugin.enable" if enabled else "plugin.disable", f"plugin:{name}")
 
+    def install_declarative(self, identity: Identity, files: Mapping[str, bytes]) -> DeclaredPlugin:
+        """Check a declarative plugin file (and the demo rows it names) and save it in the
+        configured folder; it is loaded when the host is next built (a restart). Platform admins only.
+
+        ``files`` maps file names to contents: exactly one ``.toml`` plus, optionally, the CSV its
+        ``demo_rows`` names. Raises :class:`huizhi.declarative.DeclarationError` with every problem
+        (and its line) when the file is wrong or claims a plugin name, ledger id, page url path or
+        tile id another plugin already has; nothing is saved then. Audited (``plugin.install``).
+        """
+        import shutil
+        import tempfile
+
+        from huizhi.declarative import DeclarationError, load
+
+        if not identity.allows(Perm.PLATFORM_ADMIN):
+            raise PermissionError("platform admin only")
+        folder = self.settings.declarative_dir
+        if folder is None:
+            raise LookupError("no folder for declarative plugins: set [plugins] declarative_dir in huizhi.toml")
+        names = [n for n in files if n.endswith(".toml")]
+        if len(names) != 1 or any(Path(n).name != n or n.startswith(".") for n in files):
+            raise DeclarationError(names[0] if names else "plugin.toml", [Problem(
+                None, "", "upload exactly one .toml file (plus the CSV of demo rows it names, if any)",
+                "请上传一个 .toml 声明文件（如有演示数据，再加上它引用的 CSV 文件）")])  # fmt: skip
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, data in files.items():
+                (Path(tmp) / name).write_bytes(data)
+            try:
+                plugin = load(Path(tmp) / names[0], self.settings.departments)
+                clashes = self._declared_clashes(plugin, folder / names[0])
+                if clashes:
+                    raise DeclarationError(names[0], clashes)
+            except DeclarationError as exc:
+                self.audit.record(identity, "plugin.install", f"file:{names[0]}", "rejected",
+                                  problems=[p.english() for p in exc.problems][:20])  # fmt: skip
+                raise DeclarationError(names[0], exc.problems) from None
+            folder.mkdir(parents=True, exist_ok=True)
+            for name in files:
+                shutil.copyfile(Path(tmp) / name, folder / name)
+        self.audit.record(identity, "plugin.install", f"plugin:{plugin.name}", file=names[0], folder=str(folder))
+        return load(folder / names[0], self.settings.departments)
+
+    def _declared_clashes(self, plugin: DeclaredPlugin, target: Path) -> list[Problem]:
+        """Ids the new file claims that another plugin (not the file it replaces) already has."""
+
+        def other(owner: str) -> bool:
+            return self.registry.plugins[owner].declared != target
+
+        claimed = [
+            ("plugin name", plugin.name, plugin.name if plugin.name in self.registry.plugins else None),
+            ("ledger", plugin.ledger.id, self.registry.ledgers.get(plugin.ledger.id, (None, None))[1]),
+            *(("page url path", p.url_path, self.registry.pages.get(p.url_path, (None, None))[1]) for p in plugin.huizhi_pages()),
+            *(("tile", t.id, self.registry.tiles.get(t.id, (None, None))[1]) for t in plugin.huizhi_tiles()),
+        ]  # fmt: skip
+        return [
+            Problem(None, "", f"{kind} {value!r} is already declared by plugin {owner!r}",
+                    f"{value} 已被插件“{owner}”使用：请换一个 id 或名称")  # fmt: skip
+            for kind, value, owner in claimed
+            if owner is not None and other(owner)
+        ]
+
     def dispose(self) -> None:
-        """Stop what the host started (event channel, cockpit threads, joined) and close its
-        connections. Idempotent."""
+        """Stop what the host started (event channel, task threads and queue connections,
+        cockpit threads, joined) and close its connections. Idempotent."""
         if self.channel is not None:
             self.channel.close()
+        self.tasks.close()
         self.events.close()
         self.cockpit.close()
         self.sources.close()
@@ -302,6 +371,7 @@ def create_host(
     extra_plugins: Iterable[tuple[str, object]] = (),
     use_entry_points: bool = True,
     migrate: bool | None = None,
+    listen_events: bool = True,
 ) -> Host:
     """Build a host: connect, upgrade the host's tables, load plugins, create ledger tables.
 
@@ -310,7 +380,8 @@ def create_host(
     (:class:`huizhi.db.SchemaOutdated`, naming both): replicas started after ``huizhi migrate``.
 
     The host owns threads once the cockpit runs: end it with ``host.dispose()``, or build it in
-    ``with create_host(...) as host:``.
+    ``with create_host(...) as host:``. ``listen_events=False`` (``huizhi worker``) opens no
+    LISTEN connection: other processes' commits would only make it recompute a cockpit nobody views.
 
     Raises :class:`huizhi.db.StoreUnavailable` when the database cannot be reached and
     :class:`huizhi.plugins.PluginError` in strict mode when a plugin is broken.
@@ -334,6 +405,7 @@ def create_host(
         disabled_by_admin=_admin_disabled(engine),
         use_entry_points=use_entry_points,
         departments=settings.departments,
+        declarative_dir=settings.declarative_dir,
     )
     store = LedgerStore(engine, {lid: spec for lid, (spec, _) in registry.ledgers.items()})
     store.ensure_tables()
@@ -345,8 +417,8 @@ def create_host(
     )
     host = Host(settings=settings, engine=engine, registry=registry, store=store, audit=audit, events=events, ledgers=ledgers)
     _subscribe_listeners(host)
-    if on_postgres:
-        host.channel = PgEventChannel(_libpq_conninfo(engine), events)
+    if on_postgres and listen_events:  # a worker need not hear other processes' commits
+        host.channel = PgEventChannel(libpq_conninfo(engine), events)
         host.channel.start()
     return host
 
@@ -367,9 +439,3 @@ def _subscribe_listeners(host: Host) -> None:
     host.events.subscribe("submissions", host.submissions.on_event)
     for plugin, function in host.registry.event_listeners():
         host.events.subscribe(f"plugin {plugin}", plugin_listener(function))
-
-
-def _libpq_conninfo(engine: Engine) -> str:
-    """The engine's URL as psycopg's connection string (no SQLAlchemy driver suffix)."""
-    url = engine.url.set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)

@@ -16,6 +16,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import pluggy
@@ -26,6 +27,8 @@ from huizhi import HOST_API_VERSION, hookspecs
 from huizhi.district import DAXING, Departments
 from huizhi.specs import (
     ConnectorSpec,
+    DemoPerson,
+    DemoRows,
     LedgerSpec,
     PageSpec,
     PluginInfo,
@@ -61,10 +64,14 @@ class PluginRecord:
     status: Status = "enabled"
     reason: str = ""
     builtin: bool = False
+    declared: Path | None = None  # the declarative file this plugin comes from (huizhi.declarative)
+    reason_zh: str = ""  # the reason in Chinese, when the host has one (a declarative file's problems)
     ledgers: list[LedgerSpec] = field(default_factory=list)
     pages: list[PageSpec] = field(default_factory=list)
     tiles: list[TileSpec] = field(default_factory=list)
     connectors: list[ConnectorSpec] = field(default_factory=list)
+    demo_rows: list[DemoRows] = field(default_factory=list)
+    demo_people: list[DemoPerson] = field(default_factory=list)
     syncs: list[SyncSpec] = field(default_factory=list)
 
     @property
@@ -79,7 +86,11 @@ class PluginRecord:
     def department(self) -> str | None:
         return self.info.department if self.info else None
 
+    # each reason on its own (``reason`` joins them with "; "), for reports that list them
+    problems: list[str] = field(default_factory=list)
+
     def disable(self, reason: str) -> None:
+        self.problems.append(reason)
         if self.status == "enabled":
             self.status = "disabled"
             self.reason = reason
@@ -97,6 +108,8 @@ class Registry:
     pages: dict[str, tuple[PageSpec, str]] = field(default_factory=dict)
     tiles: dict[str, tuple[TileSpec, str]] = field(default_factory=dict)
     connectors: dict[str, tuple[ConnectorSpec, str]] = field(default_factory=dict)
+    demo_rows: dict[str, tuple[DemoRows, str]] = field(default_factory=dict)
+    demo_people: list[tuple[DemoPerson, str]] = field(default_factory=list)
     syncs: dict[str, tuple[SyncSpec, str]] = field(default_factory=dict)
     # the plugin manager the plugins are registered with, for hooks called after loading (events)
     pm: pluggy.PluginManager | None = field(default=None, repr=False)
@@ -164,8 +177,13 @@ def _unknown_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
 
 
 def _collect(record: PluginRecord, pm: pluggy.PluginManager, departments: Departments) -> None:
-    """Call every hook of one plugin and check what it returns; disable it on any problem."""
+    """Call every hook of one plugin and check what it returns; disable it on any problem.
+
+    Every problem of every spec is reported (joined with "; "), not only the first, so an author
+    fixes them in one round; a plugin with any problem contributes nothing.
+    """
     name = record.name
+    problems: list[str] = []
     try:
         info = _call(pm, "huizhi_plugin_info", name)
         if info is None:
@@ -175,37 +193,115 @@ def _collect(record: PluginRecord, pm: pluggy.PluginManager, departments: Depart
         validate(info)
         record.info = info
         if Version(HOST_API_VERSION) not in SpecifierSet(info.host_api):
-            raise SpecError(
+            problems.append(
                 f"it supports host API {info.host_api}, but this host provides API {HOST_API_VERSION}; "
                 f"install a plugin version that supports {HOST_API_VERSION} (or a host whose API version "
                 f"is in {info.host_api})"
             )
-        _check_department(departments, info.department, f"plugin {info.name!r}")
-        for hook, kind, attr in (
-            ("huizhi_ledgers", LedgerSpec, "ledgers"),
-            ("huizhi_pages", PageSpec, "pages"),
-            ("huizhi_tiles", TileSpec, "tiles"),
-            ("huizhi_connectors", ConnectorSpec, "connectors"),
-            ("huizhi_syncs", SyncSpec, "syncs"),
-        ):
-            specs = _call(pm, hook, name) or []
-            if not isinstance(specs, list | tuple):
-                raise SpecError(f"{hook} returned {type(specs).__name__}, expected a list of {kind.__name__}")
-            for spec in specs:
-                if not isinstance(spec, kind):
-                    raise SpecError(f"{hook} returned a {type(spec).__name__}, expected {kind.__name__}")
-                validate(spec)
-                _check_department(departments, getattr(spec, "department", None), f"{hook} item")
-                for granted in getattr(spec, "departments", ()):  # a connector's grants
-                    _check_department(departments, granted, f"{hook} item {getattr(spec, 'id', '')!r} departments")
-            ids = [str(getattr(spec, "id", None) or getattr(spec, "url_path", None)) for spec in specs]
-            dupes = sorted({i for i in ids if ids.count(i) > 1})
-            if dupes:
-                raise SpecError(f"{hook} declares {', '.join(map(repr, dupes))} more than once")
-            setattr(record, attr, list(specs))
+        problems.extend(_department_problems(departments, info.department, f"plugin {info.name!r}"))
     except Exception as exc:  # a plugin can fail in any way; contain it and say how
         log.exception("plugin %s failed while loading", name)
         record.disable(f"{type(exc).__name__}: {exc}")
+        return
+    collected: dict[str, list[Any]] = {}
+    for hook, kind, attr in (
+        ("huizhi_ledgers", LedgerSpec, "ledgers"),
+        ("huizhi_pages", PageSpec, "pages"),
+        ("huizhi_tiles", TileSpec, "tiles"),
+        ("huizhi_connectors", ConnectorSpec, "connectors"),
+        ("huizhi_syncs", SyncSpec, "syncs"),
+        ("huizhi_demo_rows", DemoRows, "demo_rows"),
+        ("huizhi_demo_identities", DemoPerson, "demo_people"),
+    ):
+        try:
+            specs = _call(pm, hook, name) or []
+        except Exception as exc:
+            log.exception("plugin %s: %s raised", name, hook)
+            problems.append(f"{hook} raised {type(exc).__name__}: {exc}")
+            continue
+        if not isinstance(specs, list | tuple):
+            problems.append(f"{hook} returned {type(specs).__name__}, expected a list of {kind.__name__}")
+            continue
+        good = []
+        for spec in specs:
+            if not isinstance(spec, kind):
+                problems.append(f"{hook} returned a {type(spec).__name__}, expected {kind.__name__}")
+                continue
+            spec_problems = []
+            try:
+                validate(spec)
+            except SpecError as exc:
+                spec_problems.append(f"SpecError: {exc}")
+            spec_problems += _department_problems(departments, getattr(spec, "department", None), f"{hook} item")
+            for granted in getattr(spec, "departments", ()):  # a connector's grants
+                spec_problems += _department_problems(
+                    departments, granted, f"{hook} item {getattr(spec, 'id', '')!r} departments"
+                )
+            problems.extend(spec_problems)
+            if not spec_problems:
+                good.append(spec)
+        ids = [_spec_key(spec) for spec in specs]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            problems.append(f"{hook} declares {', '.join(map(repr, dupes))} more than once")
+        collected[attr] = good
+    own_ledgers = {ledger.id for ledger in collected.get("ledgers", ())}
+    for demo in collected.get("demo_rows", ()):
+        if demo.ledger not in own_ledgers:
+            problems.append(f"huizhi_demo_rows: ledger {demo.ledger!r} is not one of this plugin's ledgers")
+    if problems:
+        for problem in problems:
+            record.disable(problem)
+        return
+    for attr, specs in collected.items():
+        setattr(record, attr, list(specs))
+
+
+def _spec_key(spec: object) -> str:
+    for attr in ("id", "url_path", "ledger", "sub"):
+        value = getattr(spec, attr, None)
+        if value:
+            return str(value)
+    return repr(spec)
+
+
+def _department_problems(departments: Departments, dept_id: str | None, where: str) -> list[str]:
+    try:
+        _check_department(departments, dept_id, where)
+    except SpecError as exc:
+        return [f"SpecError: {exc}"]
+    return []
+
+
+def _check_references(records: list[PluginRecord]) -> None:
+    """A tile that reads a ledger no enabled plugin declares, or drills down to a page that does
+    not exist, would fail or lead nowhere in front of a leader: disable its plugin, saying which.
+    Repeated until nothing changes, since disabling one plugin removes its ledgers and pages."""
+    while True:
+        enabled = [r for r in records if r.status == "enabled"]
+        ledgers = {ledger.id for r in enabled for ledger in r.ledgers}
+        pages = {page.url_path for r in enabled for page in r.pages}
+        changed = False
+        for record in enabled:
+            problems = []
+            for tile in record.tiles:
+                problems += [
+                    f"tile {tile.id!r} reads ledger {lid!r}, which no enabled plugin declares "
+                    f"(declared: {', '.join(sorted(ledgers)) or 'none'})"
+                    for lid in tile.ledgers
+                    if lid not in ledgers
+                ]
+                if tile.drilldown is not None and tile.drilldown not in pages:
+                    close = difflib.get_close_matches(tile.drilldown, sorted(pages), n=1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    problems.append(
+                        f"tile {tile.id!r} drills down to page {tile.drilldown!r}, which no enabled plugin declares{hint}"
+                    )
+            for problem in problems:
+                record.disable(problem)
+            changed = changed or bool(problems)
+        if not changed:
+            return
 
 
 def _check_department(departments: Departments, dept_id: str | None, where: str) -> None:
@@ -251,6 +347,18 @@ def _resolve_clashes(records: list[PluginRecord]) -> None:
             loser.disable(f"{kind} {value!r} is declared by both plugins {names}")
 
 
+def _declared_name(path: Path) -> str:
+    """The plugin name a declarative file gives itself (``[plugin] name``), else its file name's
+    stem: a broken file is listed under the name it meant to have when that much can be read."""
+    import tomllib
+
+    try:
+        name = tomllib.loads(path.read_text(encoding="utf-8")).get("plugin", {}).get("name")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, AttributeError):
+        name = None
+    return name if isinstance(name, str) and name else path.stem
+
+
 def load_registry(
     load_plugins: Iterable[str] | None = None,
     *,
@@ -259,6 +367,7 @@ def load_registry(
     disabled_by_admin: Iterable[str] = (),
     use_entry_points: bool = True,
     departments: Departments = DAXING,
+    declarative_dir: Path | None = None,
 ) -> Registry:
     """Discover, check and register plugins.
 
@@ -266,8 +375,13 @@ def load_registry(
     always loaded). ``extra_plugins`` registers (name, module-or-object) pairs directly, for tests
     and scaffolding. ``disabled_by_admin`` names plugins an admin switched off. ``departments``
     is the deployment's list (``Settings.departments``; the host always passes it) that plugin
-    and spec department ids are checked against.
+    and spec department ids are checked against. ``declarative_dir`` is the folder of declarative
+    plugin files (``Settings.declarative_dir``): each ``*.toml`` there is checked by
+    :func:`huizhi.declarative.load` and registered like a plugin module; a file with mistakes is
+    disabled with every problem and its line as the reason.
     """
+    from huizhi import declarative
+
     allow = None if load_plugins is None else set(load_plugins) | BUILTIN_PLUGINS
     admin_off = set(disabled_by_admin)
     pm = create_plugin_manager()
@@ -278,14 +392,25 @@ def load_registry(
         for ep in _entry_points():
             candidates.append((ep.name, ep))
     candidates.extend(extra_plugins)
+    for path in declarative.discover(declarative_dir):
+        try:
+            candidates.append((_declared_name(path), declarative.load(path, departments)))
+        except declarative.DeclarationError as exc:
+            candidates.append((_declared_name(path), exc))
 
     for name, source in candidates:
         is_ep = isinstance(source, importlib.metadata.EntryPoint)
+        broken = source if isinstance(source, declarative.DeclarationError) else None
         record = PluginRecord(
             name=name,
-            module=source.value if is_ep else getattr(source, "__name__", type(source).__name__),
+            module=(
+                source.value if is_ep
+                else f"declarative:{broken.path.name}" if broken
+                else getattr(source, "__name__", type(source).__name__)
+            ),  # fmt: skip
             distribution=source.dist.name if is_ep and source.dist else None,
             builtin=name in BUILTIN_PLUGINS,
+            declared=broken.path if broken else source.path if isinstance(source, declarative.DeclaredPlugin) else None,
         )
         if name in records:
             records[name].disable(f"two plugins are registered under the name {name!r}")
@@ -296,6 +421,10 @@ def load_registry(
             continue
         if name in admin_off and not record.builtin:
             record.status, record.reason = "disabled", "disabled by a platform admin"
+            continue
+        if broken is not None:
+            record.disable(broken.english())
+            record.reason_zh = broken.chinese()
             continue
         try:
             module = source.load() if is_ep else source
@@ -312,6 +441,7 @@ def load_registry(
 
     ordered = list(records.values())
     _resolve_clashes(ordered)
+    _check_references(ordered)
 
     registry = Registry(plugins=records, pm=pm)
     for record in ordered:
@@ -325,6 +455,9 @@ def load_registry(
             registry.tiles[tile.id] = (tile, record.name)
         for conn in record.connectors:
             registry.connectors[conn.id] = (conn, record.name)
+        for demo in record.demo_rows:
+            registry.demo_rows[demo.ledger] = (demo, record.name)
+        registry.demo_people += [(person, record.name) for person in record.demo_people]
         for sync in record.syncs:
             registry.syncs[sync.id] = (sync, record.name)
 
