@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from huizhi import params as P
 from huizhi.context import AccessDenied
-from huizhi.fmt import format_as_of, format_number, format_percent, scale_for
+from huizhi.fmt import axis_ticks, format_as_of, format_number, format_percent, scale_for
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -893,8 +893,7 @@ def bar_figure(
         margin=dict(l=10, r=60, t=40 if title else 10, b=10),
         xaxis=dict(
             # the axis in the labels' own style: 0, 2万, 4万 … (2.5万 where a tick falls between)
-            tickformat=".0%" if percent else (",.2~f" if divisor > 1 else ",~r"),
-            ticksuffix=suffix,
+            **(dict(tickformat=".0%") if percent else _count_ticks(top, divisor, suffix)),
             # room for the value labels; a ratio axis never runs past 100%
             range=[low, (min(top * 1.15, 1.0) if percent else top * 1.15) if top else 1.0],
             gridcolor="#e3e7ed",
@@ -904,6 +903,11 @@ def bar_figure(
         bargap=0.3,
     )
     return fig
+
+
+def _count_ticks(top: float, divisor: float, suffix: str) -> dict[str, Any]:
+    values, labels = axis_ticks(top, divisor, suffix)
+    return dict(tickmode="array", tickvals=values, ticktext=labels)
 
 
 def ratio_range(values: Sequence[float | None], *, floor: float = 0.0, pad: float = 0.05) -> list[float]:
