@@ -19,6 +19,8 @@ from huizhi.doctor import CHECK_LABELS, FAIL, run_checks
 from huizhi.doctor import STATUS_LABELS as STATUS_LABELS_DOCTOR
 from huizhi.exports import csv_bytes, xlsx_bytes
 from huizhi.fmt import format_as_of
+from huizhi.kit import day_input
+from huizhi.ledgers import MODE_LABELS
 from huizhi.portal import host_of
 from huizhi.specs import Perm
 
@@ -197,6 +199,7 @@ REASON_LABELS = {
     "id token expired": "登录已过期",
     "plugin": "插件未获准使用",
     "identity": "本人无权限",
+    "template example rows": "表格含模板自带的示例行",
 }
 
 
@@ -259,6 +262,8 @@ def audit_summary(host, detail: str) -> str:
     refused = data.get("refused")
     if refused in REASON_LABELS:
         parts.append(f"原因：{REASON_LABELS[refused]}")
+    if data.get("mode") in MODE_LABELS:  # a StrEnum: the stored text finds its label
+        parts.append(f"更新方式：{MODE_LABELS[data['mode']]}")
     if data.get("file_name"):
         parts.append(f"文件：{data['file_name']}")
     number("rows", "行数")
@@ -315,7 +320,8 @@ def audit_page(ctx: PageContext) -> None:
     action = actions[c1.selectbox("操作", list(actions))]
     actor = c2.text_input("操作人（姓名或标识）")
     text = c3.text_input("对象或详情包含")
-    since = c4.date_input("起始日期", value=beijing_today() - dt.timedelta(days=30), format="YYYY-MM-DD")
+    today = beijing_today()
+    since = day_input("起始日期（年-月-日）", today - dt.timedelta(days=30), key="audit-since", latest=today, container=c4)
     # the day starts at 00:00 Beijing time, which is 16:00 UTC the day before
     start = dt.datetime.combine(since, dt.time(), tzinfo=BEIJING).astimezone(dt.UTC).replace(tzinfo=None)
     events = host.audit.search(
@@ -323,15 +329,17 @@ def audit_page(ctx: PageContext) -> None:
     )
     df = audit_rows(host, events)
     st.caption(f"共 {len(df):,} 条（最多显示 2000 条，按时间倒序）。审计日志只追加，不可修改。")
+    # Rows three lines tall: st.dataframe wraps text only in rows taller than 4rem (Streamlit
+    # 1.67's grid), so a long 说明 shows whole instead of ending at the column's edge.
     st.dataframe(
-        df, hide_index=True, width="stretch", height=480,
+        df, hide_index=True, width="stretch", height=min(560, 40 + 72 * max(len(df), 1)), row_height=72,
         column_config={
             "编号": st.column_config.NumberColumn("编号", width=56, format="%d"),
             "时间（北京时间）": st.column_config.TextColumn(width=150),
             "操作人": st.column_config.TextColumn(width=80),
             "操作": st.column_config.TextColumn(width=100),
             "对象": st.column_config.TextColumn(width=200),
-            "结果": st.column_config.TextColumn(width=56),
+            "结果": st.column_config.TextColumn(width=64),
             "说明": st.column_config.TextColumn(width=330),
         },
     )
@@ -376,6 +384,7 @@ def system_page(ctx: PageContext) -> None:
     else:
         st.info("当前使用 PostgreSQL，可多进程、多副本部署。")
     st.markdown(f"配置文件：`{host.settings.config_file or '未使用（环境变量与默认值）'}`；数据目录：`{host.settings.data_dir}`")
+    tasks_section(ctx)
 
     st.subheader("部署检查")
     st.caption(
@@ -405,3 +414,66 @@ def _doctor_rows(host) -> list[dict[str, str]]:
         {"检查项": CHECK_LABELS.get(f.check, f.check), "结果": STATUS_LABELS_DOCTOR[f.status], "详情": f.detail}
         for f in findings
     ]
+
+
+def tasks_section(ctx: PageContext) -> None:
+    """后台任务: what the task queue is doing and what failed, with each failure's reason (in
+    English, as the log has it, beside a Chinese summary)."""
+    from huizhi.tasks import FAILED, QUEUED, RETRYING, RUNNING
+
+    host = host_of(ctx)
+    tasks = host.tasks
+    st.subheader("后台任务")
+    workers = tasks.live_workers()
+    recent = tasks.recent(200)
+    day_ago = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=1)
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("工作进程", "进程内" if workers is None else f"{workers} 个在线",
+              help="嵌入式数据库：后台任务在平台进程内运行，无需单独的工作进程。" if workers is None else None)
+    c2.metric("运行中 / 排队", f"{sum(r.status == RUNNING for r in recent)} / {sum(r.status == QUEUED for r in recent)}")
+    c3.metric("等待重试", sum(r.status == RETRYING for r in recent))
+    c4.metric("近24小时失败", sum(r.status == FAILED and r.created_at >= day_ago for r in recent))
+    if workers == 0:
+        st.error(
+            "没有在线的后台工作进程：大文件校验、填报提醒、定时同步和驾驶舱快照导出都不会执行。"
+            "请在服务器上启动 `huizhi worker`（见部署文档）。"
+        )
+    shown = [r for r in recent if r.status in (RUNNING, RETRYING, FAILED, QUEUED)][:50]
+    if not shown:
+        st.caption("最近没有运行中、排队或失败的后台任务。")
+    else:
+        st.dataframe(pd.DataFrame([
+            {
+                "编号": r.id,
+                "任务": r.label or r.task,
+                "状态": r.status_label,
+                "尝试": f"{r.attempts}/{r.max_attempts}",
+                "错误详情": r.error or "—",
+                "说明": _task_summary(r),
+                "提交时间（北京时间）": format_as_of(r.created_at),
+                "执行者": r.worker or "—",
+            }
+            for r in shown
+        ]), hide_index=True, width="stretch")
+    jobs = tasks.periodic_jobs
+    if jobs:
+        st.caption("定时任务（cron，UTC）：" + "；".join(f"{j.label} `{j.cron}`" for j in jobs.values()))
+        name = st.selectbox("立即运行一个定时任务", list(jobs), format_func=lambda n: jobs[n].label, key="hz-run-now")
+        if st.button("立即运行", key="hz-run-now-go"):
+            run_id = tasks.run_now(name)
+            ctx.audit("task.run_now", f"task:{name}", run=run_id)
+            st.success(f"已加入队列（编号 {run_id}）。")
+
+
+def _task_summary(run) -> str:
+    from huizhi.tasks import FAILED, QUEUED, RETRYING
+
+    if run.status == FAILED:
+        return f"已尝试 {run.attempts} 次仍失败，不再自动重试；未提交任何数据。请根据错误详情处理后重新发起。"
+    if run.status == RETRYING:
+        return f"第 {run.attempts} 次尝试失败，稍后自动重试（最多 {run.max_attempts} 次）。"
+    if run.status == QUEUED:
+        return "排队等待工作进程。"
+    if run.error:  # running again after an interrupted attempt
+        return f"上次尝试被中断（工作进程停止），正在第 {run.attempts} 次尝试。"
+    return f"正在运行（第 {run.attempts} 次尝试）。"

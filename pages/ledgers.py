@@ -54,8 +54,9 @@ def render(ctx: PageContext) -> None:
     spec = by_title[st.selectbox("台账", titles, index=index)]
     flash = st.session_state.pop(f"flash-{spec.id}", None)
     notice = st.empty()  # always there: the tabs below keep their place (and the open tab) when it goes
-    if flash:
-        notice.success(flash)
+    if flash:  # (kind, text): what the last action said, drawn after the rerun it asked for
+        kind, text = flash
+        (notice.error if kind == "error" else notice.success)(text)
     head = ctx.ledgers.head(spec.id)
     st.caption(
         (f"当前为第 {head.number} 版，更新于 {format_as_of(head.updated_at)}（北京时间）。" if head else "该台账尚无数据。")
@@ -104,15 +105,19 @@ def upload_tab(ctx: PageContext, spec: LedgerSpec) -> None:
     if upload is None or upload.result.file_sha256 != digest or upload.mode != mode:
         if upload is not None and upload.preview is not None:
             ctx.ledgers.discard(upload.preview)
-        bar = st.progress(0.0, text="正在读取文件…")
-        phases = [p for p in PHASE_LABELS if p != "commit"]  # what an upload reports, in order
+            st.session_state.pop(state_key, None)
+        if ctx.ledgers.in_background(len(data)):
+            upload = background_upload(ctx, spec, data, uploaded.name, digest, mode)
+            if upload is None:
+                return  # still being checked (progress shown), or failed (said why)
+        else:
+            bar = st.progress(0.0, text="正在读取文件…")
 
-        def on_progress(phase: str, fraction: float) -> None:
-            done = (phases.index(phase) + min(max(fraction, 0.0), 1.0)) / len(phases) if phase in phases else 0.0
-            bar.progress(min(done, 1.0), text=f"{PHASE_LABELS.get(phase, phase)}…")
+            def on_progress(phase: str, fraction: float) -> None:
+                bar.progress(overall_progress(phase, fraction), text=f"{PHASE_LABELS.get(phase, phase)}…")
 
-        upload = ctx.ledgers.upload(spec.id, data, uploaded.name, on_progress=on_progress, mode=mode)
-        bar.empty()
+            upload = ctx.ledgers.upload(spec.id, data, uploaded.name, on_progress=on_progress, mode=mode)
+            bar.empty()
         st.session_state[state_key] = upload
     result = upload.result
 
@@ -147,6 +152,60 @@ def upload_tab(ctx: PageContext, spec: LedgerSpec) -> None:
         preview_and_commit(ctx, spec, upload.preview)
     elif result.stats.rows == 0 and not result.stats.errors:
         st.warning("文件中没有数据行。请在表头下方填写数据后再上传。")
+
+
+def overall_progress(phase: str, fraction: float) -> float:
+    """One bar over every phase an upload reports, in order."""
+    from huizhi.excel.ingest import PHASE_LABELS
+
+    phases = [p for p in PHASE_LABELS if p != "commit"]
+    done = (phases.index(phase) + min(max(fraction, 0.0), 1.0)) / len(phases) if phase in phases else 0.0
+    return min(done, 1.0)
+
+
+def background_upload(ctx: PageContext, spec: LedgerSpec, data: bytes, name: str, digest: str, mode: Mode):
+    """A large file is checked by the task queue, not in this script run: queue it once, show
+    its progress (polled every second), and return its Upload when done (None until then).
+    The run is remembered in the session, so leaving the page and coming back picks it up."""
+    from huizhi.excel.ingest import PHASE_LABELS
+    from huizhi.tasks import TaskFailed
+
+    run_key = f"ingest-run-{spec.id}"
+    run = st.session_state.get(run_key)
+    if run is None or run["sha"] != digest or run["mode"] != mode:
+        run = {"id": ctx.ledgers.start_upload(spec.id, data, name, mode=mode), "sha": digest, "mode": mode}
+        st.session_state[run_key] = run
+    if run.get("failed"):
+        st.error(run["failed"])
+        return None
+    try:
+        upload = ctx.ledgers.finished_upload(run["id"])
+    except LookupError:
+        pass
+    except TaskFailed as exc:
+        run["failed"] = exc.user_message
+        st.error(exc.user_message)
+        return None
+    else:
+        st.session_state.pop(run_key, None)
+        return upload
+
+    @st.fragment(run_every=1.0)
+    def progress() -> None:
+        status, phase, fraction = ctx.ledgers.upload_progress(run["id"])
+        if status in ("succeeded", "failed"):
+            st.rerun()  # the whole page: it shows the outcome
+        if status == "queued":
+            text = "文件较大，已交由后台处理，正在排队…"
+        elif status == "retrying":
+            text = "后台处理中断，正在自动重试…"
+        else:
+            text = f"后台处理中：{PHASE_LABELS.get(phase, '准备')}…"
+        st.progress(overall_progress(phase, fraction) if status == "running" else 0.0, text=text)
+        st.caption(f"文件 {len(data) / 1_048_576:.1f} MB。可以离开本页，稍后回来查看结果；处理完成前不会提交任何数据。")
+
+    progress()
+    return None
 
 
 def _key_labels(spec: LedgerSpec) -> str:
@@ -284,13 +343,15 @@ def preview_and_commit(ctx: PageContext, spec: LedgerSpec, preview: Preview) -> 
                 version = ctx.ledgers.commit(preview, confirm_removal=confirmed)
         except (StaleVersion, Unchanged, NotYours, ConfirmationRequired, AccessDenied) as exc:
             st.session_state.pop(f"ingest-{spec.id}", None)
-            # empty the uploader too: the next rerun must not upload (and audit) the file again
+            # empty the uploader too: the next rerun must not upload (and audit) the file again.
+            # Rerun at once, as after a commit: this run already drew the uploader under its old
+            # key, and a file dropped into that one would vanish on the next run (its key gone).
             st.session_state[f"upload-round-{spec.id}"] = st.session_state.get(f"upload-round-{spec.id}", 0) + 1
-            st.error(getattr(exc, "user_message", str(exc)))
-            return
+            st.session_state[f"flash-{spec.id}"] = ("error", getattr(exc, "user_message", str(exc)))
+            st.rerun()
         st.session_state.pop(f"ingest-{spec.id}", None)
         st.session_state[f"upload-round-{spec.id}"] = st.session_state.get(f"upload-round-{spec.id}", 0) + 1
-        st.session_state[f"flash-{spec.id}"] = (
+        st.session_state[f"flash-{spec.id}"] = "success", (
             f"已提交为第 {version.number} 版：新增 {version.added:,}，修改 {version.changed:,}，"
             f"删除 {version.removed:,}，共 {version.row_count:,} 行。"
         )
@@ -349,7 +410,7 @@ def history_tab(ctx: PageContext, spec: LedgerSpec) -> None:
         if stale is not None and stale.preview is not None:
             ctx.ledgers.discard(stale.preview)
         st.session_state[f"upload-round-{spec.id}"] = st.session_state.get(f"upload-round-{spec.id}", 0) + 1
-        st.session_state[f"flash-{spec.id}"] = f"已恢复第{number}版的数据，作为第{version.number}版。"
+        st.session_state[f"flash-{spec.id}"] = ("success", f"已恢复第{number}版的数据，作为第{version.number}版。")
         st.rerun()
 
 
@@ -379,7 +440,11 @@ def template_tab(ctx: PageContext, spec: LedgerSpec) -> None:
     from huizhi.excel import build_template, export_csv, export_xlsx
 
     st.write("模板由台账定义自动生成：中文表头、下拉选项、填写提示（批注）和“填写说明”工作表。")
-    st.download_button("下载填报模板", build_template(spec), f"{spec.title}-模板.xlsx", XLSX, key=f"tpl-{spec.id}")
+    # built when pressed, not on every run of the page: the template (example rows validated,
+    # xlsxwriter's temp files) cost more than the rest of the page together (bench/load.py)
+    st.download_button(
+        "下载填报模板", lambda: build_template(spec), f"{spec.title}-模板.xlsx", XLSX, key=f"tpl-{spec.id}"
+    )
     reader = ctx.ledger(spec.id)
     count = reader.count()
     st.write(f"导出您可见的当前数据（{count:,} 行{'，全部行' if reader.sees_all_rows else '，仅本部门的行'}）。")

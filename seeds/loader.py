@@ -72,7 +72,12 @@ def load_demo(
     loaded: dict[str, int] = {}
     for ledger_id in sorted(host.registry.ledgers):
         declared = _declared(host, ledger_id)
-        has_rows = ledger_id in GENERATORS or (declared is not None and declared.declaration.demo_rows is not None)
+        shipped = host.registry.demo_rows.get(ledger_id)
+        has_rows = (
+            ledger_id in GENERATORS
+            or shipped is not None
+            or (declared is not None and declared.declaration.demo_rows is not None)
+        )
         if not has_rows or (wanted is not None and ledger_id not in wanted):
             continue
         head = host.store.head(ledger_id)
@@ -80,7 +85,10 @@ def load_demo(
             log.info("seed: %s already has version %s, skipped", ledger_id, head.number)
             continue
         started = time.perf_counter()
-        if declared is not None:
+        if ledger_id in GENERATORS:
+            table = generate(ledger_id, seed=seed, scale=scale, as_of=as_of)
+            note = f"演示数据：依据《大兴区新型智慧城市建设行动计划（2022-2025年）》生成（种子 {seed}，规模 {scale:g}）"
+        elif declared is not None and declared.declaration.demo_rows is not None:
             # a declarative file's own demo rows (a CSV beside it), checked like an upload; they
             # describe a fixed day, so seed, scale and as_of do not apply
             try:
@@ -89,25 +97,36 @@ def load_demo(
                 log.exception("seed: demo rows of %s could not be loaded", ledger_id)
                 continue
             assert table is not None
-        else:
-            table = generate(ledger_id, seed=seed, scale=scale, as_of=as_of)
+            note = f"演示数据：由声明式插件“{host.registry.ledgers[ledger_id][1]}”的演示文件提供"
+        else:  # rows the plugin ships (huizhi_demo_rows)
+            assert shipped is not None
+            table = _rows_table(host, ledger_id, shipped[0].rows)
+            note = shipped[0].note or f"演示数据：由插件“{shipped[1]}”提供"
         generated = time.perf_counter() - started
         version = host.ledgers.import_rows(
             system,
             ledger_id,
             table,
             kind="seed",
-            note=f"演示数据：依据《大兴区新型智慧城市建设行动计划（2022-2025年）》生成（种子 {seed}，规模 {scale:g}）",
+            note=note,
         )
         if version is None:
             log.info("seed: %s unchanged, no new version", ledger_id)
             continue
         seconds = time.perf_counter() - started
         detail: dict[str, Any] = dict(
-            rows=table.num_rows, version=version.number, seed=seed, scale=scale,
+            rows=len(table), version=version.number, seed=seed, scale=scale,
             generate_s=round(generated, 3), total_s=round(seconds, 3),
         )  # fmt: skip
         host.audit.record(system, "ledger.seed", f"ledger:{ledger_id}", **detail)
-        log.info("seed: %s version %s, %s rows in %.2f s", ledger_id, version.number, table.num_rows, seconds)
-        loaded[ledger_id] = table.num_rows
+        log.info("seed: %s version %s, %s rows in %.2f s", ledger_id, version.number, len(table), seconds)
+        loaded[ledger_id] = len(table)
     return loaded
+
+
+def _rows_table(host: Host, ledger_id: str, rows: Iterable[dict[str, Any]]) -> Any:
+    """A plugin's demo rows as a DataFrame with every column of the ledger (missing: empty)."""
+    import pandas as pd
+
+    columns = [c.name for c in host.registry.ledger(ledger_id).columns]
+    return pd.DataFrame([{c: row.get(c) for c in columns} for row in rows], columns=columns)

@@ -22,6 +22,7 @@ from huizhi.specs import (
     Breakdown,
     ColumnSpec,
     LedgerSpec,
+    PageSpec,
     PluginInfo,
     Series,
     Target,
@@ -91,6 +92,11 @@ class CasesPlugin:
     @hookimpl
     def huizhi_ledgers(self):
         return [CASES]
+
+    @hookimpl
+    def huizhi_pages(self):
+        # the page the 案件总量 tile drills down to (a drill-down to a missing page disables a plugin)
+        return [PageSpec("案件列表", "cases", lambda ctx: None, department="cgw")]
 
     @hookimpl
     def huizhi_tiles(self):

@@ -302,6 +302,7 @@ def test_huizhi_run_passes_address_secrets_and_hides_error_details(tmp_path, mon
     assert option("--server.address") == "0.0.0.0" and option("--server.port") == "8600"
     assert option("--secrets.files") == str(secrets.resolve())
     assert option("--client.showErrorDetails") == "none"
+    assert option("--runner.postScriptGC") == "false"  # a full GC per run stalled every session (bench/load.py)
     assert "--browser.serverAddress" not in cmd  # every interface: only the proxy knows the name
     assert cli.main(["run", "--secrets", str(tmp_path / "missing.toml")]) == 2
 
@@ -325,7 +326,7 @@ def test_doctor_passes_on_a_healthy_setup(tmp_path, database_url, oidc_provider_
     result = _doctor(tmp_path, database_url, "--secrets", str(secrets))
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    for check in ("settings", "access", "database", "migrations", "sign-in", "plugins"):
+    for check in ("settings", "access", "database", "migrations", "queue", "sign-in", "plugins"):
         assert any(line.startswith("ok") and f" {check} " in line + " " for line in out.splitlines()), (check, out)
     assert f"issuer http://127.0.0.1:{oidc_provider_for_doctor.port}" in out and "all checks passed" in out
 

@@ -168,7 +168,7 @@ def test_bar_figure_is_horizontal_with_formatted_labels():
     assert high[0] == pytest.approx(0.89) and high[1] == 1.0  # zoomed in, never past 100%
     counts = kit.bar_figure(["a", "b"], [250_000, 12_000], limit=1)
     assert list(counts.data[0].y) == ["a"] and list(counts.data[0].text) == ["25万"]
-    assert counts.layout.xaxis.ticksuffix == "万" and counts.data[0].x[0] == 25
+    assert counts.layout.xaxis.ticktext[-1].endswith("万") and counts.data[0].x[0] == 25
     assert kit.bar_figure(["a"] * 20, [1] * 20).layout.height > kit.bar_figure(["a"], [1]).layout.height
 
 
@@ -216,6 +216,7 @@ def test_a_scaffolded_plugin_page_uses_the_kit(make_host, tmp_path):
             {
                 "record_id": [f"REC-{i:04d}" for i in range(60)],
                 "name": [f"事项{i}" for i in range(60)],
+                "street": ["清源街道"] * 60,
                 "amount": list(range(60)),
                 "updated": [dt.date(2025, 1, 1)] * 60,
             }
@@ -231,8 +232,81 @@ def test_a_scaffolded_plugin_page_uses_the_kit(make_host, tmp_path):
         assert not at.exception, [e.value for e in at.exception]
         assert at.text_input[0].value == "事项1"
         assert next(m.value for m in at.metric if m.label == "记录数") == "11"  # 事项1, 事项10 … 事项19
-        assert list(at.dataframe[0].value.columns) == ["编号", "名称", "数量", "更新日期"]
+        assert list(at.dataframe[0].value.columns) == ["编号", "名称", "所属镇街", "数量", "更新日期"]
     finally:
         sys.path.remove(str(root))
         for name in [m for m in sys.modules if m.startswith("huizhi_water")]:
             del sys.modules[name]
+
+
+# -- dates in Chinese: no st.date_input (its calendar and range footer speak English) ----------------
+
+
+def test_parse_day_reads_the_ways_people_write_a_day():
+    for text in ("2026-01-31", "2026/1/31", "2026.01.31", "2026年1月31日", " 20260131 ", "２０２６-０１-３１"):
+        assert kit.parse_day(text) == dt.date(2026, 1, 31), text
+    for text in ("", "2026-02-30", "31/01/2026", "去年五月", "2026-1", "2026-01-31x"):
+        assert kit.parse_day(text) is None, text
+
+
+def test_quick_ranges_end_today_and_last_month_is_whole():
+    ranges = kit.quick_ranges(dt.date(2026, 3, 15), 12)
+    assert ranges["近7天"] == (dt.date(2026, 3, 9), dt.date(2026, 3, 15))
+    assert ranges["近30天"] == (dt.date(2026, 2, 14), dt.date(2026, 3, 15))
+    assert ranges["本月"] == (dt.date(2026, 3, 1), dt.date(2026, 3, 15))
+    assert ranges["上月"] == (dt.date(2026, 2, 1), dt.date(2026, 2, 28))
+    assert ranges["本年"] == (dt.date(2026, 1, 1), dt.date(2026, 3, 15))
+    field = kit.DateRange("period", "日期")
+    assert ranges["近12个月"] == field.bounds(field.empty(), dt.date(2026, 3, 15))  # the panel's starting window
+    assert kit.quick_ranges(dt.date(2026, 1, 10), 12)["上月"] == (dt.date(2025, 12, 1), dt.date(2025, 12, 31))
+
+
+def _date_range_script(params: dict, today_iso: str) -> None:
+    import datetime as dt
+    from types import SimpleNamespace
+
+    import streamlit as st
+
+    from huizhi import kit
+
+    field = kit.DateRange("period", "发现日期")
+    ctx = SimpleNamespace(today=dt.date.fromisoformat(today_iso))
+    values = field.draw(st, field.default(params), "k", ctx, None)
+    st.write(f"RESULT {values['start']}..{values['end']}")
+
+
+def _result(at) -> str:
+    return next(m.value for m in at.markdown if m.value.startswith("RESULT")).removeprefix("RESULT ")
+
+
+def test_date_range_is_a_chinese_choice_and_keeps_a_links_days():
+    from streamlit.testing.v1 import AppTest
+
+    def run(params: dict) -> AppTest:
+        at = AppTest.from_function(_date_range_script, args=(params, "2026-03-15"), default_timeout=30).run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert not at.date_input  # the English calendar is gone
+        return at
+
+    at = run({})  # no parameter: the last twelve months, as a ready-made choice
+    assert at.selectbox[0].label == "发现日期" and at.selectbox[0].value == "近12个月"
+    assert _result(at) == "2025-03-01..2026-03-15" and not at.text_input
+    at.selectbox[0].select("上月").run()
+    assert _result(at) == "2026-02-01..2026-02-28"
+
+    at = run({"period": "2026-02-14..2026-03-15"})  # a link's days that are a ready-made range
+    assert at.selectbox[0].value == "近30天"
+
+    at = run({"period": "2025-07-04..2026-01-20"})  # a cockpit drill-down's own days: 自定义, to the day
+    assert at.selectbox[0].value == "自定义"
+    assert [t.value for t in at.text_input] == ["2025-07-04", "2026-01-20"]
+    assert _result(at) == "2025-07-04..2026-01-20"
+    at.text_input[0].input("2025年8月1日").run()
+    assert _result(at) == "2025-08-01..2026-01-20" and not at.error
+    at.text_input[1].input("2026-02-30").run()  # no such day: a Chinese error, the day it started on kept
+    assert _result(at) == "2025-08-01..2026-01-20"
+    assert "无法识别" in at.error[0].value and "年-月-日" in at.error[0].value
+    at.text_input[1].input("2027-01-01").run()  # the future: clipped to today, and said
+    assert _result(at) == "2025-08-01..2026-03-15" and "不能晚于 2026-03-15" in at.error[0].value
+    at.text_input[1].input("2025-01-01").run()  # the wrong way round: swapped, and said
+    assert _result(at) == "2025-01-01..2025-08-01" and "晚于截止日期" in at.error[0].value

@@ -219,3 +219,79 @@ def test_warnings_on_rows_the_upload_leaves_unchanged_are_counted_not_listed(sen
         listed = second.result.problems
         assert listed and {p.row for p in listed} == {row_pos + 2}  # Excel row: header is row 1
         assert second.quiet_warnings == warned - len(listed)
+
+
+def _template_with(rows: list[dict], *, keep_examples: bool = True, change: dict | None = None) -> bytes:
+    """The downloaded template with ``rows`` typed in below its example rows (kept as they came,
+    or with ``change`` typed over the first example's cells by header)."""
+    import openpyxl
+    from ledgerkit import fill_template
+
+    from huizhi.excel import build_template
+
+    template = build_template(SENSING_LEDGER)
+    if not keep_examples:
+        return fill_template(template, rows)
+    wb = openpyxl.load_workbook(io.BytesIO(template))
+    ws = wb.worksheets[0]
+    headers = [c.value for c in ws[1]]
+    for header, value in (change or {}).items():
+        ws.cell(2, headers.index(header) + 1, value)
+    start = ws.max_row + 1
+    for r, row in enumerate(rows, start=start):
+        for c, header in enumerate(headers, start=1):
+            ws.cell(r, c, row.get(header))
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def test_the_templates_example_rows_are_refused_in_every_mode(sensing_db):
+    """The template's two example rows carry realistic 城市码: uploaded with them still in, the
+    file would overwrite (or delete) real devices with those codes. Refused, naming the rows."""
+    from ledgerkit import admin, commit_rows, new_device
+
+    from huizhi.excel.template import example_rows
+    from huizhi.ledgers import Mode
+
+    examples = example_rows(SENSING_LEDGER)
+    codes = [e["device_id"] for e in examples]
+    with create_host(load_settings()) as host:
+        # a real device that has the first example's code (what made the upsert overwrite it)
+        real = host.ledgers.export(host.system_identity("test"), LEDGER_ID)
+        twin = real.slice(0, 1).to_pylist()[0] | {"device_id": codes[0]}
+        commit_rows(host, LEDGER_ID, pa.concat_tables([real, pa.Table.from_pylist([twin], schema=real.schema)]))
+        head = host.store.head(LEDGER_ID).number
+        steward = admin("jxj")
+        filled = _template_with([new_device(i) for i in range(1, 4)])
+        for mode in Mode:
+            upload = host.ledgers.upload(steward, LEDGER_ID, filled, "感知设备-带示例.xlsx", mode=mode)
+            assert upload.preview is None and upload.refusal, mode
+            assert f"第 2 行（{codes[0]}）" in upload.refusal and f"第 3 行（{codes[1]}）" in upload.refusal
+            assert "示例行" in upload.refusal and "第 4 行" not in upload.refusal
+            assert ("只保留“城市码”列" in upload.refusal) == (mode == Mode.DELETE)
+        assert host.store.head(LEDGER_ID).number == head  # nothing committed, nothing staged over it
+        rejected = [e for e in host.audit.search(action="ledger.upload", limit=10) if e.outcome == "rejected"]
+        assert len(rejected) == 3 and all("template example rows" in e.detail for e in rejected)
+
+        # the examples deleted (the template route): accepted
+        upload = host.ledgers.upload(
+            steward, LEDGER_ID, _template_with([new_device(i) for i in range(1, 4)], keep_examples=False),
+            "感知设备-新增3台.xlsx", mode=Mode.UPSERT,
+        )  # fmt: skip
+        assert upload.refusal is None and upload.preview.counts.added == 3
+        # an example typed over with a real device's data is no example any more
+        changed = _template_with([], change={"设备名称": "兴华大街与金星路交叉口视频监控1号（已核）"})
+        upload = host.ledgers.upload(steward, LEDGER_ID, changed, "感知设备-改写示例.xlsx", mode=Mode.UPSERT)
+        assert upload.refusal is None or f"第 2 行（{codes[0]}）" not in upload.refusal
+        assert upload.refusal and f"第 3 行（{codes[1]}）" in upload.refusal  # the second example is still one
+        # a delete file of keys only lists the code on purpose: not refused
+        keys_only = export_csv(pa.table({"device_id": [codes[0]]}), _key_only_spec())
+        upload = host.ledgers.upload(steward, LEDGER_ID, keys_only, "删除.csv", mode=Mode.DELETE)
+        assert upload.refusal is None and upload.preview.counts.removed == 1
+
+
+def _key_only_spec():
+    import dataclasses
+
+    return dataclasses.replace(SENSING_LEDGER, columns=(SENSING_LEDGER.column("device_id"),), row_checks=())

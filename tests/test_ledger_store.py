@@ -56,9 +56,11 @@ def ledger_row_count(host) -> int:
 
 
 def test_host_tables_are_created_by_migrations(host):
-    assert current_revision(host.engine) == "0005"
+    assert current_revision(host.engine) == "0006"
     names = set(sa.inspect(host.engine).get_table_names())
-    assert {"ledger_versions", "ledger_heads", "ledger_previews", "audit_log", "plugin_state", "ledger_assets"} <= names
+    assert {"ledger_versions", "ledger_heads", "ledger_previews", "audit_log", "plugin_state", "ledger_assets",
+            "task_runs"} <= names
+    assert ("procrastinate_jobs" in names) == (host.engine.dialect.name == "postgresql")
 
 
 def test_commit_diff_rollback_keeps_history(host):

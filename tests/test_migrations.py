@@ -27,7 +27,7 @@ on_postgres = pytest.mark.skipif(test_store() != "postgres", reason="several pro
 
 
 # every revision a deployment may still be at; the newest is what create_host upgrades to
-EARLIER = ["0001", "0002", "0003", "0004"]
+EARLIER = ["0001", "0002", "0003", "0004", "0005"]
 T0 = dt.datetime(2026, 1, 5, 8, 30)
 STEWARD = admin("jxj")
 

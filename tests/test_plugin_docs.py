@@ -9,7 +9,14 @@ import inspect
 from pathlib import Path
 
 from huizhi import hookspecs, specs
-from huizhi.plugin_docs import SPEC_TYPES, documented_names, hook_names, render
+from huizhi.plugin_docs import (
+    SPEC_TYPES,
+    contract_violations,
+    documented_names,
+    hook_names,
+    host_uses,
+    render,
+)
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 
@@ -39,47 +46,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _plugin_sources() -> list[Path]:
-    return sorted(p for p in (ROOT / "plugins").glob("*/**/*.py") if "tests" not in p.parts)
-
-
-def _host_uses(tree: ast.AST) -> list[tuple[str, str | None, int]]:
-    """(module, name or None, line) for every use of a ``huizhi`` name: ``from huizhi.x import n``,
-    ``import huizhi.x``, and ``alias.n`` where ``alias`` is a huizhi module imported by name."""
-    uses: list[tuple[str, str | None, int]] = []
-    modules: dict[str, str] = {}  # local alias -> huizhi module
-    documented = documented_names()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and (node.module == "huizhi" or node.module.startswith("huizhi.")):
-            for alias in node.names:
-                submodule = f"{node.module}.{alias.name}"
-                if node.module == "huizhi" and (alias.name not in documented["huizhi"]):
-                    uses.append((submodule, None, node.lineno))  # `from huizhi import kit`: a module
-                    modules[alias.asname or alias.name] = submodule
-                else:
-                    uses.append((node.module, alias.name, node.lineno))
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name == "huizhi" or alias.name.startswith("huizhi."):
-                    uses.append((alias.name, None, node.lineno))
-                    modules[alias.asname or alias.name] = alias.name
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules:
-            uses.append((modules[node.value.id], node.attr, node.lineno))
-    return uses
+    return sorted(
+        p for folder in ("plugins", "examples") for p in (ROOT / folder).glob("*/**/*.py") if "tests" not in p.parts
+    )
 
 
 def test_plugins_import_only_documented_host_names():
-    documented = documented_names()
     sources = _plugin_sources()
     assert len(sources) >= 10, "the department plugins were not found"
     problems = []
     for path in sources:
-        for module, name, line in _host_uses(ast.parse(path.read_text(encoding="utf-8"))):
-            where = f"{path.relative_to(ROOT)}:{line}"
-            if module not in documented:
-                problems.append(f"{where}: imports {module}, which is not part of the plugin contract")
-            elif name is not None and name not in documented[module]:
-                problems.append(f"{where}: uses {module}.{name}, which docs/plugins.md does not document")
+        problems += contract_violations(path.read_text(encoding="utf-8"), str(path.relative_to(ROOT)))
     assert not problems, "\n".join(problems)
 
 
@@ -89,7 +66,7 @@ def test_the_import_check_catches_undocumented_names():
         "from huizhi import kit, portal\nfrom huizhi.fmt import format_number, _trim\nkit.open_ledger\nkit._private\n"
     )
     documented = documented_names()
-    flagged = [(m, n) for m, n, _ in _host_uses(bad) if m not in documented or (n is not None and n not in documented[m])]
+    flagged = [(m, n) for m, n, _ in host_uses(bad) if m not in documented or (n is not None and n not in documented[m])]
     assert flagged == [("huizhi.access", "system_identity"), ("huizhi.cockpit", "compute_tiles"),
                        ("huizhi.portal", None), ("huizhi.fmt", "_trim"), ("huizhi.kit", "_private")]
 

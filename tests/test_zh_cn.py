@@ -70,10 +70,14 @@ def test_chart_axes_use_the_labels_scale():
     assert fmt.scale_for([79_974, 9_936]) == (1e4, "万")
     assert fmt.scale_for([9_936]) == (1.0, "")
     fig = kit.bar_figure(["区公安分局", "区城市管理委"], [79_974, 9_936])
-    assert fig.layout.xaxis.ticksuffix == "万"
+    ticks = list(fig.layout.xaxis.ticktext)
+    assert ticks[0] == "0" and all(t.endswith("万") for t in ticks[1:]), ticks  # 0, 2万 … never "0万"
     assert max(fig.data[0].x) < 10  # drawn in 万
     assert list(fig.data[0].text) == ["8万", "9,936"]
-    assert fig.layout.xaxis.tickformat != ",d"  # 0.5万 ticks are not rounded to "1万"
+    small = kit.bar_figure(["甲", "乙"], [11_100, 9_606])  # 0.25万 steps are not rounded to "1万"
+    assert "0.25万" in list(small.layout.xaxis.ticktext), list(small.layout.xaxis.ticktext)
+    assert fmt.axis_ticks(0.0) == ([0.0], ["0"])
+    assert fmt.axis_ticks(9_606)[1] == ["0", "2,000", "4,000", "6,000", "8,000", "1万"]
     assert fig.layout.yaxis.tickangle in (None, 0)  # labels read horizontally
 
 
@@ -158,7 +162,7 @@ def test_shell_css_replaces_the_uploaders_and_multiselects_english():
     from huizhi.app import locale_css
 
     css = locale_css(200)
-    for chinese in ("选择文件", "单个文件不超过 200MB", "将文件拖放到此处", "全选", "无匹配选项"):
+    for chinese in ("选择文件", "单个文件不超过 200MB", "将文件拖放到此处", "全选", "无匹配选项", "按回车键确认"):
         assert f'content: "{chinese}"' in css
     assert "stFileUploaderDropzoneInstructions" in css and "__select_all__" in css
     # the English text is hidden from sight and from innerText, not only shrunk

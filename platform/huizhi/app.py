@@ -60,6 +60,8 @@ LOCALE_RULES: dict[str, tuple[str, str]] = {
     '[data-key="__select_all__"] [data-item-hl]': ("全选", "1rem"),
     '[data-key="__select_matches__"] [data-item-hl]': ("选择全部匹配项", "1rem"),
     '[role="listbox"][data-empty] [role="option"] > span': ("无匹配选项", "1rem"),
+    # a text box being typed in ("Press Enter to apply"; the search boxes, the typed dates)
+    '[data-testid="InputInstructions"] > span:first-child': ("按回车键确认", "12px"),
 }
 
 

@@ -34,6 +34,9 @@ ACTION_LABELS = {
     "plugin.disable": "停用插件",
     "plugin.install": "安装声明式插件",
     "cockpit.pins": "固定驾驶舱指标卡",
+    "cockpit.export": "导出驾驶舱",
+    "submission.reminder": "填报提醒",
+    "task.run_now": "立即运行定时任务",
 }
 
 
@@ -61,8 +64,10 @@ class AuditLog:
                     detail=json.dumps(detail, ensure_ascii=False, default=str),
                 )
                 session.add(event)
-                session.commit()
-                return event.id
+                session.flush()  # the id comes back with the INSERT
+                event_id = event.id
+                session.commit()  # reading event.id after this would SELECT the row again
+                return event_id
         except Exception:
             log.exception("could not write audit event %s %s", action, target)
             return None

@@ -7,11 +7,14 @@ huizhi seed               load the demo data from the action plan (skips ledgers
 huizhi docs [--check]     write (or verify) docs/plugins.md from the hookspecs
 huizhi run [--address A] [--port P] [--secrets FILE] [--config FILE]
                           start the portal (Streamlit), /livez and /readyz on the same port
-huizhi doctor             check configuration, database, migrations, sign-in provider, plugins
+huizhi worker [--name N]  run background tasks from the queue on PostgreSQL until SIGTERM
+huizhi doctor             check configuration, database, migrations, sign-in provider, queue, plugins
 huizhi backup FILE        the whole database (ledger history, audit) to FILE (pg_dump / DuckDB file copy)
 huizhi restore FILE       a backup into the configured, empty database
 huizhi demo               start the local sign-in provider, seed, and run the portal
 huizhi new-plugin NAME    scaffold a department plugin in plugins/NAME
+huizhi check-plugin TARGET  the conformance check before shipping a plugin (distribution, folder
+                          or declarative file): imports, specs, clashes, contract, pages and tiles
 huizhi sync ID | --list    run one connector-to-ledger sync now (cron), or list the syncs
 huizhi ledger import FILE --ledger ID
                           check a workbook/CSV and commit it (scripted monthly imports)
@@ -82,6 +85,21 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"access configuration in {where}:", file=sys.stderr)
         for problem in access_problems:
             print(f"- {problem}", file=sys.stderr)
+        return 1
+    # Every tile once, for a district-wide leader on this deployment's data: a tile that raises
+    # would otherwise first fail in front of a leader.
+    from huizhi.access import Grant, Identity, Role
+    from huizhi.cockpit import compute_tiles
+
+    leader = Identity("check:leader", "huizhi check", frozenset({Grant(Role.LEADER, None)}))
+    try:
+        broken = [r for r in compute_tiles(host, leader, use_cache=False) if r.error]
+    finally:
+        host.dispose()
+    if broken:
+        print(f"{len(broken)} tile(s) fail when computed for a leader:", file=sys.stderr)
+        for result in broken:
+            print(f"- tile {result.tile.id!r} of plugin {result.plugin!r}: {result.error_detail}", file=sys.stderr)
         return 1
     reg = host.registry
     print(
@@ -194,6 +212,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 128 - code if code < 0 else code
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run the task queue's jobs (PostgreSQL). SIGTERM/SIGINT stop it cleanly: no new job is
+    taken, the running one finishes, the worker's heartbeat row is removed, connections close.
+    A second signal, or SIGKILL, stops at once; the job left behind is retried by another worker
+    once this one's heartbeat is older than ``[tasks] stalled_after``."""
+    import os
+
+    from huizhi.config import load_settings
+    from huizhi.host import create_host
+
+    logging.getLogger("huizhi.tasks").setLevel(logging.INFO)  # each run's outcome, for the operator
+    host = create_host(load_settings(), listen_events=False)
+    try:
+        if not host.tasks.on_postgres:
+            print("error: the embedded DuckDB store runs background tasks inside the portal process; "
+                  "`huizhi worker` is for PostgreSQL (HUIZHI_DATABASE_URL=postgresql+psycopg://...)", file=sys.stderr)
+            return 2
+        jobs = ", ".join(sorted(host.tasks.periodic_jobs))
+        print(f"[huizhi] worker {args.name or os.getpid()} started "
+              f"(periodic: {jobs})", file=sys.stderr, flush=True)
+        host.tasks.run_worker(name=args.name)
+        print("[huizhi] worker stopped", file=sys.stderr, flush=True)
+        return 0
+    finally:
+        host.dispose()
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from huizhi.doctor import FAIL, report, run_checks
 
@@ -238,7 +283,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import time
 
     from huizhi.config import load_settings
-    from huizhi.demo import run_demo, write_demo_config
+    from huizhi.demo import DEMO_IDENTITIES, plugin_demo_identities, run_demo, write_demo_config
     from huizhi.host import create_host
     from huizhi_seeds.loader import load_demo
 
@@ -261,14 +306,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
     host = create_host(load_settings({**os.environ, "HUIZHI_CONFIG": str(config)}))
     try:
         loaded = load_demo(host, only_if_empty=True)
+        # the plugins' demo people (huizhi_demo_identities) sign in too, mapped by the demo only
+        people = plugin_demo_identities(host.registry.demo_people, host.settings.departments)
     finally:
         host.dispose()  # the DuckDB file admits one process: release it before the portal opens it
+    if people:
+        write_demo_config(
+            config,
+            {"data_dir": user.data_dir, "database_url": user.database_url},
+            departments=[p.department for p in people if p.department],
+        )
     if loaded:
         print(
             f"[huizhi] 演示数据已载入（{sum(loaded.values())} 行，{time.monotonic() - started:.1f} 秒）: "
             + ", ".join(f"{k} {v}" for k, v in loaded.items())
         )
-    return run_demo(portal_port=args.port, oidc_port=args.oidc_port, env={"HUIZHI_CONFIG": str(config)}) or 0
+    return run_demo(
+        portal_port=args.port, oidc_port=args.oidc_port, env={"HUIZHI_CONFIG": str(config)},
+        identities=[*DEMO_IDENTITIES, *people],
+    ) or 0
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -306,8 +362,14 @@ def cmd_new_plugin(args: argparse.Namespace) -> int:
     except (ValueError, KeyError, FileExistsError) as exc:
         print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
-    print(f"created {path}\nnext: pip install -e {path} && huizhi check")
+    print(f"created {path}\nnext: huizhi check-plugin {path} && pip install -e {path} && huizhi demo")
     return 0
+
+
+def cmd_check_plugin(args: argparse.Namespace) -> int:
+    from huizhi.plugin_check import main as check_plugin
+
+    return check_plugin(args.target, database_url=args.database_url)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -338,7 +400,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="Streamlit secrets file with the [auth] sign-in settings (default: .streamlit/secrets.toml)")
     p.add_argument("--config", metavar="FILE", help="huizhi.toml to use (sets HUIZHI_CONFIG)")
     p.set_defaults(func=cmd_run)
-    p = sub.add_parser("doctor", help="check configuration, database, sign-in provider and plugins")
+    p = sub.add_parser("worker", help="run background tasks (PostgreSQL) until SIGTERM")
+    p.add_argument("--name", default=None, help="worker name in logs and the admin page (default host:pid)")
+    p.set_defaults(func=cmd_worker)
+    p = sub.add_parser("doctor", help="check configuration, database, sign-in provider, queue and plugins")
     p.add_argument("--secrets", metavar="FILE", action="append", default=[],
                    help="Streamlit secrets file(s) with [auth], as given to `huizhi run --secrets` "
                         "(default: ~/.streamlit/secrets.toml and ./.streamlit/secrets.toml)")
@@ -359,6 +424,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--title", default=None)
     p.add_argument("--directory", default="plugins")
     p.set_defaults(func=cmd_new_plugin)
+    p = sub.add_parser("check-plugin", help="the conformance check a department runs before shipping a plugin")
+    p.add_argument("target", help="an installed distribution (huizhi-water), a source folder (plugins/water) "
+                                  "or a declarative plugin file (.toml)")
+    p.add_argument("--database-url", default=None,
+                   help="an empty database to check on (default: a temporary DuckDB file)")
+    p.set_defaults(func=cmd_check_plugin)
     p = sub.add_parser("sync", help="run a connector-to-ledger sync now, or list the syncs")
     p.add_argument("sync_id", nargs="?", help="the SyncSpec id")
     p.add_argument("--list", action="store_true", help="list every sync and its schedule")

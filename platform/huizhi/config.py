@@ -16,6 +16,13 @@
 | role mapping | — | ``[access]`` | none: nobody has a role (deny by default) |
 | departments | — | ``[[departments]]`` (``id``, ``name``) | Daxing's units (:data:`huizhi.district.DAXING`) |
 | config file | ``HUIZHI_CONFIG`` | — | ``./huizhi.toml`` when present |
+| upload size sent to the task queue, bytes | ``HUIZHI_TASK_UPLOAD_BYTES`` | ``[tasks] upload_bytes`` | 2 MiB |
+| task retries after the first attempt | ``HUIZHI_TASK_RETRIES`` | ``[tasks] retries`` | 3 |
+| retry backoff base, s (base, base², base³ …) | ``HUIZHI_TASK_RETRY_WAIT`` | ``[tasks] retry_wait`` | 4 |
+| worker heartbeat, s | ``HUIZHI_TASK_HEARTBEAT`` | ``[tasks] heartbeat`` | 10 |
+| stalled job after, s without heartbeat | ``HUIZHI_TASK_STALLED_AFTER`` | ``[tasks] stalled_after`` | 60 |
+| jobs at once per worker | ``HUIZHI_TASK_CONCURRENCY`` | ``[tasks] concurrency`` | 1 |
+| reminders / cockpit export schedule (cron, UTC) | — | ``[tasks] reminder_cron`` / ``export_cron`` | 08:30 / 07:00 Beijing |
 | connectors | ``<KEY>_env = "VAR"`` in a section | ``[connectors.<id>]`` | none |
 | connector secrets | ``HUIZHI_SECRETS`` (file) | — | Streamlit's ``./.streamlit/secrets.toml``, ``~/.streamlit/secrets.toml`` |
 
@@ -30,6 +37,7 @@ so tests build as many independent settings as they like.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tomllib
@@ -57,6 +65,21 @@ def freeze(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return tuple(freeze(v) for v in value)
     return value
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """``[tasks]`` in huizhi.toml / ``HUIZHI_TASK_*`` (see :mod:`huizhi.config`)."""
+
+    upload_bytes: int = 2 * 1024 * 1024  # uploads from this size go to the queue; smaller run on the page
+    retries: int = 3  # after the first attempt
+    retry_wait: float = 4.0  # exponential backoff base, seconds: 4, 16, 64
+    heartbeat: float = 10.0  # worker heartbeat interval, seconds
+    stalled_after: float = 60.0  # a job whose worker sent no heartbeat for this long is retried
+    concurrency: int = 1  # jobs at once per worker process (or threads in process on DuckDB)
+    reminder_cron: str = "30 0 * * *"  # UTC: 08:30 Beijing
+    export_cron: str = "0 23 * * *"  # UTC: 07:00 Beijing
+
 
 
 def _departments(config: Mapping[str, Any]) -> Departments:
@@ -97,6 +120,7 @@ class Settings:
     pool_size: int = POOL_SIZE  # [database] pool settings; a database server only
     max_overflow: int = MAX_OVERFLOW
     pool_timeout: float = POOL_TIMEOUT  # seconds a checkout waits before StoreBusy
+    tasks: TaskSettings = field(default_factory=TaskSettings)  # [tasks]: background work (huizhi.tasks)
     connect_timeout: float = CONNECT_TIMEOUT  # seconds a new connection may take (server unreachable)
     log_format: str = "text"  # [logging] format: text or json (huizhi.logs)
 
@@ -129,6 +153,30 @@ def _number(env: Mapping[str, str], name: str, database: Mapping[str, Any], key:
     if value < minimum or isinstance(raw, bool):
         raise ValueError(f"{name} / [database] {key} must be a number >= {minimum}, got {raw!r}")
     return value
+
+
+def _task_settings(env: Mapping[str, str], tasks: Mapping[str, Any]) -> TaskSettings:
+    """``[tasks]`` with ``HUIZHI_TASK_<KEY>`` over it; unknown keys are an error (a typo must not
+    silently keep a default)."""
+    defaults = TaskSettings()
+    unknown = set(tasks) - {f.name for f in dataclasses.fields(TaskSettings)}
+    if unknown:
+        raise ValueError(f"[tasks] has unknown keys: {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(TaskSettings):
+        default = getattr(defaults, f.name)
+        raw = env.get(f"HUIZHI_TASK_{f.name.upper()}") or tasks.get(f.name, default)
+        if isinstance(default, str):
+            values[f.name] = str(raw)
+            continue
+        try:
+            value = type(default)(raw)
+        except (TypeError, ValueError):
+            raise ValueError(f"HUIZHI_TASK_{f.name.upper()} / [tasks] {f.name} must be a number, got {raw!r}") from None
+        if value < 0 or isinstance(raw, bool):
+            raise ValueError(f"HUIZHI_TASK_{f.name.upper()} / [tasks] {f.name} must be >= 0, got {raw!r}")
+        values[f.name] = value
+    return TaskSettings(**values)
 
 
 def _log_format(env: Mapping[str, str], config: Mapping[str, Any]) -> str:
@@ -247,6 +295,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         ),
         "log_format": _log_format(env, config),
     }
+    values["tasks"] = _task_settings(env, config.get("tasks", {}))
     values.update(overrides)
     values["access"] = freeze(values["access"])  # overrides too: tests pass plain dicts
     return Settings(**values)

@@ -220,6 +220,7 @@ class LedgerActions:
 
     def __init__(self, host: Host, identity: Identity):
         self._service = host.ledgers
+        self._tasks = host.tasks
         self._identity = identity
 
     def head(self, ledger_id: str) -> Any:
@@ -254,6 +255,28 @@ class LedgerActions:
         ``"delete"`` (delete the rows whose keys the file lists; only the key columns are read).
         """
         return self._service.upload(self._identity, ledger_id, source, file_name, mode=mode, on_progress=on_progress)
+
+    def in_background(self, size: int) -> bool:
+        """Whether an upload of ``size`` bytes should be checked in the background
+        (:meth:`start_upload`) rather than on the page (``[tasks] upload_bytes``)."""
+        return self._tasks.uses_queue(size)
+
+    def start_upload(self, ledger_id: str, data: bytes, file_name: str, *, mode: str = "replace") -> int:
+        """Queue :meth:`upload` of ``data`` as background work (a worker on PostgreSQL, a thread
+        of the host on the embedded store); returns the id to poll with :meth:`upload_progress`."""
+        return self._tasks.upload(self._identity, ledger_id, data, file_name, mode=mode)
+
+    def upload_progress(self, run_id: int) -> tuple[str, str, float]:
+        """``(status, phase, fraction)`` of a background upload: status ``queued``, ``running``,
+        ``retrying``, ``succeeded`` or ``failed``; phase as :meth:`upload`'s ``on_progress`` names it."""
+        run = self._tasks.status(run_id)
+        return run.status, run.phase, run.progress
+
+    def finished_upload(self, run_id: int) -> Upload:
+        """The background upload's outcome, exactly what :meth:`upload` returns (its preview is
+        staged). Raises ``LookupError`` while it runs and ``huizhi.tasks.TaskFailed`` (with a
+        Chinese ``user_message``) when every attempt failed."""
+        return self._tasks.upload_result(run_id, self._identity)
 
     def commit(self, preview: Preview, *, confirm_removal: bool = False) -> LedgerVersion:
         """Store exactly the previewed rows as the next version."""

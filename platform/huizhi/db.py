@@ -195,6 +195,13 @@ def create_db_engine(
     return engine
 
 
+def libpq_conninfo(engine: Engine) -> str:
+    """The engine's URL as psycopg's connection string (no SQLAlchemy driver suffix), for the
+    connections the host opens beside its pool (LISTEN/NOTIFY, the task queue)."""
+    url = engine.url.set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
 def _connect_args(backend: str, timeout: float) -> dict[str, object]:
     # libpq/psycopg take whole seconds; PyMySQL (tests' MariaDB connector) its own name
     if backend == "postgresql":

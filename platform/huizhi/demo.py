@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import secrets
 import signal
@@ -42,10 +43,16 @@ import unicodedata
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from huizhi.district import Departments
+    from huizhi.specs import DemoPerson
+
+log = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_PORTAL_PORT = 8501
@@ -144,10 +151,12 @@ _DEMO_DEPARTMENTS = (
 )  # fmt: skip
 
 
-def demo_access() -> dict[str, Any]:
+def demo_access(departments: Iterable[str] = ()) -> dict[str, Any]:
     """The demo's role mapping (an ``[access]`` section): which ``groups`` values grant which
-    role in which department. Only the demo and the tests use it; a deployment writes its own in
-    huizhi.toml. A new dict each call, so no caller can change another's."""
+    role in which department; ``departments`` adds those of plugins' demo people. Only the demo
+    and the tests use it; a deployment writes its own in huizhi.toml. A new dict each call, so no
+    caller can change another's."""
+    mapped = [*_DEMO_DEPARTMENTS, *(d for d in dict.fromkeys(departments) if d not in _DEMO_DEPARTMENTS)]
     return {
         "claim": "groups",
         "contact": "区智慧办（区智慧城市领导小组办公室）平台管理员",
@@ -156,7 +165,7 @@ def demo_access() -> dict[str, Any]:
             {"value": "huizhi-platform-admins", "role": "platform_admin"},
             *(
                 rule
-                for dept in _DEMO_DEPARTMENTS
+                for dept in mapped
                 for rule in (
                     {"value": f"dept-{dept}-staff", "role": "staff", "department": dept},
                     {"value": f"dept-{dept}-ledger-admin", "role": "ledger_admin", "department": dept},
@@ -166,10 +175,11 @@ def demo_access() -> dict[str, Any]:
     }
 
 
-def demo_config_toml(base: Mapping[str, Any] | None = None) -> str:
+def demo_config_toml(base: Mapping[str, Any] | None = None, departments: Iterable[str] = ()) -> str:
     """A huizhi.toml for the demo: ``base``'s database and data directory (when given, e.g.
     from the user's own settings), its ``declarative_dir`` (the folder of declarative plugin
-    files: the demo passes the checkout's plugins/declarative) and the demo's ``[access]`` mapping."""
+    files: the demo passes the checkout's plugins/declarative) and the demo's ``[access]`` mapping
+    (see :func:`demo_access`; ``departments`` are the extra ones plugins' demo people belong to)."""
 
     def q(value: object) -> str:
         return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a valid TOML string
@@ -182,18 +192,46 @@ def demo_config_toml(base: Mapping[str, Any] | None = None) -> str:
         lines += ["", "[database]", f"url = {q(base['database_url'])}"]
     if base.get("declarative_dir"):
         lines += ["", "[plugins]", f"declarative_dir = {q(base['declarative_dir'])}"]
-    access = demo_access()
+    access = demo_access(departments)
     lines += ["", "[access]", f"claim = {q(access['claim'])}", f"contact = {q(access['contact'])}"]
     for rule in access["rules"]:
         lines += ["", "[[access.rules]]", *(f"{key} = {q(value)}" for key, value in rule.items())]
     return "\n".join(lines) + "\n"
 
 
-def write_demo_config(path: Path, base: Mapping[str, Any] | None = None) -> Path:
+def write_demo_config(path: Path, base: Mapping[str, Any] | None = None, departments: Iterable[str] = ()) -> Path:
     """Write :func:`demo_config_toml` to ``path``; returns ``path`` (point HUIZHI_CONFIG at it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(demo_config_toml(base), encoding="utf-8")
+    path.write_text(demo_config_toml(base, departments), encoding="utf-8")
     return path
+
+
+def plugin_demo_identities(people: Iterable[tuple[DemoPerson, str]], departments: Departments) -> list[DemoIdentity]:
+    """The plugins' demo people (``Registry.demo_people``) as demo identities, in the demo's
+    group scheme; a ``sub`` already taken (by the demo or another plugin) is skipped, logged."""
+    taken = {identity.sub for identity in DEMO_IDENTITIES}
+    out = []
+    for person, plugin in people:
+        if person.sub in taken:
+            log.warning("plugin %s: demo person %r skipped, the demo already has that sub", plugin, person.sub)
+            continue
+        taken.add(person.sub)
+        dept_name = departments.name(person.department)
+        admin = person.role == "ledger_admin"
+        groups = (f"dept-{person.department}-staff", *([f"dept-{person.department}-ledger-admin"] if admin else []))
+        role_label = "台账管理员" if admin else "部门人员"
+        out.append(
+            DemoIdentity(
+                sub=person.sub,
+                name=person.name,
+                title=person.title or f"{dept_name} {'台账管理员' if admin else '科员'}",
+                email=f"{person.sub}@{person.department}.daxing.example",
+                groups=groups,
+                department=person.department,
+                expect=f"{role_label}：{dept_name}的页面与台账（插件 {plugin}）",
+            )
+        )
+    return out
 
 
 def demo_identity(sub: str) -> DemoIdentity:
@@ -523,6 +561,10 @@ def streamlit_command(
         # an uncaught exception shows no message, type or traceback (database host, port, server
         # paths): people see the portal's own Chinese messages, the log keeps the details
         "--client.showErrorDetails", "none",
+        # no full garbage collection after every script run: over the portal's heap (pandas,
+        # pyarrow, plotly) it took about a quarter of a second with the GIL held, stalling every
+        # other session of the process (bench/load.py); Python's own collector still runs
+        "--runner.postScriptGC", "false",
     ]  # fmt: skip
     if browser_address is not None:
         cmd += ["--browser.serverAddress", browser_address, "--browser.serverPort", str(port)]
@@ -639,6 +681,7 @@ def run_demo(
     app_path: Path | None = None,
     env: Mapping[str, str] | None = None,
     extra_secrets_files: Sequence[Path] = (),
+    identities: Sequence[DemoIdentity] = DEMO_IDENTITIES,
 ) -> int:
     """Start the demo provider and the portal, print how to sign in, run until Ctrl-C.
 
@@ -652,7 +695,7 @@ def run_demo(
         # `kill <pid>` stops the demo as cleanly as Ctrl-C does
         previous_sigterm = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
-        return _run_demo(settings_dir, portal_port, oidc_port, app_path, env, extra_secrets_files)
+        return _run_demo(settings_dir, portal_port, oidc_port, app_path, env, extra_secrets_files, identities)
     finally:
         if previous_sigterm is not None:
             signal.signal(signal.SIGTERM, previous_sigterm)
@@ -669,6 +712,7 @@ def _run_demo(
     app_path: Path | None,
     env: Mapping[str, str] | None,
     extra_secrets_files: Sequence[Path],
+    identities: Sequence[DemoIdentity] = DEMO_IDENTITIES,
 ) -> int:
     provider_log = settings_dir / "oidc-provider.log"
     started = time.monotonic()
@@ -681,6 +725,7 @@ def _run_demo(
             app_path=app_path,
             portal_port=portal_port,
             oidc_port=oidc_port,
+            identities=identities,
             env=env,
             extra_secrets_files=extra_secrets_files,
             provider_log=provider_log,
@@ -693,7 +738,7 @@ def _run_demo(
                 f"  门户:        {stack.portal.url}\n"
                 f"  身份提供方:  {stack.provider.base_url}  （仅本机，演示用；日志 {provider_log}）\n\n"
                 "在门户点击登录按钮，在身份提供方页面点击下列任一 sub 按钮（或输入 sub 后点 Authorize）：\n\n"
-                f"{identities_table()}\n\n"
+                f"{identities_table(identities)}\n\n"
                 "按 Ctrl-C 停止。\n",
                 flush=True,
             )

@@ -6,6 +6,9 @@ settings      huizhi.toml / HUIZHI_* parse (a bad file stops here: nothing else 
 access        ``[access]`` present and valid (without it everyone is denied)
 database      the configured database answers (nothing is created or migrated)
 migrations    the host's tables are at this installation's newest migration
+queue         the task queue: on PostgreSQL procrastinate's tables are installed and a worker
+              sent a heartbeat within ``[tasks] stalled_after`` (none: a warning), failed runs
+              of the last day; on DuckDB the portal process runs the work itself
 sign-in       Streamlit's ``[auth]`` secrets: ``redirect_uri``, ``cookie_secret``, and each
               provider's discovery document (``server_metadata_url``) answers within
               :data:`DISCOVERY_TIMEOUT` seconds with an issuer that is the URL it came from
@@ -170,6 +173,48 @@ def _database_findings(shown: str, checks: Mapping[str, Any]) -> list[Finding]:
     return findings
 
 
+def check_queue(settings: Any, engine: Any = None) -> list[Finding]:
+    """The task queue (see the module docstring); read-only, like every check here. ``engine``:
+    the running host's (the admin page), else one made for the check."""
+    import datetime as dt
+
+    from sqlalchemy import text
+
+    from huizhi.db import create_db_engine
+
+    if settings.store_kind != "postgresql":
+        return [Finding("queue", OK, "embedded store: background tasks run inside the portal process (no worker)")]
+    own = engine is None
+    engine = engine if engine is not None else create_db_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            installed = conn.execute(text("SELECT to_regclass('procrastinate_jobs') IS NOT NULL")).scalar_one()
+            if not installed:
+                return [Finding("queue", FAIL, "procrastinate's tables are missing (run `huizhi migrate`)")]
+            alive = conn.execute(text(
+                "SELECT count(*) FROM procrastinate_workers WHERE last_heartbeat > now() - make_interval(secs => :s)"
+            ), {"s": settings.tasks.stalled_after}).scalar_one()  # fmt: skip
+            since = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=1)
+            failed = conn.execute(text("SELECT count(*) FROM task_runs WHERE status = 'failed' AND created_at >= :t"),
+                                  {"t": since}).scalar_one()  # fmt: skip
+    except Exception as exc:
+        return [Finding("queue", FAIL, f"could not read the queue: {type(exc).__name__}: {exc}")]
+    finally:
+        if own:
+            engine.dispose()
+    findings = [Finding("queue", OK, "procrastinate schema installed")]
+    if alive:
+        findings.append(Finding("queue", OK, f"{alive} worker(s) sent a heartbeat in the last "
+                                             f"{settings.tasks.stalled_after:g} s"))  # fmt: skip
+    else:
+        findings.append(Finding("queue", WARN, "no worker seen in the last "
+                                f"{settings.tasks.stalled_after:g} s: large uploads, reminders, syncs and exports "
+                                "wait until `huizhi worker` runs"))  # fmt: skip
+    if failed:
+        findings.append(Finding("queue", WARN, f"{failed} task run(s) failed in the last 24 h (admin page 后台任务)"))
+    return findings
+
+
 def check_plugins(settings: Any) -> list[Finding]:
     from huizhi.plugins import PluginError, load_registry
 
@@ -213,6 +258,8 @@ def run_checks(
         Finding("connectors", OK, f"{len(settings.connectors)} configured")
     ]
     findings += check_database(settings.database_url, host.engine if host is not None else None)
+    if all(f.status != FAIL for f in findings if f.check in ("database", "migrations")):
+        findings += check_queue(settings, host.engine if host is not None else None)
     findings += check_signin(list(secrets_files) if secrets_files else default_secrets_files())
     findings += check_loaded_plugins(host.registry) if host is not None else check_plugins(settings)
     return findings

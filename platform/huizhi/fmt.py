@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from huizhi.clock import BEIJING
 
 __all__ = [
+    "axis_ticks",
     "format_as_of",
     "format_clock",
     "format_date",
@@ -113,6 +114,22 @@ def scale_for(values: Iterable[float]) -> tuple[float, str]:
     if top >= 1e4:
         return 1e4, "万"
     return 1.0, ""
+
+
+def axis_ticks(top: float, divisor: float = 1.0, suffix: str = "", n: int = 5) -> tuple[list[float], list[str]]:
+    """Round tick positions from 0 to at least ``top`` (both in units of ``divisor``, as
+    :func:`scale_for` gives them) and their labels: ``axis_ticks(8.0, 1e4, "万")`` →
+    ([0, 2, 4, 6, 8], ["0", "2万", "4万", "6万", "8万"]). Zero is written "0", never "0万";
+    thousands separators below 万."""
+    if not top or top <= 0 or math.isnan(top):
+        return [0.0], ["0"]
+    raw = top / n
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    count = math.ceil(top / step - 1e-9)
+    values = [round(i * step, 10) for i in range(count + 1)]
+    labels = ["0" if v == 0 else (f"{_trim(f'{v:.2f}')}{suffix}" if suffix else format_number(v)) for v in values]
+    return values, labels
 
 
 def ratio(numerator: float | None, denominator: float | None, percent: bool = True) -> float | None:

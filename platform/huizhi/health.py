@@ -57,6 +57,7 @@ def _start_background_work(host: Host) -> None:
     # NOTIFY (host.channel). A DuckDB file admits one process, so it needs nothing more; only a
     # store with neither polls the ledger heads.
     host.cockpit.warm()
+    host.tasks.start()  # the embedded store's periodic jobs (reminders, exports); workers do it on PostgreSQL
     if host.channel is None and host.engine.dialect.name != "duckdb":
         host.cockpit.start_watching(2.0)
 

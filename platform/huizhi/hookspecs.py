@@ -29,7 +29,16 @@ from __future__ import annotations
 import pluggy
 
 from huizhi.events import Event
-from huizhi.specs import ConnectorSpec, LedgerSpec, PageSpec, PluginInfo, SyncSpec, TileSpec
+from huizhi.specs import (
+    ConnectorSpec,
+    DemoPerson,
+    DemoRows,
+    LedgerSpec,
+    PageSpec,
+    PluginInfo,
+    SyncSpec,
+    TileSpec,
+)
 
 hookspec = pluggy.HookspecMarker("huizhi")
 
@@ -114,6 +123,32 @@ def huizhi_syncs() -> list[SyncSpec]:
     the upload mode. The host runs it as the system identity ``system:sync:<id>`` through the
     ledger service, so a connector-fed ledger is validated, versioned and diffed like an upload;
     a failing run changes nothing and is audited (``ledger.sync``, outcome ``failed``).
+    """
+
+
+@hookspec
+def huizhi_demo_rows() -> list[DemoRows]:
+    """Ship demo rows for the plugin's own ledgers (optional).
+
+    Return a list of :class:`huizhi.specs.DemoRows`, at most one per ledger, each naming one of
+    the ledgers this plugin declares. ``huizhi seed`` and ``huizhi demo`` commit them (kind
+    ``seed``, through the ledger service, validated like an upload) into ledgers that have no
+    version yet, so the demo shows the department's pages and tiles with data. ``huizhi
+    check-plugin`` renders pages and computes tiles with them too. Give rows of more than one
+    department on a ledger with ``department_column``, so row-level scoping can be seen. Rows
+    are data, not people's data: use made-up names.
+    """
+
+
+@hookspec
+def huizhi_demo_identities() -> list[DemoPerson]:
+    """Offer made-up people of the plugin's department in the demo (optional).
+
+    Return a list of :class:`huizhi.specs.DemoPerson`. ``huizhi demo`` adds them to its local
+    sign-in provider and to the identity table it prints, and maps them in the demo's own role
+    mapping (staff or ledger admin of their department), so a department's plugin can be tried
+    as its own staff would see it. A ``sub`` the demo already has is skipped with a warning.
+    Deployments never see demo people.
     """
 
 

@@ -21,7 +21,7 @@ from huizhi.audit import AuditLog
 from huizhi.cockpit.runner import CockpitRunner
 from huizhi.config import Settings, connector_config, load_settings
 from huizhi.context import PageContext, TileContext
-from huizhi.db import check_connection, check_schema, create_db_engine, upgrade
+from huizhi.db import check_connection, check_schema, create_db_engine, libpq_conninfo, upgrade
 from huizhi.declarative import DeclaredPlugin, Problem
 from huizhi.district import Departments
 from huizhi.events import EventBus, LedgerChanged, PgEventChannel, notify
@@ -33,6 +33,7 @@ from huizhi.sources import HOST_KEYS, Freshness, SourceCache, SourceResult, Tabl
 from huizhi.specs import Perm, Theme
 from huizhi.submissions import SubmissionTracker
 from huizhi.syncs import SyncService
+from huizhi.tasks import TaskQueue
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +61,15 @@ class Host:
     # scheduled syncs from connectors into ledgers: run(sync_id), schedules()
     syncs: SyncService = field(init=False, repr=False, compare=False)
 
+    # background work (huizhi.tasks): procrastinate on PostgreSQL, the host's threads on DuckDB
+    tasks: TaskQueue = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         self.cockpit = CockpitRunner(self)
         self.submissions = SubmissionTracker(self)
         self.sources = SourceCache()
         self.syncs = SyncService(self)
+        self.tasks = TaskQueue(self, self.settings.tasks)
 
     def connector(self, connector_id: str, *, plugin: str, identity: Identity) -> Any:
         """The connection for ``connector_id``, for ``plugin`` acting for ``identity``.
@@ -294,10 +299,11 @@ class Host:
         ]
 
     def dispose(self) -> None:
-        """Stop what the host started (event channel, cockpit threads, joined) and close its
-        connections. Idempotent."""
+        """Stop what the host started (event channel, task threads and queue connections,
+        cockpit threads, joined) and close its connections. Idempotent."""
         if self.channel is not None:
             self.channel.close()
+        self.tasks.close()
         self.events.close()
         self.cockpit.close()
         self.sources.close()
@@ -365,6 +371,7 @@ def create_host(
     extra_plugins: Iterable[tuple[str, object]] = (),
     use_entry_points: bool = True,
     migrate: bool | None = None,
+    listen_events: bool = True,
 ) -> Host:
     """Build a host: connect, upgrade the host's tables, load plugins, create ledger tables.
 
@@ -373,7 +380,8 @@ def create_host(
     (:class:`huizhi.db.SchemaOutdated`, naming both): replicas started after ``huizhi migrate``.
 
     The host owns threads once the cockpit runs: end it with ``host.dispose()``, or build it in
-    ``with create_host(...) as host:``.
+    ``with create_host(...) as host:``. ``listen_events=False`` (``huizhi worker``) opens no
+    LISTEN connection: other processes' commits would only make it recompute a cockpit nobody views.
 
     Raises :class:`huizhi.db.StoreUnavailable` when the database cannot be reached and
     :class:`huizhi.plugins.PluginError` in strict mode when a plugin is broken.
@@ -409,8 +417,8 @@ def create_host(
     )
     host = Host(settings=settings, engine=engine, registry=registry, store=store, audit=audit, events=events, ledgers=ledgers)
     _subscribe_listeners(host)
-    if on_postgres:
-        host.channel = PgEventChannel(_libpq_conninfo(engine), events)
+    if on_postgres and listen_events:  # a worker need not hear other processes' commits
+        host.channel = PgEventChannel(libpq_conninfo(engine), events)
         host.channel.start()
     return host
 
@@ -431,9 +439,3 @@ def _subscribe_listeners(host: Host) -> None:
     host.events.subscribe("submissions", host.submissions.on_event)
     for plugin, function in host.registry.event_listeners():
         host.events.subscribe(f"plugin {plugin}", plugin_listener(function))
-
-
-def _libpq_conninfo(engine: Engine) -> str:
-    """The engine's URL as psycopg's connection string (no SQLAlchemy driver suffix)."""
-    url = engine.url.set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)

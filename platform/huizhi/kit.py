@@ -32,6 +32,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from huizhi import params as P
 from huizhi.context import AccessDenied
-from huizhi.fmt import format_as_of, format_number, format_percent, scale_for
+from huizhi.fmt import axis_ticks, format_as_of, format_number, format_percent, scale_for
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -63,6 +64,7 @@ __all__ = [
     "column_labels",
     "column_order",
     "data_caption",
+    "day_input",
     "display_frame",
     "filter_defaults",
     "filter_params",
@@ -74,6 +76,8 @@ __all__ = [
     "own_units",
     "paged_table",
     "paging",
+    "parse_day",
+    "quick_ranges",
     "ratio_range",
     "refused_departments",
     "source_data",
@@ -384,13 +388,83 @@ def _iso_date(text: str) -> dt.date | None:
         return None
 
 
+_DAY = re.compile(r"([0-9]{4})\s*[-/.年]\s*([0-9]{1,2})\s*[-/.月]\s*([0-9]{1,2})\s*日?")
+
+
+def parse_day(text: str) -> dt.date | None:
+    """A day as people type it: ``2026-01-31``, ``2026/1/31``, ``2026.1.31``, ``2026年1月31日``
+    or ``20260131`` (full-width digits too); None when it is no real day (``2026-02-30``)."""
+    text = unicodedata.normalize("NFKC", text).strip()
+    match = _DAY.fullmatch(text) or re.fullmatch(r"([0-9]{4})([0-9]{2})([0-9]{2})", text)
+    if not match:
+        return None
+    try:
+        return dt.date(*(int(g) for g in match.groups()))
+    except ValueError:
+        return None
+
+
+def day_input(
+    label: str,
+    value: dt.date,
+    *,
+    key: str,
+    earliest: dt.date | None = None,
+    latest: dt.date | None = None,
+    container: Any = None,
+) -> dt.date:
+    """A day typed as 年-月-日 into a text box (drawn in ``container``, default the page), for
+    Streamlit's ``st.date_input`` cannot be made Chinese: its calendar names months and weekdays
+    in the browser's language and its range footer ("Date range", "Select...") is always English
+    (Streamlit 1.67 has no locale option, streamlit#12699). Returns the day typed; a text that is
+    no day, or a day outside ``earliest``..``latest``, shows a Chinese error under the box and
+    returns ``value`` (or the nearest allowed day), so the page keeps working."""
+    import streamlit as st
+
+    where = container if container is not None else st
+    text = where.text_input(label, value=value.isoformat(), key=key, placeholder=f"例如 {value.isoformat()}")
+    day = parse_day(text)
+    if day is None:
+        where.error(f"“{label}”无法识别：“{text.strip()[:20]}”。请写成 年-月-日，例如 {value.isoformat()}；暂按 {value.isoformat()} 查询。")
+        return value
+    if earliest is not None and day < earliest:
+        where.error(f"“{label}”不能早于 {earliest.isoformat()}，暂按 {earliest.isoformat()} 查询。")
+        return earliest
+    if latest is not None and day > latest:
+        where.error(f"“{label}”不能晚于 {latest.isoformat()}（今天），暂按 {latest.isoformat()} 查询。")
+        return latest
+    return day
+
+
+CUSTOM_RANGE = "自定义"
+
+
+def quick_ranges(today: dt.date, months: int) -> dict[str, tuple[dt.date, dt.date]]:
+    """The ready-made ranges of a :class:`DateRange`, label → (first day, last day), ending
+    today except 上月; ``近{months}个月`` is the window the panel starts on without a parameter."""
+    month_start = today.replace(day=1)
+    last_month_end = month_start - dt.timedelta(days=1)
+    index = today.year * 12 + today.month - 1 - months
+    return {
+        "近7天": (today - dt.timedelta(days=6), today),
+        "近30天": (today - dt.timedelta(days=29), today),
+        "本月": (month_start, today),
+        "上月": (last_month_end.replace(day=1), last_month_end),
+        "本年": (today.replace(month=1, day=1), today),
+        f"近{months}个月": (dt.date(index // 12, index % 12 + 1, 1), today),
+    }
+
+
 @dataclass(frozen=True)
 class DateRange:
     """A date range; contributes ``{start: date or None, end: date or None}``. Read from one
     parameter written ``2026-01-01..2026-06-30`` (either side may be empty; bad dates ignored).
 
-    The widget offers days from ``earliest`` to today and starts, without a parameter, on the
-    first day of the month ``months`` months back. ``name`` is the widget's name."""
+    Drawn as a choice of ready-made ranges (近7天, 近30天, 本月, 上月, 本年, 近 ``months`` 个月)
+    and 自定义, which adds two boxes for the first and last day (:func:`day_input`, to the day).
+    It offers days from ``earliest`` to today and starts, without a parameter, on the first day
+    of the month ``months`` months back; a link's dates start it on the ready-made range they
+    equal, else on 自定义 with those days. ``name`` is the widget's name."""
 
     name: str
     label: str
@@ -426,17 +500,25 @@ class DateRange:
 
     def draw(self, col: Any, initial: Mapping[str, Any], key: str, ctx: PageContext, reader: LedgerReader) -> Any:
         start, end = self.bounds(initial, ctx.today)
-        picked = col.date_input(
-            self.label,
-            value=(start, end),
-            min_value=self.earliest,
-            max_value=ctx.today,
-            key=f"{key}-filter-{self.name}",
-            format="YYYY-MM-DD",
-        )
-        # While a person is picking, the widget holds only the first day of the range.
-        days = tuple(picked) if isinstance(picked, list | tuple) else (picked,)
-        return {self.start: days[0] if days else None, self.end: days[1] if len(days) > 1 else None}
+        ranges = quick_ranges(ctx.today, self.months)
+        labels = [*ranges, CUSTOM_RANGE]
+        first = next((label for label, days in ranges.items() if days == (start, end)), CUSTOM_RANGE)
+        choice = col.selectbox(
+            self.label, labels, index=labels.index(first), key=f"{key}-filter-{self.name}",
+            format_func=lambda label: f"{label}（{ranges[label][0]:%Y-%m-%d} 至 {ranges[label][1]:%Y-%m-%d}）"
+            if label in ranges else label,
+        )  # fmt: skip
+        if choice != CUSTOM_RANGE:
+            start, end = ranges[choice]
+            return {self.start: start, self.end: end}
+        left, right = col.columns(2)  # side by side: the panel's row stays one line of boxes tall
+        common = {"earliest": self.earliest, "latest": ctx.today}
+        start = day_input("起始日期（年-月-日）", start, key=f"{key}-filter-{self.name}-from", container=left, **common)
+        end = day_input("截止日期（年-月-日）", end, key=f"{key}-filter-{self.name}-to", container=right, **common)
+        if start > end:
+            col.error(f"起始日期 {start.isoformat()} 晚于截止日期 {end.isoformat()}：已按 {end.isoformat()} 至 {start.isoformat()} 查询。")
+            start, end = end, start
+        return {self.start: start, self.end: end}
 
 
 Field = Pick | Departments | Flag | YesNo | Search | DateRange
@@ -811,8 +893,7 @@ def bar_figure(
         margin=dict(l=10, r=60, t=40 if title else 10, b=10),
         xaxis=dict(
             # the axis in the labels' own style: 0, 2万, 4万 … (2.5万 where a tick falls between)
-            tickformat=".0%" if percent else (",.2~f" if divisor > 1 else ",~r"),
-            ticksuffix=suffix,
+            **(dict(tickformat=".0%") if percent else _count_ticks(top, divisor, suffix)),
             # room for the value labels; a ratio axis never runs past 100%
             range=[low, (min(top * 1.15, 1.0) if percent else top * 1.15) if top else 1.0],
             gridcolor="#e3e7ed",
@@ -822,6 +903,11 @@ def bar_figure(
         bargap=0.3,
     )
     return fig
+
+
+def _count_ticks(top: float, divisor: float, suffix: str) -> dict[str, Any]:
+    values, labels = axis_ticks(top, divisor, suffix)
+    return dict(tickmode="array", tickvals=values, ticktext=labels)
 
 
 def ratio_range(values: Sequence[float | None], *, floor: float = 0.0, pad: float = 0.05) -> list[float]:

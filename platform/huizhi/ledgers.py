@@ -255,9 +255,13 @@ class LedgerService:
         mode = Mode(mode)
         spec = self.spec(ledger_id)
         self._require(identity, Perm.LEDGER_UPLOAD, spec, "upload")
+        whole_rows = True  # the file carries the ledger's columns, not only its keys
         with self._writes(f"upload into ledger {spec.id}"):  # the file's temporary copy is a write too
             if mode == Mode.DELETE:
-                result = _only_key_columns(ingest(source, file_name, _key_spec(spec), on_progress=on_progress), spec)
+                keys_read = ingest(source, file_name, _key_spec(spec), on_progress=on_progress)
+                result = _only_key_columns(keys_read, spec)
+                # the warnings it dropped named the ledger's other columns: the rows are whole rows
+                whole_rows = result.problems_table.num_rows < keys_read.problems_table.num_rows
             else:
                 result = ingest(source, file_name, spec, on_progress=on_progress)
         detail: dict[str, Any] = dict(
@@ -268,6 +272,12 @@ class LedgerService:
             reason = result.rejection.message if result.rejection else None
             self._audit.record(identity, "ledger.upload", f"ledger:{ledger_id}", "rejected", reason=reason, **detail)
             return Upload(result, mode=mode)
+        examples = _template_examples(spec, result, whole_rows, delete=mode == Mode.DELETE)
+        if examples:
+            self._audit.record(
+                identity, "ledger.upload", f"ledger:{ledger_id}", "rejected", reason="template example rows", **detail
+            )  # fmt: skip
+            return Upload(result, refusal=examples, mode=mode)
         try:
             preview = self._stage(
                 identity, spec, result.table, kind="upload", file_name=file_name,
@@ -564,6 +574,39 @@ class LedgerService:
             down = StoreUnavailable(self._store.engine.url.render_as_string(hide_password=False), exc)
             log.error("%s not saved: %s", what, down)
             raise down from exc
+
+
+def _template_examples(spec: LedgerSpec, result: IngestResult, whole_rows: bool, *, delete: bool) -> str | None:
+    """Why a file is refused that still holds the downloaded template's example rows (Chinese,
+    naming their Excel rows and keys), or None.
+
+    Refused, not skipped: the examples carry realistic keys (a 城市码 like 110115-SP-00012345)
+    that may be real rows of the ledger. Kept in an upload they would overwrite a real row with
+    made-up values (新增和修改), or delete one (按主键删除); skipped quietly, a 整表替换 would
+    still delete a real row with that key and the file would not be what the preview says.
+    Refusing changes nothing and names the rows, so the admin deletes them and uploads again.
+    A delete file of key columns only is not checked: without the other columns it cannot be
+    the template's example rows, and listing that key is then the admin's explicit choice."""
+    from huizhi.excel.template import example_positions
+
+    if result.table is None or not whole_rows:
+        return None
+    positions = example_positions(spec, result.table)
+    if not positions:
+        return None
+    excel_rows = result.row_numbers.to_pylist() if result.row_numbers is not None else None
+    keys = result.table.select(list(spec.key)).take(positions).to_pylist()
+    named = "、".join(
+        f"第 {excel_rows[p] if excel_rows else p + 2} 行（{'/'.join(str(k[c]) for c in spec.key)}）"
+        for p, k in zip(positions, keys, strict=True)
+    )
+    labels = "+".join(f"“{spec.column(k).label}”" for k in spec.key)
+    escape = f"若确实要删除这些{labels}的行，请只保留{labels}列后重新上传。" if delete else ""
+    return (
+        f"表格中的{named}是下载模板时自带的示例行，不是真实数据，本次上传未提交。"
+        f"示例的{labels}可能与台账中的真实行相同，提交会用示例内容改写或删除那些行。"
+        f"请删除这些示例行（或用真实数据覆盖）后重新上传。{escape}"
+    )
 
 
 def _key_spec(spec: LedgerSpec) -> LedgerSpec:

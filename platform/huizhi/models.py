@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Integer, Sequence, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, Integer, LargeBinary, Sequence, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from huizhi.clock import utcnow  # noqa: F401 (the ORM defaults below; also imported from here)
@@ -22,6 +22,7 @@ class Base(DeclarativeBase):
 
 ledger_version_seq = Sequence("ledger_versions_id_seq")
 audit_seq = Sequence("audit_log_id_seq")
+task_run_seq = Sequence("task_runs_id_seq")
 
 
 class LedgerVersion(Base):
@@ -122,3 +123,36 @@ class LedgerPreview(Base):
     scope: Mapped[str | None] = mapped_column(Text)  # JSON department names (department upload)
     note: Mapped[str] = mapped_column(Text, default="")
     mode: Mapped[str | None] = mapped_column(String(20), default="replace", server_default="replace")
+
+
+class TaskRun(Base):
+    """One piece of background work (:mod:`huizhi.tasks`): what it is, how far it got, how it ended.
+
+    The same record on both stores. On PostgreSQL a procrastinate job (``job_id``) carries it to
+    a worker and retries it; on the embedded DuckDB default a thread of the host runs it. The
+    uploaded file waits in ``payload`` until the work succeeds (so a retry on another worker has
+    it); ``result`` is the outcome the page shows (an upload's staged preview), pickled.
+    """
+
+    __tablename__ = "task_runs"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger, task_run_seq, server_default=task_run_seq.next_value(), primary_key=True
+    )
+    task: Mapped[str] = mapped_column(String(100), index=True)  # e.g. "ledger-upload", "periodic:reminders"
+    label: Mapped[str] = mapped_column(String(300), default="")  # what it is, in Chinese, for admins
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued|running|retrying|succeeded|failed
+    job_id: Mapped[int | None] = mapped_column(BigInteger)  # procrastinate's job (PostgreSQL)
+    subject: Mapped[str] = mapped_column(String(200), default="")  # on whose behalf
+    args: Mapped[str] = mapped_column(Text, default="{}")  # JSON
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=1)
+    phase: Mapped[str] = mapped_column(String(40), default="")
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str] = mapped_column(Text, default="")  # the last failure, English (details in the log)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    worker: Mapped[str] = mapped_column(String(200), default="")  # host:pid of the last attempt
+    payload: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    result: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)

@@ -6,6 +6,7 @@ cannot drift: a test renders it and compares with the committed file.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import enum
 import importlib
@@ -44,6 +45,8 @@ SPEC_TYPES = (
     specs.TopItems,
     specs.Target,
     specs.ConnectorSpec,
+    specs.DemoRows,
+    specs.DemoPerson,
     specs.SyncSpec,
 )
 
@@ -65,6 +68,46 @@ def public_names(module: ModuleType) -> list[str]:
 def documented_names() -> dict[str, frozenset[str]]:
     """``{module: names}`` a plugin may import (see :data:`CONTRACT_MODULES`)."""
     return {name: frozenset(public_names(importlib.import_module(name))) for name in CONTRACT_MODULES}
+
+
+def host_uses(tree: ast.AST) -> list[tuple[str, str | None, int]]:
+    """(module, name or None, line) for every use of a ``huizhi`` name in a parsed source file:
+    ``from huizhi.x import n``, ``import huizhi.x``, and ``alias.n`` where ``alias`` is a huizhi
+    module imported by name."""
+    uses: list[tuple[str, str | None, int]] = []
+    modules: dict[str, str] = {}  # local alias -> huizhi module
+    documented = documented_names()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and (node.module == "huizhi" or node.module.startswith("huizhi.")):
+            for alias in node.names:
+                submodule = f"{node.module}.{alias.name}"
+                if node.module == "huizhi" and (alias.name not in documented["huizhi"]):
+                    uses.append((submodule, None, node.lineno))  # `from huizhi import kit`: a module
+                    modules[alias.asname or alias.name] = submodule
+                else:
+                    uses.append((node.module, alias.name, node.lineno))
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "huizhi" or alias.name.startswith("huizhi."):
+                    uses.append((alias.name, None, node.lineno))
+                    modules[alias.asname or alias.name] = alias.name
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules:
+            uses.append((modules[node.value.id], node.attr, node.lineno))
+    return uses
+
+
+def contract_violations(source: str, where: str = "<source>") -> list[str]:
+    """Every use of a ``huizhi`` name in ``source`` that the plugin contract does not document,
+    as ``"where:line: ..."`` messages (empty: the source keeps to the contract)."""
+    documented = documented_names()
+    problems = []
+    for module, name, line in host_uses(ast.parse(source)):
+        if module not in documented:
+            problems.append(f"{where}:{line}: imports {module}, which is not part of the plugin contract")
+        elif name is not None and name not in documented[module]:
+            problems.append(f"{where}:{line}: uses {module}.{name}, which docs/plugins.md does not document")
+    return problems
 
 
 def _doc(obj: Any) -> str:

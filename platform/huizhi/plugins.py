@@ -27,6 +27,8 @@ from huizhi import HOST_API_VERSION, hookspecs
 from huizhi.district import DAXING, Departments
 from huizhi.specs import (
     ConnectorSpec,
+    DemoPerson,
+    DemoRows,
     LedgerSpec,
     PageSpec,
     PluginInfo,
@@ -68,6 +70,8 @@ class PluginRecord:
     pages: list[PageSpec] = field(default_factory=list)
     tiles: list[TileSpec] = field(default_factory=list)
     connectors: list[ConnectorSpec] = field(default_factory=list)
+    demo_rows: list[DemoRows] = field(default_factory=list)
+    demo_people: list[DemoPerson] = field(default_factory=list)
     syncs: list[SyncSpec] = field(default_factory=list)
 
     @property
@@ -82,7 +86,11 @@ class PluginRecord:
     def department(self) -> str | None:
         return self.info.department if self.info else None
 
+    # each reason on its own (``reason`` joins them with "; "), for reports that list them
+    problems: list[str] = field(default_factory=list)
+
     def disable(self, reason: str) -> None:
+        self.problems.append(reason)
         if self.status == "enabled":
             self.status = "disabled"
             self.reason = reason
@@ -100,6 +108,8 @@ class Registry:
     pages: dict[str, tuple[PageSpec, str]] = field(default_factory=dict)
     tiles: dict[str, tuple[TileSpec, str]] = field(default_factory=dict)
     connectors: dict[str, tuple[ConnectorSpec, str]] = field(default_factory=dict)
+    demo_rows: dict[str, tuple[DemoRows, str]] = field(default_factory=dict)
+    demo_people: list[tuple[DemoPerson, str]] = field(default_factory=list)
     syncs: dict[str, tuple[SyncSpec, str]] = field(default_factory=dict)
     # the plugin manager the plugins are registered with, for hooks called after loading (events)
     pm: pluggy.PluginManager | None = field(default=None, repr=False)
@@ -167,8 +177,13 @@ def _unknown_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
 
 
 def _collect(record: PluginRecord, pm: pluggy.PluginManager, departments: Departments) -> None:
-    """Call every hook of one plugin and check what it returns; disable it on any problem."""
+    """Call every hook of one plugin and check what it returns; disable it on any problem.
+
+    Every problem of every spec is reported (joined with "; "), not only the first, so an author
+    fixes them in one round; a plugin with any problem contributes nothing.
+    """
     name = record.name
+    problems: list[str] = []
     try:
         info = _call(pm, "huizhi_plugin_info", name)
         if info is None:
@@ -178,37 +193,115 @@ def _collect(record: PluginRecord, pm: pluggy.PluginManager, departments: Depart
         validate(info)
         record.info = info
         if Version(HOST_API_VERSION) not in SpecifierSet(info.host_api):
-            raise SpecError(
+            problems.append(
                 f"it supports host API {info.host_api}, but this host provides API {HOST_API_VERSION}; "
                 f"install a plugin version that supports {HOST_API_VERSION} (or a host whose API version "
                 f"is in {info.host_api})"
             )
-        _check_department(departments, info.department, f"plugin {info.name!r}")
-        for hook, kind, attr in (
-            ("huizhi_ledgers", LedgerSpec, "ledgers"),
-            ("huizhi_pages", PageSpec, "pages"),
-            ("huizhi_tiles", TileSpec, "tiles"),
-            ("huizhi_connectors", ConnectorSpec, "connectors"),
-            ("huizhi_syncs", SyncSpec, "syncs"),
-        ):
-            specs = _call(pm, hook, name) or []
-            if not isinstance(specs, list | tuple):
-                raise SpecError(f"{hook} returned {type(specs).__name__}, expected a list of {kind.__name__}")
-            for spec in specs:
-                if not isinstance(spec, kind):
-                    raise SpecError(f"{hook} returned a {type(spec).__name__}, expected {kind.__name__}")
-                validate(spec)
-                _check_department(departments, getattr(spec, "department", None), f"{hook} item")
-                for granted in getattr(spec, "departments", ()):  # a connector's grants
-                    _check_department(departments, granted, f"{hook} item {getattr(spec, 'id', '')!r} departments")
-            ids = [str(getattr(spec, "id", None) or getattr(spec, "url_path", None)) for spec in specs]
-            dupes = sorted({i for i in ids if ids.count(i) > 1})
-            if dupes:
-                raise SpecError(f"{hook} declares {', '.join(map(repr, dupes))} more than once")
-            setattr(record, attr, list(specs))
+        problems.extend(_department_problems(departments, info.department, f"plugin {info.name!r}"))
     except Exception as exc:  # a plugin can fail in any way; contain it and say how
         log.exception("plugin %s failed while loading", name)
         record.disable(f"{type(exc).__name__}: {exc}")
+        return
+    collected: dict[str, list[Any]] = {}
+    for hook, kind, attr in (
+        ("huizhi_ledgers", LedgerSpec, "ledgers"),
+        ("huizhi_pages", PageSpec, "pages"),
+        ("huizhi_tiles", TileSpec, "tiles"),
+        ("huizhi_connectors", ConnectorSpec, "connectors"),
+        ("huizhi_syncs", SyncSpec, "syncs"),
+        ("huizhi_demo_rows", DemoRows, "demo_rows"),
+        ("huizhi_demo_identities", DemoPerson, "demo_people"),
+    ):
+        try:
+            specs = _call(pm, hook, name) or []
+        except Exception as exc:
+            log.exception("plugin %s: %s raised", name, hook)
+            problems.append(f"{hook} raised {type(exc).__name__}: {exc}")
+            continue
+        if not isinstance(specs, list | tuple):
+            problems.append(f"{hook} returned {type(specs).__name__}, expected a list of {kind.__name__}")
+            continue
+        good = []
+        for spec in specs:
+            if not isinstance(spec, kind):
+                problems.append(f"{hook} returned a {type(spec).__name__}, expected {kind.__name__}")
+                continue
+            spec_problems = []
+            try:
+                validate(spec)
+            except SpecError as exc:
+                spec_problems.append(f"SpecError: {exc}")
+            spec_problems += _department_problems(departments, getattr(spec, "department", None), f"{hook} item")
+            for granted in getattr(spec, "departments", ()):  # a connector's grants
+                spec_problems += _department_problems(
+                    departments, granted, f"{hook} item {getattr(spec, 'id', '')!r} departments"
+                )
+            problems.extend(spec_problems)
+            if not spec_problems:
+                good.append(spec)
+        ids = [_spec_key(spec) for spec in specs]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            problems.append(f"{hook} declares {', '.join(map(repr, dupes))} more than once")
+        collected[attr] = good
+    own_ledgers = {ledger.id for ledger in collected.get("ledgers", ())}
+    for demo in collected.get("demo_rows", ()):
+        if demo.ledger not in own_ledgers:
+            problems.append(f"huizhi_demo_rows: ledger {demo.ledger!r} is not one of this plugin's ledgers")
+    if problems:
+        for problem in problems:
+            record.disable(problem)
+        return
+    for attr, specs in collected.items():
+        setattr(record, attr, list(specs))
+
+
+def _spec_key(spec: object) -> str:
+    for attr in ("id", "url_path", "ledger", "sub"):
+        value = getattr(spec, attr, None)
+        if value:
+            return str(value)
+    return repr(spec)
+
+
+def _department_problems(departments: Departments, dept_id: str | None, where: str) -> list[str]:
+    try:
+        _check_department(departments, dept_id, where)
+    except SpecError as exc:
+        return [f"SpecError: {exc}"]
+    return []
+
+
+def _check_references(records: list[PluginRecord]) -> None:
+    """A tile that reads a ledger no enabled plugin declares, or drills down to a page that does
+    not exist, would fail or lead nowhere in front of a leader: disable its plugin, saying which.
+    Repeated until nothing changes, since disabling one plugin removes its ledgers and pages."""
+    while True:
+        enabled = [r for r in records if r.status == "enabled"]
+        ledgers = {ledger.id for r in enabled for ledger in r.ledgers}
+        pages = {page.url_path for r in enabled for page in r.pages}
+        changed = False
+        for record in enabled:
+            problems = []
+            for tile in record.tiles:
+                problems += [
+                    f"tile {tile.id!r} reads ledger {lid!r}, which no enabled plugin declares "
+                    f"(declared: {', '.join(sorted(ledgers)) or 'none'})"
+                    for lid in tile.ledgers
+                    if lid not in ledgers
+                ]
+                if tile.drilldown is not None and tile.drilldown not in pages:
+                    close = difflib.get_close_matches(tile.drilldown, sorted(pages), n=1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    problems.append(
+                        f"tile {tile.id!r} drills down to page {tile.drilldown!r}, which no enabled plugin declares{hint}"
+                    )
+            for problem in problems:
+                record.disable(problem)
+            changed = changed or bool(problems)
+        if not changed:
+            return
 
 
 def _check_department(departments: Departments, dept_id: str | None, where: str) -> None:
@@ -348,6 +441,7 @@ def load_registry(
 
     ordered = list(records.values())
     _resolve_clashes(ordered)
+    _check_references(ordered)
 
     registry = Registry(plugins=records, pm=pm)
     for record in ordered:
@@ -361,6 +455,9 @@ def load_registry(
             registry.tiles[tile.id] = (tile, record.name)
         for conn in record.connectors:
             registry.connectors[conn.id] = (conn, record.name)
+        for demo in record.demo_rows:
+            registry.demo_rows[demo.ledger] = (demo, record.name)
+        registry.demo_people += [(person, record.name) for person in record.demo_people]
         for sync in record.syncs:
             registry.syncs[sync.id] = (sync, record.name)
 

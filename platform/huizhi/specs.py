@@ -26,6 +26,8 @@ __all__ = [
     "ColumnSpec",
     "ColumnType",
     "ConnectorSpec",
+    "DemoPerson",
+    "DemoRows",
     "ID_PATTERN",
     "LedgerSpec",
     "PageSpec",
@@ -341,6 +343,44 @@ class ConnectorSpec:
 
 
 @dataclass(frozen=True)
+class DemoRows:
+    """Demo rows a plugin ships for one of its own ledgers. Returned by ``huizhi_demo_rows``.
+
+    ``rows`` are mappings from column name to value (as typed by the ledger: ``int``, ``float``,
+    ``datetime.date``, ``bool`` or ``str``; ``None`` for an empty optional cell). ``huizhi seed``
+    and ``huizhi demo`` commit them as a version of kind ``seed`` when the ledger is empty,
+    validated like an upload (a row that breaks a rule stops the seed and names the row).
+    ``huizhi check-plugin`` uses them to render pages and compute tiles with data in them.
+    """
+
+    ledger: str
+    rows: tuple[dict[str, Any], ...]
+    note: str = ""
+
+
+DEMO_SUB_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    """A made-up person the demo's local sign-in provider offers. Returned by
+    ``huizhi_demo_identities``.
+
+    ``sub`` is what one clicks or types on the provider's page (lower-case ASCII and ``-``,
+    unique in the demo, e.g. ``"staff-swj"``); ``name`` and ``title`` (职务) are shown; the person
+    is ``role`` (``"staff"`` or ``"ledger_admin"``) of ``department`` (an id). The demo's own
+    role mapping grants it through the groups ``dept-<id>-staff`` / ``dept-<id>-ledger-admin``;
+    a deployment's ``[access]`` never sees demo people.
+    """
+
+    sub: str
+    name: str
+    department: str
+    role: Literal["staff", "ledger_admin"] = "staff"
+    title: str = ""
+
+
+@dataclass(frozen=True)
 class SyncSpec:
     """A scheduled sync: a connector's data becomes a new version of a ledger.
 
@@ -395,6 +435,8 @@ def validate(spec: object) -> None:
                 ) from exc
         case LedgerSpec():
             _check_id("ledger", spec.id)
+            if not isinstance(spec.title, str) or not spec.title.strip():
+                raise SpecError(f"ledger {spec.id!r}: a title is required")
             if not spec.columns:
                 raise SpecError(f"ledger {spec.id!r} has no columns")
             names = [c.name for c in spec.columns]
@@ -423,12 +465,16 @@ def validate(spec: object) -> None:
         case PageSpec():
             if not isinstance(spec.url_path, str) or not URL_PATH_PATTERN.match(spec.url_path):
                 raise SpecError(f"page url_path {spec.url_path!r} must match {URL_PATH_PATTERN.pattern}")
-            if not spec.title or not callable(spec.render):
+            if not isinstance(spec.title, str) or not spec.title.strip() or not callable(spec.render):
                 raise SpecError(f"page {spec.url_path!r}: a title and a callable render are required")
             if not isinstance(spec.permission, Perm):
                 raise SpecError(f"page {spec.url_path!r}: permission must be a huizhi.specs.Perm")
         case TileSpec():
             _check_id("tile", spec.id)
+            if not isinstance(spec.title, str) or not spec.title.strip():
+                raise SpecError(f"tile {spec.id!r}: a title is required (what the cockpit card says)")
+            if not isinstance(spec.ledgers, tuple) or not all(isinstance(x, str) for x in spec.ledgers):
+                raise SpecError(f"tile {spec.id!r}: ledgers must be a tuple of ledger ids")
             if not isinstance(spec.theme, Theme):
                 raise SpecError(f"tile {spec.id!r}: theme must be a huizhi.specs.Theme")
             if not callable(spec.query):
@@ -449,6 +495,17 @@ def validate(spec: object) -> None:
             if not isinstance(spec.departments, tuple) or not all(isinstance(d, str) for d in spec.departments):
                 raise SpecError(f"connector {spec.id!r}: departments must be a tuple of department ids")
             # the ids themselves are checked against the deployment's departments at load
+        case DemoPerson():
+            if not isinstance(spec.sub, str) or not DEMO_SUB_PATTERN.match(spec.sub):
+                raise SpecError(f"demo person sub {spec.sub!r} must match {DEMO_SUB_PATTERN.pattern}")
+            if not isinstance(spec.name, str) or not spec.name.strip():
+                raise SpecError(f"demo person {spec.sub!r}: a name is required")
+            if spec.role not in ("staff", "ledger_admin"):
+                raise SpecError(f"demo person {spec.sub!r}: role must be 'staff' or 'ledger_admin', not {spec.role!r}")
+        case DemoRows():
+            _check_id("demo rows ledger", spec.ledger)
+            if not isinstance(spec.rows, tuple) or not all(isinstance(r, dict) for r in spec.rows):
+                raise SpecError(f"demo rows of {spec.ledger!r}: rows must be a tuple of dicts (column name -> value)")
         case SyncSpec():
             _check_id("sync", spec.id)
             _check_id(f"sync {spec.id!r} ledger", spec.ledger_id)

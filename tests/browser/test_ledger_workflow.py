@@ -35,12 +35,14 @@ def _upload(page, path: Path, wait_rendered) -> None:
     wait_rendered(page, timeout=90)
 
 
-def _fill(template: Path, out: Path, *, mistakes: bool) -> Path:
-    """The downloaded template with its two example rows kept and one more row typed in the
-    ways people do: a date as 2023年5月1日, 否 for a boolean, a number as text."""
+def _fill(template: Path, out: Path, *, mistakes: bool, examples: bool = True) -> Path:
+    """The downloaded template with its two example rows kept (or deleted) and one more row
+    typed in the ways people do: a date as 2023年5月1日, 否 for a boolean, a number as text."""
     wb = openpyxl.load_workbook(template)
     ws = wb.worksheets[0]
     headers = [c.value for c in ws[1]]
+    if not examples:
+        ws.delete_rows(2, ws.max_row)
     row = {
         "城市码": "110115-XX-123" if mistakes else "110115-SP-00099001",
         "设备名称": "黄村西大街路口视频监控1号",
@@ -133,18 +135,24 @@ def test_ledger_admin_workflow(page, portal, sign_in, sign_out, wait_rendered, t
     assert noted == {"城市码", "所属镇街", "经度"}
     assert "错误清单" in marked.sheetnames
 
-    # 2. fixed: a preview against the current version, then an atomic commit
-    _upload(page, _fill(template, tmp_path / "感知设备-已改.xlsx", mistakes=False), wait_rendered)
+    # 2. fixed, but the template's two example rows still in: refused, naming them (their
+    # realistic 城市码 may be real devices), nothing staged
+    _upload(page, _fill(template, tmp_path / "感知设备-带示例.xlsx", mistakes=False), wait_rendered)
+    text = _main(page)
+    assert "处错误" not in text and "变更预览" not in text and "提交为新版本" not in text
+    assert re.search(r"第 2 行（110115-SP-\d+）、第 3 行（110115-SP-\d+）是下载模板时自带的示例行", text), text
+    # the examples deleted: a preview against the current version, then an atomic commit
+    _upload(page, _fill(template, tmp_path / "感知设备-已改.xlsx", mistakes=False, examples=False), wait_rendered)
     text = _main(page)
     assert "处错误" not in text
     assert "变更预览" in text and "新增" in text and "删除" in text
-    # three rows replacing the whole district ledger: the page asks before deleting the rest
+    # one row replacing the whole district ledger: the page asks before deleting the rest
     assert "本次提交将删除当前版本中" in text and "提交为新版本" not in text
     page.get_by_text(re.compile(r"我确认删除这 [\d,]+ 行")).click()
     wait_rendered(page)
     page.get_by_role("button", name="提交为新版本").click()
     wait_rendered(page, timeout=90)
-    assert re.search(r"已提交为第 2 版：新增 3，修改 0，删除 [\d,]+，共 3 行", _main(page)), _main(page)
+    assert re.search(r"已提交为第 2 版：新增 1，修改 0，删除 [\d,]+，共 1 行", _main(page)), _main(page)
     text = _main(page)
     assert "当前为第 2 版" in text and "感知设备-已改.xlsx" not in text  # the uploader is empty again
     _no_leftovers(text)
@@ -192,7 +200,8 @@ def test_ledger_admin_workflow(page, portal, sign_in, sign_out, wait_rendered, t
     wait_rendered(page)
     documented_screenshot(page, "ledger-history-modes")  # the history table (a canvas) names the mode
 
-    # 5. the audit log holds what happened: three uploads, no entry for ticking a box
+    # 5. the audit log holds what happened: four uploads (one refused for its example rows), no
+    # entry for ticking a box
     page.get_by_text("我确认将“感知前端管理台账”恢复到第3版").click()
     wait_rendered(page)
     page.get_by_role("button", name="回滚").click()
@@ -200,5 +209,5 @@ def test_ledger_admin_workflow(page, portal, sign_in, sign_out, wait_rendered, t
     assert "当前为第 5 版" in _main(page)
     sign_out(page)
     sign_in(page, "platform-admin")
-    assert _audit_count(page, portal, wait_rendered, action="上传台账", text="感知设备-") == 3
+    assert _audit_count(page, portal, wait_rendered, action="上传台账", text="感知设备-") == 4
     assert _audit_count(page, portal, wait_rendered, action="提交台账版本", text="感知设备-") == 2

@@ -339,11 +339,6 @@ def _count(tile_text: str) -> int:
 # 4. two admins, two processes, one ledger, the same moment: nobody's work is lost
 
 
-@pytest.mark.skip(
-    reason="since the upload-modes merge the uploads in this test show no preview through the proxy "
-    "(it passed on its own branch); the guarantee itself is covered without the proxy by "
-    "tests/test_ledger_store.py::test_concurrent_commits_one_wins and the stale-preview tests. To fix next."
-)
 def test_concurrent_commits_on_two_processes_lose_nothing(cluster, oidc, new_page, tmp_path) -> None:
     base = cluster.head()
     pages = {}
@@ -353,7 +348,7 @@ def test_concurrent_commits_on_two_processes_lose_nothing(cluster, oidc, new_pag
         sign_in(page, who, cluster.proxy.as_portal(), oidc)
         _open_ledgers(page, cluster.proxy.url)
         _upload(page, cluster.workbook(tmp_path, f"并发-{who}"))
-        assert "变更预览" in _main(page)
+        assert "变更预览" in _main(page), _main(page)
         pages[who] = page
     # both previews are against version `base`; both press commit without waiting for the other
     for page in pages.values():
@@ -368,8 +363,9 @@ def test_concurrent_commits_on_two_processes_lose_nothing(cluster, oidc, new_pag
 
     # the one told re-previews against the winner's version and commits on top of it
     loser = pages[lost[0]]
+    # into the uploader the page shows after the refusal (an empty one: the page redrew with it)
     _upload(loser, cluster.workbook(tmp_path, f"并发-重新预览-{lost[0]}"))
-    assert "变更预览" in _main(loser)
+    assert "变更预览" in _main(loser), _main(loser)
     loser.get_by_role("button", name="提交为新版本").click()
     wait_rendered(loser, timeout=90)
     assert f"已提交为第 {base + 2} 版" in _main(loser), _main(loser)

@@ -12,7 +12,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from huizhi.cockpit.theme import SERIES_COLORS
-from huizhi.fmt import format_number, format_percent, scale_for
+from huizhi.fmt import axis_ticks, format_number, format_percent, scale_for
 from huizhi.specs import Breakdown, Series
 
 if TYPE_CHECKING:
@@ -123,8 +123,12 @@ def series_figure(series: Series, *, color: str | None = None, height: int = TIL
             annotation_font_size=11,
         )
     style(fig, height=height, color=color)
-    ticksuffix = "%" if series.unit == "%" else suffix
-    fig.update_yaxes(ticksuffix=ticksuffix, tickformat=",.3~g" if div != 1.0 else ",~r")
+    if series.unit == "%":
+        fig.update_yaxes(ticksuffix="%", tickformat=",~r")
+    else:  # 0, 2万, 4万 … as the labels write them; never "0万"
+        top = max([*scaled, (series.target or 0) / div, 0.0])
+        tickvals, ticktext = axis_ticks(top, div, suffix)
+        fig.update_yaxes(tickmode="array", tickvals=tickvals, ticktext=ticktext)
     if xs and isinstance(xs[0], dt.date):
         fig.update_xaxes(
             tickformat="%Y年%-m月" if len(xs) <= 12 else "%Y年", dtick="M12" if len(xs) > 12 else None

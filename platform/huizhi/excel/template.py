@@ -6,7 +6,8 @@ example, description), data validation on the whole column (dropdowns for choice
 whole/decimal/date checks, an input hint when a cell is selected), text format for text columns
 (so ids and phone numbers keep their leading zeros), and one or two example rows built from
 ``ColumnSpec.example`` or from the rules — each example row is validated with the same code as
-an upload, so the template uploaded back unchanged passes. Sheet 填写说明 explains every column and
+an upload, so the template uploaded back unchanged passes the cell checks (the ledger service
+then refuses it, naming the example rows: their realistic keys may be real rows). Sheet 填写说明 explains every column and
 rule; long choice lists live on a hidden sheet ``_选项``.
 
 ``build_template(spec, rows=table)`` is the export of a ledger: the same workbook with the rows
@@ -131,6 +132,38 @@ def example_rows(spec: LedgerSpec) -> list[dict]:
             return rows
     log.info("ledger %s: no example row passes its own rules; template has none", spec.id)
     return []
+
+
+def _dated_today(col: ColumnSpec) -> bool:
+    """A date column whose example is the day the template was made (see _example_value)."""
+    return col.dtype == "date" and (not col.example or _parse_example(col, col.example) is None)
+
+
+def example_positions(spec: LedgerSpec, table: pa.Table, *, keys_only: bool = False) -> list[int]:
+    """Positions of the rows of ``table`` (typed as an upload converts them) that are the
+    template's example rows as it wrote them: every column equal, except a date the template
+    filled in with the day it was downloaded (any day matches there). With ``keys_only`` only
+    the key columns are compared (a delete reads nothing else)."""
+    import pyarrow.compute as pc
+
+    examples = example_rows(spec)
+    if not examples or not table.num_rows:
+        return []
+    compared = [c for c in spec.columns if c.name in table.column_names and not _dated_today(c)]
+    if keys_only:
+        compared = [c for c in compared if c.name in spec.key]
+    if not compared or any(k not in {c.name for c in compared} for k in spec.key):
+        return []
+    hits: set[int] = set()
+    for example in examples:
+        mask = None
+        for col in compared:
+            column = table.column(col.name)
+            value = example[col.name]
+            same = pc.is_null(column) if value is None else pc.fill_null(pc.equal(column, pa.scalar(value, column.type)), False)
+            mask = same if mask is None else pc.and_(mask, same)
+        hits.update(int(i) for i in pc.indices_nonzero(mask).to_pylist())
+    return sorted(hits)
 
 
 def build_template(spec: LedgerSpec, rows: pa.Table | None = None) -> bytes:
@@ -351,7 +384,7 @@ def _explanation_sheet(wb, spec: LedgerSpec, f_title, f_bold, f_wrap, f_head, *,
     rows_line = (
         "第 2 行起是导出时的数据：可以在这里修改、补充新行后上传；表格上方可以保留标题行，末尾的“合计”行会被自动忽略。"
         if exported
-        else "第 2、3 行是示例，可以直接覆盖或删除；表格上方可以保留标题行，末尾的“合计”行会被自动忽略。"
+        else "第 2、3 行是示例：请用真实数据覆盖或删除（仍带着示例行的表格不会被提交）；表格上方可以保留标题行，末尾的“合计”行会被自动忽略。"
     )
     general = [
         f"在第一张工作表「{sheet_title(spec.title, '台账')}」中逐行填写，一行一条记录；不要修改第 1 行的列名，也不要增加合并单元格。",

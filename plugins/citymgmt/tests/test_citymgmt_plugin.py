@@ -23,11 +23,12 @@ from huizhi.config import load_settings
 from huizhi.context import Filters
 from huizhi.host import create_host
 from huizhi.specs import Breakdown, Series, Theme
+from huizhi.testing import create_database, drop_database, render_page
 from huizhi_seeds import load_demo
 
 SYSTEM = system_identity("test")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]  # the huizhi repository
 PLUGINS = [("citymgmt", citymgmt_plugin)]
 PAGES = ("citymgmt-cases", "citymgmt-loop", "citymgmt-my-cases")
 TILES = (
@@ -53,18 +54,15 @@ LEADER = person(("leader", None))
 
 
 def _seeded_host(tmp_path_factory, as_of: dt.date | None = None):
-    from databases import create_pg_database, drop_pg_database, test_store
-
     tmp = tmp_path_factory.mktemp("citymgmt")
-    url = create_pg_database() if test_store() == "postgres" else f"duckdb:///{tmp / 'cases.duckdb'}"
+    url = create_database(tmp)
     host = create_host(
         load_settings({}, database_url=url, data_dir=tmp), extra_plugins=PLUGINS, use_entry_points=False
     )
     load_demo(host, scale=0.03, as_of=as_of)
     yield host
     host.dispose()
-    if test_store() == "postgres":
-        drop_pg_database(url)
+    drop_database(url)
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +85,8 @@ def all_rows(host) -> pd.DataFrame:
     return host.page_context(SYSTEM, "citymgmt-cases").ledger(LEDGER_ID).frame()
 
 
-def test_plugin_loads_next_to_the_sensing_plugin_in_strict_mode(make_host):
-    host = make_host(extra_plugins=[("sensing", sensing_plugin), *PLUGINS], strict=True)
+def test_plugin_loads_next_to_the_sensing_plugin_in_strict_mode(huizhi_host):
+    host = huizhi_host(plugins=[("sensing", sensing_plugin), *PLUGINS], strict=True)
     assert all(host.registry.plugins[n].status == "enabled" for n in ("sensing", "citymgmt"))
     assert host.registry.plugins["citymgmt"].info.department == "cgw"
     assert set(host.registry.ledgers) == {"sensing_devices", LEDGER_ID}
@@ -208,40 +206,14 @@ def test_tiles_in_the_cockpit_engine(seeded):
         assert {"street", "department", "period"} <= set(results[tile_id].filters_applied)
 
 
-def test_tiles_on_an_empty_ledger_report_no_data(make_host):
-    host = make_host(extra_plugins=PLUGINS)
+def test_tiles_on_an_empty_ledger_report_no_data(huizhi_host):
+    host = huizhi_host(plugins=PLUGINS)
     for tile_id in TILES:
         assert run_tile(host, tile_id).value is None
 
 
-def page_script(database_url: str, data_dir: str, url_path: str, grants: list, params: dict) -> None:
-    import huizhi_citymgmt.plugin as plugin
-
-    from huizhi.access import Grant, Identity, Role
-    from huizhi.config import load_settings
-    from huizhi.host import create_host
-
-    host = create_host(
-        load_settings({}, database_url=database_url, data_dir=data_dir),
-        extra_plugins=[("citymgmt", plugin)],
-        use_entry_points=False,
-        migrate=False,
-    )
-    identity = Identity("apptest", "测试", frozenset(Grant(Role(r), d) for r, d in grants))
-    spec, _ = host.registry.pages[url_path]
-    spec.render(host.page_context(identity, url_path, params=params))
-    host.dispose()
-
-
 def run_page(host, url_path, grants, params=None) -> AppTest:
-    kwargs = dict(
-        database_url=host.settings.database_url,
-        data_dir=str(host.settings.data_dir),
-        url_path=url_path,
-        grants=grants,
-        params=params or {},
-    )
-    at = AppTest.from_function(page_script, kwargs=kwargs, default_timeout=60).run()
+    at = render_page(host, url_path, person(*grants), params or {}, enforce=False)
     assert not at.exception, [e.value for e in at.exception]
     return at
 

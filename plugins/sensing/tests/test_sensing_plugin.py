@@ -22,11 +22,12 @@ from huizhi.config import load_settings
 from huizhi.context import Filters
 from huizhi.host import create_host
 from huizhi.specs import Breakdown, Perm, Theme
+from huizhi.testing import create_database, drop_database, render_page
 from huizhi_seeds import load_demo
 
 SYSTEM = system_identity("test")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]  # the huizhi repository
 PLUGINS = [("sensing", sensing_plugin)]
 PAGES = ("sensing-ledger", "sensing-map", "sensing-inspections", "sensing-my-devices")
 TILES = (
@@ -57,18 +58,15 @@ ADMIN = person(("platform_admin", None))
 def seeded(tmp_path_factory):
     """One host with the sensing ledger seeded at 2% scale (about 3,000 devices), shared by the
     read-only tests of this module; on the store the suite runs against."""
-    from databases import create_pg_database, drop_pg_database, test_store
-
     tmp = tmp_path_factory.mktemp("sensing")
-    url = create_pg_database() if test_store() == "postgres" else f"duckdb:///{tmp / 'sensing.duckdb'}"
+    url = create_database(tmp)
     host = create_host(
         load_settings({}, database_url=url, data_dir=tmp), extra_plugins=PLUGINS, use_entry_points=False
     )
     load_demo(host, scale=0.02)
     yield host
     host.dispose()
-    if test_store() == "postgres":
-        drop_pg_database(url)
+    drop_database(url)
 
 
 def all_rows(host) -> pd.DataFrame:
@@ -78,8 +76,8 @@ def all_rows(host) -> pd.DataFrame:
 # -- declarations ---------------------------------------------------------------------------------
 
 
-def test_plugin_loads_cleanly_in_strict_mode(make_host):
-    host = make_host(extra_plugins=PLUGINS, strict=True)
+def test_plugin_loads_cleanly_in_strict_mode(huizhi_host):
+    host = huizhi_host(plugins=PLUGINS, strict=True)
     record = host.registry.plugins["sensing"]
     assert record.status == "enabled", record.reason
     assert (record.info.name, record.info.department, record.info.host_api) == ("sensing", "jxj", ">=1.0,<2")
@@ -335,8 +333,8 @@ def test_tiles_in_the_cockpit_engine(seeded):
     assert results["sensing_by_type"].status is Status.MONITOR
 
 
-def test_tiles_on_an_empty_ledger_report_no_data(make_host):
-    host = make_host(extra_plugins=PLUGINS)
+def test_tiles_on_an_empty_ledger_report_no_data(huizhi_host):
+    host = huizhi_host(plugins=PLUGINS)
     for tile_id in TILES:
         value = run_tile(host, tile_id)
         assert value.value is None and "尚无数据" in value.note
@@ -345,34 +343,8 @@ def test_tiles_on_an_empty_ledger_report_no_data(make_host):
 # -- pages in Streamlit -----------------------------------------------------------------------------
 
 
-def page_script(database_url: str, data_dir: str, url_path: str, grants: list, params: dict) -> None:
-    import huizhi_sensing.plugin as plugin
-
-    from huizhi.access import Grant, Identity, Role
-    from huizhi.config import load_settings
-    from huizhi.host import create_host
-
-    host = create_host(
-        load_settings({}, database_url=database_url, data_dir=data_dir),
-        extra_plugins=[("sensing", plugin)],
-        use_entry_points=False,
-        migrate=False,
-    )
-    identity = Identity("apptest", "测试", frozenset(Grant(Role(r), d) for r, d in grants))
-    spec, _ = host.registry.pages[url_path]
-    spec.render(host.page_context(identity, url_path, params=params))
-    host.dispose()
-
-
 def run_page(host, url_path, grants, params=None) -> AppTest:
-    kwargs = dict(
-        database_url=host.settings.database_url,
-        data_dir=str(host.settings.data_dir),
-        url_path=url_path,
-        grants=grants,
-        params=params or {},
-    )
-    at = AppTest.from_function(page_script, kwargs=kwargs, default_timeout=60).run()
+    at = render_page(host, url_path, person(*grants), params or {}, enforce=False)
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -427,10 +399,10 @@ def test_a_link_to_another_departments_devices_is_refused_not_ignored(seeded):
     assert not at.warning and set(at.dataframe[0].value["权属单位"]) == {"区城市管理委"}
 
 
-def test_pages_explain_missing_permission_and_empty_ledger(seeded, make_host):
+def test_pages_explain_missing_permission_and_empty_ledger(seeded, huizhi_host):
     at = run_page(seeded, "sensing-ledger", [("platform_admin", None)])
     assert at.warning and "权限" in at.warning[0].value
-    empty = make_host(extra_plugins=PLUGINS)
+    empty = huizhi_host(plugins=PLUGINS)
     at = run_page(empty, "sensing-map", [("staff", "jxj")])
     assert at.info and "尚无数据" in at.info[0].value
 
@@ -481,7 +453,7 @@ def test_own_devices_page_tells_a_leader_there_is_no_unit_and_points_to_the_ledg
     assert at.info and "不属于任何单位" in at.info[0].value and "感知前端台账" in at.info[0].value
 
 
-def test_empty_states_say_the_true_reason(seeded, make_host):
+def test_empty_states_say_the_true_reason(seeded, huizhi_host):
     # a unit with no devices of its own, no filter set: not "relax the filters"
     owners = set(all_rows(seeded)["owner_dept"])
     without = next(d for d in district.DEPARTMENTS if d.name not in owners)
