@@ -472,7 +472,7 @@ def child_ours(file: str, store: str, target: str, data_dir: str) -> dict:
     import pyarrow.csv  # noqa: F401  (the PostgreSQL bulk insert)
     import sqlalchemy as sa
 
-    import huizhi.excel.ingest  # noqa: F401
+    import huizhi.excel.pipeline  # noqa: F401
     import huizhi.excel.sandbox  # noqa: F401
     import huizhi.excel.validation  # noqa: F401
 

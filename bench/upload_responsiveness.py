@@ -73,7 +73,7 @@ def serve() -> None:
     host = host_resource()
     who = host.system_identity("bench")
     if st.query_params.get("bench") == "upload":
-        from huizhi.excel.ingest import PHASE_LABELS
+        from huizhi.excel.pipeline import PHASE_LABELS
 
         path = os.environ["HZ_RESP_FILE"]
         bar = st.progress(0.0, text="正在读取文件…")

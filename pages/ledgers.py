@@ -78,7 +78,7 @@ def render(ctx: PageContext) -> None:
 
 def upload_tab(ctx: PageContext, spec: LedgerSpec) -> None:
     # from the submodule: the package attribute `ingest` is the submodule once it is imported
-    from huizhi.excel.ingest import PHASE_LABELS
+    from huizhi.excel.pipeline import PHASE_LABELS
 
     scope = ctx.identity.upload_scope(spec)
     st.write(
@@ -156,7 +156,7 @@ def upload_tab(ctx: PageContext, spec: LedgerSpec) -> None:
 
 def overall_progress(phase: str, fraction: float) -> float:
     """One bar over every phase an upload reports, in order."""
-    from huizhi.excel.ingest import PHASE_LABELS
+    from huizhi.excel.pipeline import PHASE_LABELS
 
     phases = [p for p in PHASE_LABELS if p != "commit"]
     done = (phases.index(phase) + min(max(fraction, 0.0), 1.0)) / len(phases) if phase in phases else 0.0
@@ -167,7 +167,7 @@ def background_upload(ctx: PageContext, spec: LedgerSpec, data: bytes, name: str
     """A large file is checked by the task queue, not in this script run: queue it once, show
     its progress (polled every second), and return its Upload when done (None until then).
     The run is remembered in the session, so leaving the page and coming back picks it up."""
-    from huizhi.excel.ingest import PHASE_LABELS
+    from huizhi.excel.pipeline import PHASE_LABELS
     from huizhi.tasks import TaskFailed
 
     run_key = f"ingest-run-{spec.id}"

@@ -328,7 +328,7 @@ def _report(what: str, items) -> str:
 
 
 def test_the_graph_is_read_from_every_package():
-    assert {"huizhi.host", "huizhi.excel.ingest", "huizhi_pages.home", "huizhi_seeds.loader"} <= set(GRAPH)
+    assert {"huizhi.host", "huizhi.excel.pipeline", "huizhi_pages.home", "huizhi_seeds.loader"} <= set(GRAPH)
     assert DEPARTMENT_PLUGINS and all(any(m.startswith(p) for m in GRAPH) for p in DEPARTMENT_PLUGINS)
     assert any(imp.target == "huizhi.specs" for imp in GRAPH["huizhi.hookspecs"])
 
@@ -462,3 +462,20 @@ def test_a_plugin_importing_beyond_the_contract_is_found():
 @pytest.mark.parametrize("module", sorted(STREAMLIT_ALLOWED))
 def test_the_streamlit_allowances_are_still_needed(module):
     assert any(imp.target == "streamlit" or imp.target.startswith("streamlit.") for imp in GRAPH[module])
+
+
+def test_no_public_name_of_a_lazy_package_is_hidden_by_a_submodule():
+    """Importing a submodule sets it as an attribute of its package: a submodule named like one of
+    the package's lazily exported names (``huizhi.excel.ingest`` was both a module and a function)
+    turns that name into the module for everyone once anything imports the submodule."""
+    import importlib
+    import pkgutil
+    import types
+
+    import huizhi.excel
+
+    for info in pkgutil.iter_modules(huizhi.excel.__path__):
+        importlib.import_module(f"huizhi.excel.{info.name}")
+    shadowed = [name for name in huizhi.excel.__all__ if isinstance(getattr(huizhi.excel, name), types.ModuleType)]
+    assert not shadowed, shadowed
+    assert callable(huizhi.excel.ingest)

@@ -189,7 +189,7 @@ def test_typed_rows_with_duplicate_keys_are_refused(host):
 def test_upload_progress_reports_ingest_then_stage_and_diff_in_order(host):
     """The page's progress bar follows one callback: the ingest phases, then the service's own
     暂存 (stage) and 比对 (diff), each from 0 to 1, in order."""
-    from huizhi.excel.ingest import PHASE_LABELS
+    from huizhi.excel.pipeline import PHASE_LABELS
 
     who = host.system_identity("test")
     commit_rows(host, "diffcase", CURRENT)

@@ -60,7 +60,7 @@ from huizhi.specs import LedgerSpec, Perm
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from huizhi.excel.ingest import IngestResult
+    from huizhi.excel.pipeline import IngestResult
 
 __all__ = [
     "PREVIEW_ROWS",
@@ -248,9 +248,9 @@ class LedgerService:
         ``on_progress(phase, fraction)`` sees the ingest phases (``sniff`` … ``validate``) and
         then, for a valid file, this service's ``stage`` (rows written as a staged version, the
         counts computed) and ``diff`` (the first rows of each kind read), in that order; Chinese
-        names in :data:`huizhi.excel.ingest.PHASE_LABELS`.
+        names in :data:`huizhi.excel.pipeline.PHASE_LABELS`.
         """
-        from huizhi.excel.ingest import ingest
+        from huizhi.excel.pipeline import ingest
 
         mode = Mode(mode)
         spec = self.spec(ledger_id)

@@ -95,7 +95,7 @@ class DeclaredPlugin:
         path = self.declaration.demo_rows
         if path is None:
             return None
-        from huizhi.excel.ingest import ingest
+        from huizhi.excel.pipeline import ingest
 
         result = ingest(path.read_bytes(), path.name, self.ledger)
         if not result.ok or result.table is None:

@@ -24,7 +24,7 @@ from huizhi.excel.problems import column_letter
 from huizhi.excel.template import add_template_aids, sheet_title
 
 if TYPE_CHECKING:
-    from huizhi.excel.ingest import IngestResult
+    from huizhi.excel.pipeline import IngestResult
 
 ERROR_FILL = "#FFC7CE"
 ERROR_FONT = "#9C0006"
