@@ -328,7 +328,7 @@ def ingest(
         progress("parse", 0.0)
         from huizhi.excel.sandbox import parse_in_worker
 
-        raw, meta = parse_in_worker(
+        parsed = parse_in_worker(
             path,
             sniffed.kind,
             os.path.join(tmpdir, "cells.arrow"),
@@ -337,6 +337,7 @@ def ingest(
             prefer_sheets=(spec.title, spec.id),
             on_progress=lambda f: progress("parse", f),
         )
+        raw, meta = parsed.table, parsed.meta
         timings["parse"] = time.perf_counter() - t
         progress("parse", 1.0)
         result.raw, result.raw_meta = raw, meta
@@ -346,6 +347,7 @@ def ingest(
         result.stats.worker_peak_rss_mb = meta.get("worker_peak_rss_mb")
         result.stats.source_rows = meta["n_rows"]
         _process(result, raw, meta, spec, limits, progress, timings)
+        parsed.evict()  # read through; kept for a marked workbook, not resident while staging
     except FileRejected as rej:
         if result is None:  # pragma: no cover - _read_source does not reject
             raise
@@ -724,8 +726,9 @@ def _process(
     else:
         from huizhi.excel.validation import typed_frame, validate_typed
 
+        # not kept on the result (``frame()`` rebuilds it on demand): at 1M rows it is ~250 MB
+        # the portal would hold through staging and diffing for nothing
         frame = typed_frame(table, spec)
-        result._frame = frame
         progress("validate", 0.3)
         for issue in validate_typed(spec, frame, skip=skip, row_numbers=excel_rows):
             chunks.append(
