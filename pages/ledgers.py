@@ -9,13 +9,16 @@ nothing here decides or changes anything: the page renders what the ledger servi
 from __future__ import annotations
 
 import hashlib
+import logging
 
 import pandas as pd
 import streamlit as st
+from sqlalchemy.exc import OperationalError
 
 from huizhi import district
 from huizhi.access import AccessDenied
 from huizhi.context import PageContext
+from huizhi.db import UNREACHABLE, StoreUnavailable
 from huizhi.fmt import format_as_of
 from huizhi.ledgers import (
     MODE_LABELS,
@@ -29,6 +32,7 @@ from huizhi.ledgers import (
 )
 from huizhi.specs import LedgerSpec, Perm
 
+log = logging.getLogger(__name__)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 TABLE_ROWS = 200  # problems listed on the page at once (a table, so long hints wrap)
 
@@ -57,6 +61,14 @@ def render(ctx: PageContext) -> None:
     if flash:  # (kind, text): what the last action said, drawn after the rerun it asked for
         kind, text = flash
         (notice.error if kind == "error" else notice.success)(text)
+    try:
+        ledger_sections(ctx, spec)
+    except (StoreUnavailable, OperationalError) as exc:
+        if not keep_for_retry(ctx, spec, exc):
+            raise  # nothing of this person's to keep: the portal's page boundary says what happened
+
+
+def ledger_sections(ctx: PageContext, spec: LedgerSpec) -> None:
     head = ctx.ledgers.head(spec.id)
     st.caption(
         (f"当前为第 {head.number} 版，更新于 {format_as_of(head.updated_at)}（北京时间）。" if head else "该台账尚无数据。")
@@ -76,6 +88,38 @@ def render(ctx: PageContext) -> None:
 # -- upload -------------------------------------------------------------------------------------
 
 
+def keep_for_retry(ctx: PageContext, spec: LedgerSpec, exc: Exception) -> bool:
+    """The database went away while this person had a file in hand (checked, staged, or being
+    staged): keep it in the session and offer 重试, so they need not upload it again. False
+    when there is nothing to keep.
+
+    Kept: the file's bytes and the mode, whether or not it was already checked; and the checked
+    Upload (with its staged preview) when there is one. Nothing needs undoing: staging and
+    commit each run in one transaction, which the lost connection rolled back, so the current
+    version is what it was. The widgets were not drawn in this run (Streamlit forgets a file
+    uploader that is not drawn), which is why the file is kept apart from them."""
+    round_ = st.session_state.get(f"upload-round-{spec.id}", 0)
+    kept = st.session_state.get(f"ingest-kept-{spec.id}")
+    uploaded = st.session_state.get(f"upload-{spec.id}-{round_}")  # the uploader's file of the last run
+    if uploaded is not None:
+        mode = st.session_state.get(f"mode-{spec.id}", Mode.UPSERT)
+        kept = {"name": uploaded.name, "data": uploaded.getvalue(), "mode": mode}
+    if kept is None:
+        return False
+    st.session_state[f"ingest-kept-{spec.id}"] = kept
+    log.error("ledger %s: database unavailable, the file %r is kept for a retry: %s", spec.id, kept["name"], exc)
+    # a driver error that reached the page is a lost connection (the portal's boundary reads it so too)
+    other = isinstance(exc, StoreUnavailable) and exc.kind != UNREACHABLE
+    cause = exc.user_message.rstrip("。") if isinstance(exc, StoreUnavailable) and other else "数据库暂时无法连接"
+    st.error(
+        f"{cause}。本次没有提交任何内容，台账“{spec.title}”的当前版本未被改动。"
+        f"您上传的文件“{kept['name']}”已保留：数据库恢复后点击“重试”即可继续，无需重新上传。"
+        "请不要刷新浏览器页面，刷新会清空保留的文件。"
+    )
+    st.button("重试", type="primary", key=f"retry-{spec.id}", icon=":material/refresh:")  # pressed: a rerun
+    return True
+
+
 def upload_tab(ctx: PageContext, spec: LedgerSpec) -> None:
     # from the submodule: the package attribute `ingest` is the submodule once it is imported
     from huizhi.excel.pipeline import PHASE_LABELS
@@ -90,15 +134,23 @@ def upload_tab(ctx: PageContext, spec: LedgerSpec) -> None:
             f"您提交的是本单位（{'、'.join(sorted(scope.department_names))}）在这本全区台账中的部分："
             "上传的表格只应包含本单位的行；无论选择哪种更新方式，都只改动本单位的行，其他单位的行保持不变。"
         )
+    kept = st.session_state.get(f"ingest-kept-{spec.id}")  # a file kept when the database went away
+    if kept is not None and f"mode-{spec.id}" not in st.session_state:
+        st.session_state[f"mode-{spec.id}"] = kept["mode"]  # the radio was forgotten with the page
     mode = choose_mode(spec, whole=scope.all_rows)
     # A new key after each commit empties the uploader, so the committed file is not shown again.
     round_ = st.session_state.get(f"upload-round-{spec.id}", 0)
     uploaded = st.file_uploader(
         "上传台账文件（.xlsx 或 .csv）", type=["xlsx", "csv"], key=f"upload-{spec.id}-{round_}"
     )
-    if uploaded is None:
+    if uploaded is not None:
+        data, name = uploaded.getvalue(), uploaded.name
+        st.session_state.pop(f"ingest-kept-{spec.id}", None)  # a file in the uploader is the one meant
+    elif kept is not None:
+        data, name = kept["data"], kept["name"]
+        st.info(f"继续处理数据库中断前保留的文件“{name}”，无需重新上传；如需换一个文件，请在上方上传。")
+    else:
         return
-    data = uploaded.getvalue()
     digest = hashlib.sha256(data).hexdigest()
     state_key = f"ingest-{spec.id}"
     upload = st.session_state.get(state_key)
@@ -107,7 +159,7 @@ def upload_tab(ctx: PageContext, spec: LedgerSpec) -> None:
             ctx.ledgers.discard(upload.preview)
             st.session_state.pop(state_key, None)
         if ctx.ledgers.in_background(len(data)):
-            upload = background_upload(ctx, spec, data, uploaded.name, digest, mode)
+            upload = background_upload(ctx, spec, data, name, digest, mode)
             if upload is None:
                 return  # still being checked (progress shown), or failed (said why)
         else:
@@ -116,7 +168,7 @@ def upload_tab(ctx: PageContext, spec: LedgerSpec) -> None:
             def on_progress(phase: str, fraction: float) -> None:
                 bar.progress(overall_progress(phase, fraction), text=f"{PHASE_LABELS.get(phase, phase)}…")
 
-            upload = ctx.ledgers.upload(spec.id, data, uploaded.name, on_progress=on_progress, mode=mode)
+            upload = ctx.ledgers.upload(spec.id, data, name, on_progress=on_progress, mode=mode)
             bar.empty()
         st.session_state[state_key] = upload
     result = upload.result
@@ -343,6 +395,7 @@ def preview_and_commit(ctx: PageContext, spec: LedgerSpec, preview: Preview) -> 
                 version = ctx.ledgers.commit(preview, confirm_removal=confirmed)
         except (StaleVersion, Unchanged, NotYours, ConfirmationRequired, AccessDenied) as exc:
             st.session_state.pop(f"ingest-{spec.id}", None)
+            st.session_state.pop(f"ingest-kept-{spec.id}", None)
             # empty the uploader too: the next rerun must not upload (and audit) the file again.
             # Rerun at once, as after a commit: this run already drew the uploader under its old
             # key, and a file dropped into that one would vanish on the next run (its key gone).
@@ -350,6 +403,7 @@ def preview_and_commit(ctx: PageContext, spec: LedgerSpec, preview: Preview) -> 
             st.session_state[f"flash-{spec.id}"] = ("error", getattr(exc, "user_message", str(exc)))
             st.rerun()
         st.session_state.pop(f"ingest-{spec.id}", None)
+        st.session_state.pop(f"ingest-kept-{spec.id}", None)
         st.session_state[f"upload-round-{spec.id}"] = st.session_state.get(f"upload-round-{spec.id}", 0) + 1
         st.session_state[f"flash-{spec.id}"] = "success", (
             f"已提交为第 {version.number} 版：新增 {version.added:,}，修改 {version.changed:,}，"
