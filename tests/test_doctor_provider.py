@@ -147,4 +147,5 @@ def test_the_admin_page_shows_the_same_checks_in_chinese(tmp_path, database_url,
         assert at.success and "全部检查通过" in at.success[0].value
     else:
         assert "异常" in set(signin["结果"]) and f"127.0.0.1:{port}" in " ".join(signin["详情"])
-        assert at.error and "发现 1 项问题" in at.error[0].value
+        # (on PostgreSQL the page's 后台任务 section also warns that no worker is online)
+        assert any("发现 1 项问题" in e.value for e in at.error), [e.value for e in at.error]
