@@ -26,6 +26,16 @@ from huizhi import demo  # noqa: E402
 SUBS = ("load-leader-1", "load-leader-2")
 
 
+
+def _run(coro):
+    """asyncio.run in a thread of its own: Playwright's sync API (the browser tests of this session)
+    keeps an event loop running in the main thread, where asyncio.run refuses to start another."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def test_two_signed_in_leaders_open_cockpit_and_ledgers(portal, oidc) -> None:
     leader = demo.demo_identity("leader")
     for sub in SUBS:
@@ -37,7 +47,7 @@ def test_two_signed_in_leaders_open_cockpit_and_ledgers(portal, oidc) -> None:
         rounds = await asyncio.gather(*(load.one_round(portal.url, c, 60.0, t0) for c in cookies))
         return cookies, rounds
 
-    cookies, rounds = asyncio.run(scenario())
+    cookies, rounds = _run(scenario())
     for jar in cookies:
         assert any(c.name == streamlit_client.USER_COOKIE for c in jar.jar)
     samples = [s for r in rounds for s in r]
@@ -61,7 +71,7 @@ def test_an_anonymous_session_gets_the_sign_in_page(portal) -> None:
         finally:
             await session.close()
 
-    run = asyncio.run(scenario())
+    run = _run(scenario())
     assert run.status == "ok" and any(streamlit_client.LOGIN_KEY in wid for wid in run.buttons), run
     assert load._sample(run, run.seconds).status == "signed out"
 
@@ -80,7 +90,7 @@ def test_the_leader_sees_the_cockpit_not_a_refusal(portal, oidc) -> None:
         finally:
             await session.close()
 
-    run = asyncio.run(scenario())
+    run = _run(scenario())
     assert run.ok and not run.error_alerts, run
     assert any("王志远" in t for t in run.texts), run.texts[:10]
     assert run.messages > 20  # tiles, not a one-line refusal

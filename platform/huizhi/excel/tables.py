@@ -38,9 +38,10 @@ def read_table_file(file: TableFile) -> pd.DataFrame:
         with open(path, "wb") as fh:
             fh.write(file.content)
         sniffed = sniff(path, file.name, limits)
-        raw, meta = parse_in_worker(path, sniffed.kind, os.path.join(tmpdir, "cells.arrow"), limits, sheet=file.sheet)
+        parsed = parse_in_worker(path, sniffed.kind, os.path.join(tmpdir, "cells.arrow"), limits, sheet=file.sheet)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)  # the Arrow file stays readable through its mapping
+    raw, meta = parsed.table, parsed.meta
     n_rows, n_cols = meta["n_rows"], meta["n_cols"]
     columns: list[Any] = []
     for j in range(n_cols):
