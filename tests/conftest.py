@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +16,16 @@ from databases import create_pg_database, drop_pg_database, test_store
 
 from huizhi.config import load_settings
 from huizhi.host import Host, create_host
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # ./dev test runs the suite once per store; what does not depend on the store runs once.
+    if not os.environ.get("HUIZHI_TEST_STORE_INDEPENDENT_DONE"):
+        return
+    skip = pytest.mark.skip(reason="store-independent: ran in the first store pass of ./dev test")
+    for item in items:
+        if item.get_closest_marker("store_independent"):
+            item.add_marker(skip)
 
 
 @pytest.fixture

@@ -15,6 +15,9 @@ from outside_plugin import EXAMPLE, ROOT, build_and_install
 from huizhi.plugin_docs import contract_violations
 from huizhi.testing import create_database, drop_database, test_store
 
+# packaging, docs and page text: the same on either store (tests/conftest.py)
+pytestmark = pytest.mark.store_independent
+
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:

@@ -12,6 +12,8 @@ import sys
 import typing
 from pathlib import Path
 
+import pytest
+
 from huizhi import HOST_API_VERSION, __version__, district, hookspecs, params, testing
 from huizhi.context import LedgerReader
 from huizhi.plugin_docs import hook_names
@@ -20,6 +22,10 @@ from huizhi.specs import ColumnType
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "plugin-guide.md"
 STEP = re.compile(r"<!-- tutorial: (run|append|replace)\s*(\S*) -->\n```[a-z]*\n(.*?)```", re.S)
+
+
+# packaging, docs and page text: the same on either store (tests/conftest.py)
+pytestmark = pytest.mark.store_independent
 
 
 def tutorial_steps(text: str) -> list[tuple[str, str, str]]:

@@ -9,8 +9,13 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from huizhi import __version__
 from huizhi.scaffold import create_plugin
+
+# packaging, docs and page text: the same on either store (tests/conftest.py)
+pytestmark = pytest.mark.store_independent
 
 
 def run(*args: str, cwd: Path, site: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess[str]:

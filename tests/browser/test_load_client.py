@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
@@ -25,6 +27,10 @@ from huizhi import demo  # noqa: E402
 
 SUBS = ("load-leader-1", "load-leader-2")
 
+
+
+# packaging, docs and page text: the same on either store (tests/conftest.py)
+pytestmark = pytest.mark.store_independent
 
 
 def _run(coro):

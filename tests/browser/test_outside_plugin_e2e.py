@@ -17,6 +17,9 @@ from outside_plugin import build_and_install
 from huizhi import demo
 from huizhi.testing import create_database, drop_database
 
+# packaging, docs and page text: the same on either store (tests/conftest.py)
+pytestmark = pytest.mark.store_independent
+
 
 @pytest.fixture(scope="module")
 def parks_site(tmp_path_factory) -> Path:

@@ -42,6 +42,10 @@ TECHNICAL_PAGES = {"admin-plugins", "admin-system", "admin-access"}
 TOKEN = re.compile(r"[A-Za-z0-9_.+@:/\\-]*[A-Za-z][A-Za-z0-9_.+@:/\\-]*")
 
 
+# packaging, docs and page text: the same on either store (tests/conftest.py)
+pytestmark = pytest.mark.store_independent
+
+
 def english_in(text: str, account: str = "") -> list[str]:
     """Latin-letter words in ``text`` that are not on the allow-list."""
     found = []
