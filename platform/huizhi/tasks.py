@@ -717,12 +717,30 @@ class _Procrastinate:
             await manager.retry_job(job)
 
     def run_worker(self, name: str, *, until_idle: bool = False) -> None:
+        import asyncio
+        import concurrent.futures
+        import functools
+
         settings = self._queue.settings
-        self.app.run_worker(
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            in_loop = False
+        else:
+            in_loop = True
+        run = functools.partial(
+            self.app.run_worker,
             name=name, queues=[self.QUEUE], concurrency=max(settings.concurrency, 1),
             update_heartbeat_interval=settings.heartbeat, stalled_worker_timeout=settings.stalled_after,
-            install_signal_handlers=not until_idle, wait=not until_idle, delete_jobs="successful",
+            install_signal_handlers=not until_idle and not in_loop, wait=not until_idle, delete_jobs="successful",
         )  # fmt: skip
+        if not in_loop:
+            run()
+            return
+        # The caller's thread already runs an event loop (Playwright's sync API, a notebook), where
+        # procrastinate's synchronous run_worker (asyncio.run) refuses to start: give it a thread.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="huizhi-worker") as pool:
+            pool.submit(run).result()
 
     def close(self) -> None:
         with self._lock:
