@@ -47,6 +47,7 @@ import random
 import re
 import secrets
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -352,7 +353,7 @@ class Admin(threading.Thread):
 @contextlib.contextmanager
 def topology(
     kind: str, state: Path, provider: demo.Provider, database_url: str, config: Path
-) -> Iterator[tuple[str, list[demo.Portal]]]:
+) -> Iterator[tuple[str, list[demo.Portal], list[int]]]:
     """``one``: a portal process; ``two``: two behind nginx. Yields (the URL people open, portals)."""
     from nginx_proxy import running
 
@@ -387,15 +388,27 @@ def topology(
                     )
                 )
             )
+        # Uploads from 2 MiB are checked by the task queue: on PostgreSQL that is `huizhi worker`,
+        # run beside the portals as a deployment runs it (deploy/compose); without it they wait.
+        worker_log = (state / "worker.log").open("wb")
+        stack.callback(worker_log.close)
+        worker = subprocess.Popen(
+            [str(Path(sys.executable).with_name("huizhi")), "worker", "--name", "bench"],
+            env={**os.environ, "HUIZHI_DATABASE_URL": database_url, "HUIZHI_CONFIG": str(config),
+                 "HUIZHI_DATA_DIR": str(state / "data-worker"), "HUIZHI_MIGRATE": "0"},
+            stdout=worker_log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        stack.callback(lambda: (worker.terminate(), worker.wait(timeout=60)))
         for p in portals:
             wait_ready(p)
+        pids = [p.process.pid for p in portals] + [worker.pid]  # the worker's CPU counts with the portals'
         if count == 1:
-            yield portals[0].url, portals
+            yield portals[0].url, portals, pids
         else:
             proxy = stack.enter_context(
                 running(state / "nginx", front, [f"{demo.LOOPBACK}:{p.port}" for p in portals])
             )
-            yield proxy.url, portals
+            yield proxy.url, portals, pids
 
 
 def wait_ready(portal: demo.Portal, timeout: float = 300.0) -> None:
@@ -552,9 +565,9 @@ def print_table(rows: list[dict[str, Any]], idle: dict[str, dict[str, Any]]) -> 
 async def run_topology(kind: str, args: argparse.Namespace, provider: demo.Provider, database_url: str,
                        config: Path, state: Path, subs: list[str], workbooks: list[Path]) -> tuple[dict, list[dict]]:  # fmt: skip
     rows: list[dict[str, Any]] = []
-    with topology(kind, state / kind, provider, database_url, config) as (base, portals):
+    with topology(kind, state / kind, provider, database_url, config) as (base, portals, pids):
         log(f"{kind}: {len(portals)} portal(s) ready at {base}")
-        meter = CpuMeter([p.process.pid for p in portals])
+        meter = CpuMeter(pids)
         t = time.perf_counter()
         cookies = await sign_in_all(base, subs)
         log(f"{kind}: {len(cookies)} leaders signed in in {time.perf_counter() - t:.1f}s")
