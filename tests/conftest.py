@@ -48,34 +48,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> Iterator[str]:
-    if test_store() == "postgres":
-        url = create_pg_database()
-        try:
-            yield url
-        finally:
-            drop_pg_database(url)
-    else:
-        yield f"duckdb:///{tmp_path / 'huizhi.duckdb'}"
+def database_url(huizhi_database_url: str) -> str:
+    """This test's own database: the fixture huizhi.testing ships to plugin authors, so the host's
+    tests and theirs make databases the same way."""
+    return huizhi_database_url
 
 
 @pytest.fixture
-def make_host(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Host]]:
-    """Build hosts on this test's database: ``make_host(extra_plugins=[(name, module)], ...)``.
+def make_host(huizhi_host: Callable[..., Host]) -> Callable[..., Host]:
+    """Build hosts on this test's database: ``make_host(extra_plugins=[(name, module)], ...)``
+    (huizhi.testing's ``huizhi_host``, which calls them ``plugins=``; disposed after the test).
 
     Entry points are off unless asked for, so tests see exactly the plugins they name.
     """
-    hosts: list[Host] = []
 
     def build(*, extra_plugins=(), use_entry_points: bool = False, **overrides) -> Host:
-        settings = load_settings({}, database_url=database_url, data_dir=tmp_path, **overrides)
-        host = create_host(settings, extra_plugins=extra_plugins, use_entry_points=use_entry_points)
-        hosts.append(host)
-        return host
+        return huizhi_host(plugins=extra_plugins, use_entry_points=use_entry_points, **overrides)
 
-    yield build
-    for host in hosts:
-        host.dispose()
+    return build
 
 
 @pytest.fixture(scope="session")

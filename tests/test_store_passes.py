@@ -25,7 +25,7 @@ def test_a_test_with_no_store_fixture_is_store_independent(request: pytest.Fixtu
 
 
 def test_a_test_on_a_host_is_not(make_host, request: pytest.FixtureRequest) -> None:
-    assert "database_url" in request.node.fixturenames  # make_host requests it
+    assert "huizhi_database_url" in request.node.fixturenames  # make_host requests it, through huizhi_host
     assert not store_independent(request.node, {})
 
 

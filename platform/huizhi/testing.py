@@ -76,10 +76,11 @@ def _pg_server() -> str:
     return os.environ.get("HUIZHI_TEST_PG_URL", DEFAULT_PG_SERVER)
 
 
-def create_database(directory: Path) -> str:
+def create_database(directory: Path, *, store: str | None = None) -> str:
     """A new empty database URL on the test store (a DuckDB file in ``directory``, or a uniquely
-    named PostgreSQL database that :func:`drop_database` removes)."""
-    if test_store() == "duckdb":
+    named PostgreSQL database that :func:`drop_database` removes). ``store="postgres"`` asks for
+    the PostgreSQL server whatever ``HUIZHI_TEST_DB`` says (a test that needs several processes)."""
+    if (store or test_store()) == "duckdb":
         return f"duckdb:///{directory / f'huizhi-{uuid.uuid4().hex[:8]}.duckdb'}"
     import sqlalchemy as sa
 
