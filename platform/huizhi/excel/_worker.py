@@ -350,6 +350,13 @@ def _verify_zip(
                             )
                     if to_sink:
                         sink.feed(chunk)
+                        if is_sheet and seen % (64 * 1024 * 1024) < len(chunk):  # every 64 MB of XML
+                            _emit(
+                                {
+                                    "event": "progress",
+                                    "fraction": 0.15 * min(1.0, seen / max(member.file_size, 1)),
+                                }
+                            )
                     if issues is not None:
                         issues.feed(chunk)
                     if is_sheet:
