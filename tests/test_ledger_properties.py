@@ -488,6 +488,8 @@ def to_csv(table: Table, encoding: str) -> bytes:
 
 FORMATS = {
     "xlsx": ("属性.xlsx", to_xlsx),
+    # the same workbooks read in pieces of one row each (excel/_pieces.py), as a large sheet is
+    "xlsx-pieces": ("属性.xlsx", to_xlsx),
     "csv-utf8": ("属性.csv", lambda t: to_csv(t, "utf-8")),
     "csv-utf8-bom": ("属性.csv", lambda t: to_csv(t, "utf-8-sig")),
     "csv-gb18030": ("属性.csv", lambda t: to_csv(t, "gb18030")),
@@ -515,6 +517,8 @@ def check_upload(host, table: Table, fmt: str) -> None:
     up = host.ledgers.upload(admin("jxj"), SPEC.id, write(table), name)
     res = up.result
     assert res.rejection is None, res.rejection
+    if fmt == "xlsx-pieces":
+        assert res.raw_meta["pieces"]["count"] > 1, res.raw_meta["pieces"]
     errors: dict[tuple[int | None, str | None], set[str]] = {}
     for p in res.errors:
         errors.setdefault((p.row, p.column_letter), set()).add(p.kind)
@@ -562,10 +566,26 @@ PROPERTY = settings(
 )
 
 
+@pytest.fixture
+def pieces_of_one_row(monkeypatch):
+    """Uploads through the host read every sheet in pieces of one row."""
+    from huizhi.excel import Limits, pipeline
+
+    ingest = pipeline.ingest
+
+    def forced(source, file_name, spec, limits=None, **kwargs):
+        return ingest(source, file_name, spec, limits or Limits(sheet_piece_bytes=1), **kwargs)
+
+    monkeypatch.setattr(pipeline, "ingest", forced)
+
+
 @pytest.mark.parametrize("fmt", list(FORMATS))
-def test_every_cell_is_reported_or_stored_exactly(host, fmt):
+def test_every_cell_is_reported_or_stored_exactly(host, fmt, request):
+    if fmt == "xlsx-pieces":
+        request.getfixturevalue("pieces_of_one_row")
+
     @PROPERTY
-    @given(table=tables(xlsx=fmt == "xlsx"))
+    @given(table=tables(xlsx=fmt.startswith("xlsx")))
     def prop(table: Table) -> None:
         check_upload(host, table, fmt)
 

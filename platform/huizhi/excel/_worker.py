@@ -17,6 +17,7 @@ up to four columns ``c{j}.s`` (text), ``c{j}.n`` (number), ``c{j}.d`` (date/time
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -302,16 +303,21 @@ def _dimension_is_suspicious(path: str, member: str | None, limits: dict) -> boo
     return rows > limits["max_rows"] or cols > limits["max_columns"] or rows * cols > limits["max_cells"]
 
 
-def _verify_zip(path: str, sheet_member: str | None, limits: dict, scan_extent: bool = True) -> dict:
-    """Stream every member once: actual sizes, no DTDs, and (``scan_extent``) the sheet's value extent."""
+def _verify_zip(
+    path: str, sheet_member: str | None, limits: dict, scan_extent: bool = True, sink=None
+) -> dict:
+    """Stream every member once: actual sizes, no DTDs, and (``scan_extent``) the sheet's value
+    extent. ``sink`` (a :class:`huizhi.excel._pieces.PieceWriter`) gets the members it asks for
+    as they are inflated, so a sheet read in pieces is inflated once."""
     import zipfile
 
     info: dict = {"dimension": None, "extent": None, "cell_issues": [], "cell_issues_total": 0}
     total = 0
     with zipfile.ZipFile(path) as zf:
-        for member in zf.infolist():
+        for index, member in enumerate(zf.infolist()):
             if member.is_dir():
                 continue
+            to_sink = sink is not None and sink.begin(index, member)
             name = member.filename
             is_xml = name.lower().endswith((".xml", ".rels", ".vml"))
             is_sheet = name == sheet_member
@@ -342,6 +348,15 @@ def _verify_zip(path: str, sheet_member: str | None, limits: dict, scan_extent: 
                                 "正常的 Excel 文件不会包含这些内容。请用 Excel 打开后另存为新的 .xlsx 再上传。",
                                 f"DTD in {name}",
                             )
+                    if to_sink:
+                        sink.feed(chunk)
+                        if is_sheet and seen % (64 * 1024 * 1024) < len(chunk):  # every 64 MB of XML
+                            _emit(
+                                {
+                                    "event": "progress",
+                                    "fraction": 0.15 * min(1.0, seen / max(member.file_size, 1)),
+                                }
+                            )
                     if issues is not None:
                         issues.feed(chunk)
                     if is_sheet:
@@ -363,6 +378,8 @@ def _verify_zip(path: str, sheet_member: str | None, limits: dict, scan_extent: 
                     elif is_xml:
                         carry = chunk[-16:]
                     first = False
+            if to_sink:
+                sink.end()
             if extent is not None:
                 extent.feed(carry)
                 info["extent"] = extent
@@ -510,7 +527,9 @@ def _build_chunk(rows: list, width: int, pa, pc) -> list[dict]:
                 )
             unusual = types - {str_t, float_t, int_t, bool_t, date_t, datetime_t}
             if unusual:  # times of day, durations, anything new: keep as text
-                extra = pa.array([None if type(v) not in unusual else _other_text(v) for v in col], pa.string())
+                extra = pa.array(
+                    [None if type(v) not in unusual else _other_text(v) for v in col], pa.string()
+                )
                 arrays["s"] = pc.coalesce(arrays["s"], extra) if "s" in arrays else extra
         out.append(arrays)
     return out
@@ -530,17 +549,28 @@ class _Assembler:
 
     def __init__(self, width: int, pa, spill_dir: str | None = None) -> None:
         self.width = width
+        self.origin = 0  # the source column of output column 0
         self.pa = pa
         self.parts: list[list[dict]] = []
         self.lengths: list[int] = []
+        self.columns: list[int] = []  # the source column of each part's column 0
         self.spill_dir = spill_dir
         self.spilled: list[str] = []
 
-    def add(self, chunk: list[dict], length: int) -> None:
+    def add(self, chunk: list[dict], length: int, column: int = 0) -> None:
+        """``chunk`` (from :func:`_build_chunk`, or ``[]`` for empty rows) holds ``length`` rows
+        whose first column is source column ``column``."""
         if self.spill_dir is not None:
             chunk = self._spill(chunk, self.spill_dir)
         self.parts.append(chunk)
         self.lengths.append(length)
+        self.columns.append(column)
+
+    def discard(self) -> None:
+        self.parts, self.lengths, self.columns = [], [], []
+        for spilled in self.spilled:
+            os.remove(spilled)
+        self.spilled = []
 
     def _spill(self, chunk: list[dict], directory: str) -> list[dict]:
         pa = self.pa
@@ -563,22 +593,26 @@ class _Assembler:
         pa = self.pa
         types = {"s": pa.string(), "n": pa.float64(), "d": pa.timestamp("us"), "b": pa.bool_()}
         names, arrays = [], []
+        placed = list(zip(self.parts, self.lengths, self.columns, strict=True))
         for j in range(self.width):
+            source = self.origin + j
             for kind, typ in types.items():
-                if not any(j < len(part) and kind in part[j] for part in self.parts):
+                if not any(0 <= source - c < len(part) and kind in part[source - c] for part, _, c in placed):
                     continue
                 chunks = [
-                    part[j][kind] if j < len(part) and kind in part[j] else pa.nulls(length, typ)
-                    for part, length in zip(self.parts, self.lengths, strict=True)
+                    part[source - c][kind]
+                    if 0 <= source - c < len(part) and kind in part[source - c]
+                    else pa.nulls(length, typ)
+                    for part, length, c in placed
                 ]
                 arr = pa.chunked_array(chunks, typ)
                 if arr.null_count == len(arr):
                     continue
                 names.append(f"c{j}.{kind}")
                 arrays.append(arr.combine_chunks())  # one chunk: the reader's slices stay zero-copy
-                for part in self.parts:  # free the chunk copies as we go
-                    if j < len(part):
-                        part[j].pop(kind, None)
+                for part, _, c in placed:  # free the chunk copies as we go
+                    if 0 <= source - c < len(part):
+                        part[source - c].pop(kind, None)
         if not names:
             return pa.table({"_empty": pa.nulls(sum(self.lengths), pa.null())})
         return pa.table(arrays, names=names)
@@ -591,9 +625,39 @@ def _import_arrow() -> tuple:
     return pa, pc
 
 
-def _parse_xlsx(job: dict, limits: dict) -> tuple:
-    import python_calamine as cal
+_SHEET_PIECE_BYTES = 16 * 1024 * 1024  # Limits.sheet_piece_bytes when the job does not say
 
+
+class _NotInPieces(Exception):
+    """The sheet cannot be read in pieces exactly; it is read in full (the reason is logged)."""
+
+
+def _corrupt(exc: BaseException) -> Rejected:
+    return Rejected("corrupt", "文件已损坏（压缩数据校验失败），无法读取", _RESAVE, repr(exc))
+
+
+def _piece_writer(zf, member: str | None, out_dir: str, piece_bytes: int):
+    """(a PieceWriter for the chosen sheet, "") when its XML is larger than ``piece_bytes``, else
+    (None, why not) — an empty reason for a sheet small enough to read at once."""
+    from huizhi.excel import _pieces
+
+    if member is None:
+        return None, ""
+    try:
+        size = zf.getinfo(member).file_size
+    except KeyError:
+        return None, "the sheet member is missing"
+    if size <= piece_bytes:
+        return None, ""
+    planned = _pieces.plan(zf, member)
+    if isinstance(planned, str):
+        return None, planned
+    sheet_index, copy, date1904 = planned
+    path = os.path.join(out_dir, "pieces.xlsx")
+    return _pieces.PieceWriter(path, sheet_index, copy, date1904, piece_bytes), ""
+
+
+def _parse_xlsx(job: dict, limits: dict) -> tuple:
     # pyarrow's import (~0.2 s of CPU) overlaps calamine's load, which releases the GIL
     arrow = _Background(_import_arrow)
     path = job["path"]
@@ -601,38 +665,100 @@ def _parse_xlsx(job: dict, limits: dict) -> tuple:
     import zipfile
 
     corrupt = (zipfile.BadZipFile, EOFError, OSError, ValueError, __import__("zlib").error)
+    # the job's directory holds the output file; the spilled chunks and the pieces go beside it
+    job_dir = os.path.dirname(os.path.abspath(job["out"]))
+    writer = None
+    verifier = None
     try:
         with zipfile.ZipFile(path) as zf:
             sheets = _workbook_sheets(zf)
-        sheet_name, member, sheet_reason = _choose_sheet(
-            sheets, job.get("sheet"), job.get("prefer_sheets") or []
-        )
+            sheet_name, member, sheet_reason = _choose_sheet(
+                sheets, job.get("sheet"), job.get("prefer_sheets") or []
+            )
+            piece_bytes = int(limits.get("sheet_piece_bytes") or _SHEET_PIECE_BYTES)
+            writer, not_in_pieces = _piece_writer(zf, member, job_dir, piece_bytes)
         t = time.perf_counter()
         suspicious = _dimension_is_suspicious(path, member, limits)
-        if suspicious:  # find the real extent before calamine allocates it
-            info = _verify_zip(path, member, limits, scan_extent=True)
+        if suspicious or writer is not None:  # the extent before calamine allocates; the pieces
+            info = _verify_zip(path, member, limits, scan_extent=suspicious, sink=writer)
         else:  # check every member's real size while calamine reads (it releases the GIL)
             info = {"dimension": None, "extent": None, "cell_issues": [], "cell_issues_total": 0}
             verifier = _Background(_verify_zip, path, member, limits, False)
         timings["verify_zip"] = time.perf_counter() - t
     except corrupt as exc:
-        raise Rejected("corrupt", "文件已损坏（压缩数据校验失败），无法读取", _RESAVE, repr(exc)) from exc
+        if writer is not None:
+            writer.discard()
+        raise _corrupt(exc) from exc
+    except BaseException:
+        if writer is not None:
+            writer.discard()
+        raise
     _emit({"event": "progress", "fraction": 0.15})
     extent = info["extent"]
     if extent is not None:
         where = f"（最远的有内容的单元格是 {extent.far_cell}）" if extent.far_cell else ""
-        _check_area(extent.rows, extent.cols, limits, where)
+        if writer is not None:
+            try:
+                _check_area(extent.rows, extent.cols, limits, where)
+            except Rejected:
+                writer.discard()
+                raise
+        else:
+            _check_area(extent.rows, extent.cols, limits, where)
+    read = None
+    if writer is not None:
+        if writer.finish():
+            try:
+                read = _read_in_pieces(writer, limits, arrow, job_dir, timings)
+            except _NotInPieces as exc:
+                not_in_pieces = str(exc)
+            finally:
+                if os.path.exists(writer.path):
+                    os.remove(writer.path)
+        else:
+            not_in_pieces = writer.reason
+    if read is None:
+
+        def verified() -> dict:
+            """The background check's findings; its rejection wins over calamine's (more specific)."""
+            if verifier is None:
+                return info
+            try:
+                return verifier.result()
+            except corrupt as exc:
+                raise _corrupt(exc) from exc
+
+        read = _read_in_full(path, sheet_name, verified, limits, arrow, job_dir, timings)
+        info = verified()
+    asm, merged, origin_col, width, total_rows, pieces = read
+    meta = {
+        "sheet": sheet_name,
+        "sheets": [name for name, _, _ in sheets],
+        "origin_row": 0,  # rows are numbered from the sheet's first row (see _read_in_full)
+        "origin_col": origin_col,
+        "n_rows": total_rows,
+        "n_cols": width,
+        "merged": merged[:_MAX_MERGED],
+        "merged_total": len(merged),
+        "sheet_reason": sheet_reason,
+        "visible_sheets": [name for name, visible, _ in sheets if visible],
+        "cell_issues": info.get("cell_issues", [])[:_MAX_CELL_ISSUES],
+        "cell_issues_total": info.get("cell_issues_total", 0),
+        "dimension": info["dimension"],
+        "pieces": {"count": pieces, "why_not": "" if pieces else not_in_pieces},
+        "timings": {k: round(v, 4) for k, v in timings.items()},
+    }
+    table = asm.table()
+    for spilled in asm.spilled:  # still mapped where the table uses them; the names can go
+        os.remove(spilled)
+    return table, meta
+
+
+def _read_in_full(path: str, sheet_name: str, verified, limits: dict, arrow, job_dir: str, timings: dict):
+    """The whole sheet through one calamine range: (assembler, merged, origin col, width, rows, 0)."""
+    import python_calamine as cal
+
     t = time.perf_counter()
-
-    def verified() -> dict:
-        """The background check's findings; its rejection wins over calamine's (more specific)."""
-        if suspicious:
-            return info
-        try:
-            return verifier.result()
-        except corrupt as exc:
-            raise Rejected("corrupt", "文件已损坏（压缩数据校验失败），无法读取", _RESAVE, repr(exc)) from exc
-
     try:
         workbook = cal.CalamineWorkbook.from_path(path)
         sheet = workbook.get_sheet_by_name(sheet_name)
@@ -647,7 +773,7 @@ def _parse_xlsx(job: dict, limits: dict) -> tuple:
             "corrupt", f"文件已损坏或格式不正确，无法读取工作表「{sheet_name}」", _RESAVE, repr(exc)
         ) from exc
     timings["calamine_load"] = time.perf_counter() - t
-    info = verified()
+    verified()
     pa, pc = arrow.result()
     t = time.perf_counter()
     start = sheet.start or (0, 0)
@@ -662,12 +788,13 @@ def _parse_xlsx(job: dict, limits: dict) -> tuple:
         raise Rejected(
             "corrupt", "无法读取工作表中的合并单元格信息", _RESAVE, f"merged_cell_ranges: {exc!r}"
         ) from exc
-    # the job's directory holds the output file; the spilled chunks go beside it
-    asm = _Assembler(width, pa, spill_dir=os.path.dirname(os.path.abspath(job["out"])))
+    asm = _Assembler(width, pa, spill_dir=job_dir)
     chunk_rows: list = []
     chunk_size = 64  # a small first chunk keeps title/header rows out of the big homogeneous chunks
     total_rows = 0
     expected = start[0] + height
+    # python-calamine's iter_rows yields the empty rows above the first used row too (from row
+    # 1), but starts at the first used column: row i of the table is Excel row i + 1
     for row in sheet.iter_rows():
         chunk_rows.append(row)
         if len(chunk_rows) >= chunk_size:
@@ -680,35 +807,112 @@ def _parse_xlsx(job: dict, limits: dict) -> tuple:
         asm.add(_build_chunk(chunk_rows, width, pa, pc), len(chunk_rows))
         total_rows += len(chunk_rows)
     chunk_rows.clear()
+    if total_rows != expected:  # pragma: no cover - a python-calamine that stops doing so
+        raise Rejected(
+            "corrupt", "读取工作表时行数不符", _RESAVE, f"iter_rows gave {total_rows} != {expected}"
+        )
     # calamine's cell range (~1.1 GB at 1M rows × 20 columns) is not needed any more: free it
     # before the Arrow chunks are combined, which copies each column once
     del sheet
     workbook.close()
     del workbook
     timings["to_arrow"] = time.perf_counter() - t
-    # python-calamine's iter_rows yields leading empty rows (from row 1) but starts at the first
-    # used column; to_python(skip_empty_area=True) would drop the rows too. Handle both.
-    origin_row = 0 if total_rows == expected else start[0]
-    meta = {
-        "sheet": sheet_name,
-        "sheets": [name for name, _, _ in sheets],
-        "origin_row": origin_row,
-        "origin_col": start[1],
-        "n_rows": total_rows,
-        "n_cols": width,
-        "merged": merged[:_MAX_MERGED],
-        "merged_total": len(merged),
-        "sheet_reason": sheet_reason,
-        "visible_sheets": [name for name, visible, _ in sheets if visible],
-        "cell_issues": info.get("cell_issues", [])[:_MAX_CELL_ISSUES],
-        "cell_issues_total": info.get("cell_issues_total", 0),
-        "dimension": info["dimension"],
-        "timings": {k: round(v, 4) for k, v in timings.items()},
-    }
-    table = asm.table()
-    for spilled in asm.spilled:  # still mapped where the table uses them; the names can go
-        os.remove(spilled)
-    return table, meta
+    return asm, merged, start[1], width, total_rows, 0
+
+
+def _read_in_pieces(writer, limits: dict, arrow, job_dir: str, timings: dict):
+    """The sheet from the piece workbook ``writer`` wrote: a thread loads piece k+1 (calamine
+    releases the GIL) while this one converts piece k. Same result as :func:`_read_in_full`;
+    raises :class:`_NotInPieces` when that cannot be guaranteed."""
+    import python_calamine as cal
+
+    t = time.perf_counter()
+    try:
+        workbook = cal.CalamineWorkbook.from_path(writer.path)
+    except Exception as exc:
+        raise _NotInPieces(f"calamine cannot open the piece workbook: {exc!r}") from exc
+    timings["open_pieces"] = time.perf_counter() - t
+    _emit({"event": "progress", "fraction": 0.25})
+    pa, pc = arrow.result()
+    asm = _Assembler(0, pa, spill_dir=job_dir)
+    count = writer.pieces
+    loading: _Background | None = _Background(workbook.get_sheet_by_name, "p1")
+    first_row = first_col = -1
+    last_row = last_col = -1
+    next_row = 0  # the table's rows so far: Excel rows 1 .. next_row
+    over = False  # the area is over a limit: only the extents are read on
+    chunk_size = 64  # as in _read_in_full: a small first chunk for title and header rows
+    wait = convert = 0.0
+    try:
+        for k in range(1, count + 1):
+            t = time.perf_counter()
+            try:
+                assert loading is not None
+                sheet = loading.result()
+            except Exception as exc:
+                raise _NotInPieces(f"calamine cannot read piece {k}: {exc!r}") from exc
+            finally:
+                loading = None
+            wait += time.perf_counter() - t
+            if k < count:
+                loading = _Background(workbook.get_sheet_by_name, f"p{k + 1}")
+            t = time.perf_counter()
+            start, end = sheet.start, sheet.end
+            if start is None or end is None:  # no values in these rows
+                del sheet
+                continue
+            if start[0] <= last_row:
+                raise _NotInPieces(f"piece {k} starts at row {start[0] + 1}, above the previous piece's end")
+            if first_row < 0:
+                first_row, first_col, last_col = start[0], start[1], end[1]
+            first_col, last_col, last_row = min(first_col, start[1]), max(last_col, end[1]), end[0]
+            height, width = last_row - first_row + 1, last_col - first_col + 1
+            over = over or (
+                width > limits["max_columns"]
+                or height > limits["max_rows"]
+                or height * width > limits["max_cells"]
+            )
+            if over:  # read on for the exact area _check_area names, converting nothing
+                del sheet
+                continue
+            rows = sheet.to_python(skip_empty_area=True)
+            piece_width = end[1] - start[1] + 1
+            del sheet  # the piece's cell range
+            if len(rows) != end[0] - start[0] + 1:  # pragma: no cover - python-calamine changed
+                raise _NotInPieces(f"piece {k}: {len(rows)} rows for {start}..{end}")
+            if start[0] > next_row:
+                asm.add([], start[0] - next_row)  # empty rows above the piece's first value
+            i = 0
+            while i < len(rows):
+                part = rows[i : i + chunk_size]
+                asm.add(_build_chunk(part, piece_width, pa, pc), len(part), start[1])
+                i += len(part)
+                chunk_size = 8192
+            next_row = end[0] + 1
+            del rows, part
+            convert += time.perf_counter() - t
+            _emit({"event": "progress", "fraction": 0.25 + 0.7 * k / count})
+    except BaseException:
+        if loading is not None:
+            with contextlib.suppress(Exception):  # let the thread finish before the workbook closes
+                loading.result()
+        asm.discard()
+        workbook.close()
+        raise
+    workbook.close()
+    timings["load_wait"] = wait
+    timings["to_arrow"] = convert
+    if first_row < 0:
+        asm.discard()
+        raise _NotInPieces("no piece has a value")
+    height, width = last_row - first_row + 1, last_col - first_col + 1
+    try:
+        _check_area(height, width, limits, "")
+    except Rejected:
+        asm.discard()
+        raise
+    asm.width, asm.origin = width, first_col
+    return asm, writer.merged, first_col, width, next_row, count
 
 
 _MAX_MERGED = 100_000  # merged ranges passed on (ingest refuses a sheet with more)

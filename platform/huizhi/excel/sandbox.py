@@ -201,6 +201,9 @@ def parse_in_worker(
         mapping = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
     table = pa.ipc.open_file(pa.BufferReader(pa.py_buffer(mapping))).read_all()  # zero-copy
     meta = json.loads(table.schema.metadata[b"huizhi"].decode())
+    pieces = meta.get("pieces") or {}
+    if pieces.get("why_not"):
+        log.debug("sheet %r read in full, not in pieces: %s", meta.get("sheet"), pieces["why_not"])
     meta["worker_wall_seconds"] = round(time.monotonic() - started, 4)
     return ParsedCells(table, meta, mapping)
 
