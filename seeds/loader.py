@@ -2,8 +2,9 @@
 
 For every ledger the host declares and this package has a generator for (or whose declarative
 file names demo rows, see :mod:`huizhi.declarative`), the generated rows are
-committed as a version of kind ``seed`` by ``system``, through the same versioned store an upload
-goes through (bulk Arrow insert). A ledger that already has a version is left alone unless
+committed as a version of kind ``seed`` by ``system``, through the same versioned store and the
+same cell checks an upload goes through (:meth:`huizhi.ledgers.LedgerService.import_rows`); rows
+that fail them stop the seed with :class:`DemoRowsRejected`, naming the plugin and the problems. A ledger that already has a version is left alone unless
 ``only_if_empty=False``, so calling it again is harmless.
 """
 
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from huizhi.ledgers import RowsRejected
 from huizhi_seeds.citymgmt import generate_city_cases
 from huizhi_seeds.sensing import generate_sensing_devices
 
@@ -25,6 +27,23 @@ if TYPE_CHECKING:
     from huizhi.host import Host
 
 log = logging.getLogger(__name__)
+
+
+class DemoRowsRejected(ValueError):
+    """Demo rows that fail their ledger's checks: the seed stops and nothing of that ledger is
+    stored. The message names the ledger, the plugin that ships the rows and the first problems
+    (row = position in the rows, column = column name); ``rejected.problems`` has them all."""
+
+    def __init__(self, ledger_id: str, plugin: str, rejected: RowsRejected):
+        from huizhi.excel.typed import describe
+
+        self.ledger_id, self.plugin, self.rejected = ledger_id, plugin, rejected
+        shown = "; ".join(describe(p) for p in rejected.errors[:5])
+        more = f"; and {len(rejected.errors) - 5} more" if len(rejected.errors) > 5 else ""
+        super().__init__(
+            f"seed: the demo rows of ledger {ledger_id!r} from plugin {plugin!r} do not pass the ledger's "
+            f"checks ({len(rejected.errors)} error(s)): {shown}{more}"
+        )
 
 DEFAULT_SEED = 20221009  # the plan's date of issue
 
@@ -100,16 +119,14 @@ def load_demo(
             note = f"演示数据：由声明式插件“{host.registry.ledgers[ledger_id][1]}”的演示文件提供"
         else:  # rows the plugin ships (huizhi_demo_rows)
             assert shipped is not None
-            table = _rows_table(host, ledger_id, shipped[0].rows)
+            table = list(shipped[0].rows)  # as given: a misspelt column is named, not dropped
             note = shipped[0].note or f"演示数据：由插件“{shipped[1]}”提供"
         generated = time.perf_counter() - started
-        version = host.ledgers.import_rows(
-            system,
-            ledger_id,
-            table,
-            kind="seed",
-            note=note,
-        )
+        try:  # checked cell by cell like an upload (huizhi.excel.typed)
+            version = host.ledgers.import_rows(system, ledger_id, table, kind="seed", note=note)
+        except RowsRejected as rejected:
+            source = "huizhi_seeds" if ledger_id in GENERATORS else host.registry.ledgers[ledger_id][1]
+            raise DemoRowsRejected(ledger_id, source, rejected) from rejected
         if version is None:
             log.info("seed: %s unchanged, no new version", ledger_id)
             continue
@@ -122,11 +139,3 @@ def load_demo(
         log.info("seed: %s version %s, %s rows in %.2f s", ledger_id, version.number, len(table), seconds)
         loaded[ledger_id] = len(table)
     return loaded
-
-
-def _rows_table(host: Host, ledger_id: str, rows: Iterable[dict[str, Any]]) -> Any:
-    """A plugin's demo rows as a DataFrame with every column of the ledger (missing: empty)."""
-    import pandas as pd
-
-    columns = [c.name for c in host.registry.ledger(ledger_id).columns]
-    return pd.DataFrame([{c: row.get(c) for c in columns} for row in rows], columns=columns)

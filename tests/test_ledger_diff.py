@@ -17,6 +17,7 @@ from ledgerkit import commit_rows
 from plugin_fixtures import make_plugin
 
 from huizhi.excel import ProblemKind
+from huizhi.ledgers import RowsRejected
 from huizhi.specs import ColumnSpec, LedgerSpec
 
 CASES = LedgerSpec(
@@ -91,11 +92,18 @@ def counts(preview) -> tuple[int, int, int, int]:
     return (c.added, c.changed, c.removed, c.unchanged)
 
 
+def store_as_is(host, ledger_id: str, rows) -> None:
+    """Rows straight into the store, below the service's cell checks: an empty text '' (which
+    the checks store as NULL, as an upload does) as a version written before them may hold it."""
+    staged = host.store.stage(ledger_id, rows, subject="test", kind="import")
+    host.store.publish(ledger_id, staged.preview.id, created_by="test")
+
+
 def test_rows_matched_by_key_and_changed_cells_as_text(host):
     who = host.system_identity("test")
-    commit_rows(host, "diffcase", CURRENT)
-    preview = host.ledgers.preview_rows(who, "diffcase", NEW)
-    assert counts(preview) == (1, 3, 1, 1)  # b is the unchanged row
+    store_as_is(host, "diffcase", CURRENT)
+    preview = host.ledgers.preview_rows(who, "diffcase", NEW)  # its '' is checked into NULL
+    assert counts(preview) == (1, 4, 1, 0)
     assert preview.diff.added_rows.column("k").to_pylist() == ["e"]
     assert preview.diff.removed_rows.column("k").to_pylist() == ["a"]
     assert preview.diff.added_rows.to_pylist() == [
@@ -106,6 +114,7 @@ def test_rows_matched_by_key_and_changed_cells_as_text(host):
     ]
     # ordered by key, then by the spec's column order; old and new as the page shows them
     assert preview.diff.changed_cells.to_pylist() == [
+        {"k": "b", "column": "s", "old": "", "new": None},  # '' and NULL are different cells
         {"k": "c", "column": "v", "old": "3", "new": "30"},
         {"k": "c", "column": "f", "old": None, "new": "是"},
         {"k": "c", "column": "d", "old": "2023-01-01", "new": "2023-05-01"},
@@ -117,7 +126,7 @@ def test_rows_matched_by_key_and_changed_cells_as_text(host):
     assert preview.diff.changed_cells.schema.field("k").type == pa.string()
     # what was previewed is what a commit records
     version = host.ledgers.commit(who, preview)
-    assert (version.added, version.changed, version.removed, version.row_count) == (1, 3, 1, 5)
+    assert (version.added, version.changed, version.removed, version.row_count) == (1, 4, 1, 5)
 
 
 def test_first_version_is_all_added(host):
@@ -180,9 +189,10 @@ def test_typed_rows_with_duplicate_keys_are_refused(host):
     who = host.system_identity("test")
     commit_rows(host, "diffcase", CURRENT)
     twice = cases(k=["a", "a"], v=[1, 2], f=[None] * 2, s=[None] * 2, d=[None] * 2, x=[None] * 2)
-    with pytest.raises(ValueError) as refused:
+    with pytest.raises(RowsRejected) as refused:  # checked like an upload: both rows named
         host.ledgers.preview_rows(who, "diffcase", twice)
-    assert "a" in refused.value.user_message and "不止一次" in refused.value.user_message
+    assert [(p.row, p.column, p.kind) for p in refused.value.errors] == [(0, "k", "duplicate"), (1, "k", "duplicate")]
+    assert "（a）" in refused.value.user_message and "重复" in refused.value.user_message
     assert host.ledgers.head("diffcase").number == 1
 
 

@@ -128,10 +128,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    from huizhi_seeds.loader import load_demo
+    from huizhi_seeds.loader import DemoRowsRejected, load_demo
 
     host = _host()
-    loaded = load_demo(host, seed=args.seed, only_if_empty=not args.force, scale=args.scale)
+    try:
+        loaded = load_demo(host, seed=args.seed, only_if_empty=not args.force, scale=args.scale)
+    except DemoRowsRejected as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     for ledger_id, rows in loaded.items():
         print(f"{ledger_id}: {rows} rows")
     if not loaded:

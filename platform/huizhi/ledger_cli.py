@@ -43,7 +43,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_import)
 
 
-def cmd_import(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def cmd_import(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    # sys.stdout at call time, not at import: a caller that redirects it (a wrapper script,
+    # contextlib.redirect_stdout) gets the report
+    out, err = out or sys.stdout, err or sys.stderr
     from huizhi.config import load_settings
     from huizhi.host import create_host
 

@@ -42,6 +42,8 @@ from huizhi.access import AccessDenied, Identity, RowScope
 from huizhi.audit import AuditLog
 from huizhi.db import StoreUnavailable, is_storage_failure
 from huizhi.events import EventBus, LedgerChanged
+from huizhi.excel.problems import Problem
+from huizhi.excel.typed import RowsRejected, describe
 from huizhi.ledger_store import (
     Diff,
     DiffCounts,
@@ -73,6 +75,7 @@ __all__ = [
     "NotYours",
     "OutOfScope",
     "Preview",
+    "RowsRejected",
     "StaleVersion",
     "Unchanged",
     "Upload",
@@ -128,6 +131,7 @@ class Preview:
     mode: Mode = Mode.REPLACE
     unmatched: int = 0  # delete: listed keys the current version does not have (nothing deleted)
     unmatched_keys: tuple[tuple[Any, ...], ...] = ()  # the first of them
+    warnings: tuple[Problem, ...] = ()  # typed rows (preview_rows): the problems that did not block
 
     @property
     def counts(self) -> DiffCounts:
@@ -309,16 +313,46 @@ class LedgerService:
         note: str = "",
         mode: Mode | str = Mode.REPLACE,
     ) -> Preview:
-        """Stage already-typed rows (seeds, scheduled imports): the same modes, scope checks and
-        diff as an upload (``Mode.DELETE`` needs only the key columns). Raises
-        :class:`OutOfScope` / :class:`KeyConflict` for refused rows."""
+        """Stage already-typed rows (seeds, scheduled imports, row edits): the same cell checks,
+        modes, scope checks and diff as an upload (``Mode.DELETE`` needs and checks only the key
+        columns; other columns of the ledger are ignored).
+
+        ``rows`` is an Arrow table, a pandas DataFrame or a list of dicts keyed by column name.
+        Every cell is checked by the upload's own conversion and validation
+        (:func:`huizhi.excel.typed.check_rows`): text trimmed, control characters refused, a
+        NUL removed with a warning, values of another type read as an uploaded cell would be
+        (``"12,5"`` in a number column is an error, not 125), then required, choices, min/max,
+        patterns, unique keys and row rules. Raises :class:`RowsRejected` (``problems``: row =
+        position in ``rows``, column = column name; audited as a rejected upload),
+        :class:`OutOfScope` / :class:`KeyConflict` for refused rows. The preview's ``warnings``
+        are the problems that did not block."""
+        from huizhi.excel.typed import check_rows
+
         spec = self.spec(ledger_id)
         self._require(identity, Perm.LEDGER_UPLOAD, spec, kind)
+        mode = Mode(mode)
         try:
-            return self._stage(
-                identity, spec, rows, kind=kind, file_name=file_name, file_sha256=file_sha256, note=note,
-                mode=Mode(mode),
+            if mode == Mode.DELETE:  # only the keys are read, the ledger's other columns ignored
+                checked = check_rows(_key_spec(spec), rows, ignore=[c.name for c in spec.columns])
+            else:
+                checked = check_rows(spec, rows)
+        except RowsRejected as rejected:
+            self._audit.record(
+                identity, "ledger.upload", f"ledger:{ledger_id}", "rejected", how=kind, mode=str(mode),
+                rows=rejected.rows, errors=len(rejected.errors), reason=str(rejected)[:2000],
             )  # fmt: skip
+            raise
+        if checked.warnings:
+            log.warning(
+                "ledger %s: %d warning(s) on the %s rows: %s", ledger_id, len(checked.warnings), kind,
+                "; ".join(describe(p) for p in checked.warnings[:5]),
+            )  # fmt: skip
+        try:
+            preview = self._stage(
+                identity, spec, checked.table, kind=kind, file_name=file_name, file_sha256=file_sha256,
+                note=note, mode=mode,
+            )  # fmt: skip
+            return dataclasses.replace(preview, warnings=checked.warnings)
         except _Refused as refused:
             self._audit.record(
                 identity, "ledger.upload", f"ledger:{ledger_id}", "denied", how=f"out-of-scope {kind}",
@@ -414,8 +448,9 @@ class LedgerService:
         file_sha256: str | None = None,
         mode: Mode | str = Mode.REPLACE,
     ) -> LedgerVersion | None:
-        """Preview and commit typed rows in one step (seeds, scheduled imports, tests); removals
-        count as confirmed. Returns None when nothing changed."""
+        """Preview and commit typed rows in one step (seeds, scheduled imports, tests), checked
+        as :meth:`preview_rows` checks them (raises :class:`RowsRejected`); removals count as
+        confirmed. Returns None when nothing changed."""
         preview = self.preview_rows(
             identity, ledger_id, rows, kind=kind, note=note, file_name=file_name, file_sha256=file_sha256, mode=mode
         )
@@ -617,8 +652,9 @@ def _key_spec(spec: LedgerSpec) -> LedgerSpec:
 
 
 def _only_key_columns(result: IngestResult, spec: LedgerSpec) -> IngestResult:
-    """A delete's file may keep the ledger's other columns (an export, the template): drop the
-    warnings that call them unknown. Columns that are no column of the ledger are still named."""
+    """A delete's file may keep the ledger's other columns (an export, the template, a two-level
+    header): drop the problems that call them unknown (the key spec does not know them; the
+    ledger does). Columns that are no column of the ledger are still named."""
     import pyarrow.compute as pc
 
     from huizhi.excel.header import lookup_table, normalise_header
@@ -627,19 +663,27 @@ def _only_key_columns(result: IngestResult, spec: LedgerSpec) -> IngestResult:
     if not problems.num_rows:
         return result
     known = lookup_table(spec)
+
+    def of_ledger(header: str) -> bool:  # "位置/经度": a sub-header under a merged parent
+        return normalise_header(header) in known or normalise_header(header.split("/", 1)[-1]) in known
+
     ledger_column = [
-        kind == "unknown_column" and header is not None and normalise_header(header) in known
+        kind == "unknown_column" and header is not None and of_ledger(header)
         for kind, header in zip(problems.column("kind").to_pylist(), problems.column("header").to_pylist(), strict=True)
     ]
     if not any(ledger_column):
         return result
     import pyarrow as pa
 
-    kept = problems.filter(pc.invert(pa.array(ledger_column, pa.bool_())))
+    drop = pa.array(ledger_column, pa.bool_())
+    kept = problems.filter(pc.invert(drop))
     dropped = problems.num_rows - kept.num_rows
+    dropped_errors = int(pc.sum(pc.equal(problems.filter(drop).column("severity"), "error")).as_py() or 0)
     stats = dataclasses.replace(
-        result.stats, warnings=result.stats.warnings - dropped, problems_listed=result.stats.problems_listed - dropped
-    )
+        result.stats, errors=result.stats.errors - dropped_errors,
+        warnings=result.stats.warnings - (dropped - dropped_errors),
+        problems_listed=result.stats.problems_listed - dropped,
+    )  # fmt: skip
     return dataclasses.replace(result, problems_table=kept, stats=stats)
 
 

@@ -199,13 +199,17 @@ class SyncService:
 
 def _csv_bytes(frame: Any) -> bytes:
     """A DataFrame as UTF-8 CSV for the upload parser; values are written as they are (no
-    formula guard: nobody opens this file in Excel, and a guard would change the data)."""
+    formula guard: nobody opens this file in Excel, and a guard would change the data). Every
+    text is quoted: pandas leaves a lone CR (``\r=HYPERLINK(1)``) unquoted, and a CSV reader
+    then ends the record there."""
+    import csv
+
     import pandas as pd
 
     if not isinstance(frame, pd.DataFrame):
         frame = pd.DataFrame(frame)
     buf = io.StringIO()
-    frame.to_csv(buf, index=False, date_format="%Y-%m-%d")
+    frame.to_csv(buf, index=False, date_format="%Y-%m-%d", quoting=csv.QUOTE_NONNUMERIC)
     return buf.getvalue().encode("utf-8")
 
 

@@ -734,13 +734,19 @@ class _Procrastinate:
             update_heartbeat_interval=settings.heartbeat, stalled_worker_timeout=settings.stalled_after,
             install_signal_handlers=not until_idle and not in_loop, wait=not until_idle, delete_jobs="successful",
         )  # fmt: skip
-        if not in_loop:
-            run()
-            return
-        # The caller's thread already runs an event loop (Playwright's sync API, a notebook), where
-        # procrastinate's synchronous run_worker (asyncio.run) refuses to start: give it a thread.
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="huizhi-worker") as pool:
-            pool.submit(run).result()
+        try:
+            if not in_loop:
+                run()
+                return
+            # The caller's thread already runs an event loop (Playwright's sync API, a notebook), where
+            # procrastinate's synchronous run_worker (asyncio.run) refuses to start: give it a thread.
+            with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="huizhi-worker") as pool:
+                pool.submit(run).result()
+        finally:
+            # procrastinate's run_worker closes the app it ran in, the connection submit() opened
+            # included: the next submit from this process opens it again (it raised AppNotOpen)
+            with self._lock:
+                self._opened = False
 
     def close(self) -> None:
         with self._lock:

@@ -47,7 +47,7 @@ from huizhi.excel.problems import (
     Severity,
     column_letter,
 )
-from huizhi.specs import LedgerSpec
+from huizhi.specs import ColumnSpec, LedgerSpec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -656,51 +656,8 @@ def _process(
         col_parts[col.name] = parts
         conv: Converted = convert_column(parts, col, n)
         columns[col.name] = conv.values
-        fail_any = np.zeros(n, dtype=bool)
-        for reason, mask in conv.failures.items():
-            m = np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
-            fail_any |= m
-            pos = np.nonzero(m)[0]
-            message, hint = M.type_problem(col, reason)
-            kind = ProblemKind.CONTROL_CHAR if reason == "control_char" else ProblemKind.TYPE
-            if reason in ("bad_separator", "control_char"):  # say what was found / what to write
-                at = pa.array(pos, pa.int64())
-                texts = render_text({k: v.take(at) for k, v in parts.items()}, len(pos)).to_pylist()
-                # one message per cell: what was found there
-                per_cell: str | list[str] = (
-                    [M.separator_message(x) for x in texts]
-                    if reason == "bad_separator"
-                    else [f"{message}：{M.control_names(x)}" for x in texts]
-                )
-            else:
-                per_cell = message
-            chunks.append(_cell_chunk(pos, col.name, kind, Severity.ERROR, per_cell, hint, None))
-        for reason, mask in conv.warnings.items():
-            pos = np.nonzero(np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool))[0]
-            if reason == "nul_removed":
-                chunks.append(
-                    _cell_chunk(
-                        pos,
-                        col.name,
-                        ProblemKind.CONTROL_CHAR,
-                        Severity.WARNING,
-                        "包含空字符（NUL，U+0000），已删除",
-                        "空字符看不见，通常来自损坏的文件或其他系统的导出；请核对这个单元格保存的内容",
-                        None,
-                    )
-                )
-            if reason == "time_dropped":
-                chunks.append(
-                    _cell_chunk(
-                        pos,
-                        col.name,
-                        ProblemKind.TIME_DROPPED,
-                        Severity.WARNING,
-                        "日期带有时间，只保存日期部分",
-                        "如果时间很重要，请联系台账维护部门增加时间列；否则无需处理",
-                        None,
-                    )
-                )
+        conv_chunks, fail_any = conversion_problems(parts, col, conv)
+        chunks += conv_chunks
         if col.name in formula_cells:  # error values / uncalculated formulas: reported already
             fail_any[formula_cells[col.name]] = True
         skip[col.name] = fail_any
@@ -811,6 +768,62 @@ def _process(
     _set_problems(result, fixed, limits)
     timings["validate"] = time.perf_counter() - t
     progress("validate", 1.0)
+
+
+def conversion_problems(parts: dict[str, pa.Array], col: ColumnSpec, conv: Converted) -> tuple[list[pa.Table], Any]:
+    """The problems of one converted column (``convert_column``'s failures and warnings) as
+    problem chunks (``_pos``: row position), and the mask of cells that failed. Shared by
+    :func:`ingest` and the typed-rows check (:mod:`huizhi.excel.typed`)."""
+    import numpy as np
+
+    n = len(conv.values)
+    chunks: list[pa.Table] = []
+    fail_any = np.zeros(n, dtype=bool)
+    for reason, mask in conv.failures.items():
+        m = np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
+        fail_any |= m
+        pos = np.nonzero(m)[0]
+        message, hint = M.type_problem(col, reason)
+        kind = ProblemKind.CONTROL_CHAR if reason == "control_char" else ProblemKind.TYPE
+        if reason in ("bad_separator", "control_char"):  # say what was found / what to write
+            at = pa.array(pos, pa.int64())
+            texts = render_text({k: v.take(at) for k, v in parts.items()}, len(pos)).to_pylist()
+            # one message per cell: what was found there
+            per_cell: str | list[str] = (
+                [M.separator_message(x) for x in texts]
+                if reason == "bad_separator"
+                else [f"{message}：{M.control_names(x)}" for x in texts]
+            )
+        else:
+            per_cell = message
+        chunks.append(_cell_chunk(pos, col.name, kind, Severity.ERROR, per_cell, hint, None))
+    for reason, mask in conv.warnings.items():
+        pos = np.nonzero(np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool))[0]
+        if reason == "nul_removed":
+            chunks.append(
+                _cell_chunk(
+                    pos,
+                    col.name,
+                    ProblemKind.CONTROL_CHAR,
+                    Severity.WARNING,
+                    "包含空字符（NUL，U+0000），已删除",
+                    "空字符看不见，通常来自损坏的文件或其他系统的导出；请核对这个单元格保存的内容",
+                    None,
+                )
+            )
+        if reason == "time_dropped":
+            chunks.append(
+                _cell_chunk(
+                    pos,
+                    col.name,
+                    ProblemKind.TIME_DROPPED,
+                    Severity.WARNING,
+                    "日期带有时间，只保存日期部分",
+                    "如果时间很重要，请联系台账维护部门增加时间列；否则无需处理",
+                    None,
+                )
+            )
+    return chunks, fail_any
 
 
 def _visible(values: pa.Array) -> pa.Array:

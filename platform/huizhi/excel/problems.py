@@ -129,6 +129,9 @@ class FileRejected(Exception):
         self.hint = hint
         self.detail = detail  # English, for logs
 
+    def __reduce__(self):  # a queued upload's outcome is pickled: the default would call cls(message)
+        return (type(self), (self.kind, self.message, self.hint, self.detail))
+
     def problem(self) -> Problem:
         return Problem(
             severity=Severity.ERROR, kind=ProblemKind.REJECTED, message=self.message, hint=self.hint
