@@ -125,6 +125,78 @@ def test_text_keeps_ids_and_phone_numbers_from_numeric_cells():
     assert values == ["张三", None, "ab", "=1+1"]
 
 
+_TEXTS = [
+    "12", " 7 ", "1.5", "+5", "12,5", "1,234", "1 234", "１２", "50%", "abc", "inf", "1e999", "  ",
+    "99999999999999999999", "2023-02-30", "2023/5/1", "2023年5月1日", "20230501", "2023-05-01 10:30",
+    "是", "否", "TRUE", "n", "maybe", "\x07", "1\x00", "\u202e5", "\t=1", "0,75",
+]  # fmt: skip
+
+
+def _mixed_column(rng, n: int, text_share: float) -> dict[str, pyarrow.Array]:
+    """Raw parts as the parser hands them over: at most one part per cell, text in a few."""
+    s, num, d, b = [None] * n, [None] * n, [None] * n, [None] * n
+    for i in range(n):
+        r = rng.random()
+        if r < text_share:
+            s[i] = rng.choice(_TEXTS)
+        elif r < 0.55:
+            num[i] = rng.choice([0.0, 1.0, 2.5, -3.0, 45000.0, 45000.25, 60.0, 20230501.0, 1e16, float("inf")])
+        elif r < 0.7:
+            d[i] = rng.choice([dt.datetime(2023, 5, 1), dt.datetime(2023, 5, 1, 10, 30)])
+        elif r < 0.8:
+            b[i] = rng.random() < 0.5
+    return {
+        "s": pyarrow.array(s, pyarrow.string()),
+        "n": pyarrow.array(num, pyarrow.float64()),
+        "d": pyarrow.array(d, pyarrow.timestamp("us")),
+        "b": pyarrow.array(b, pyarrow.bool_()),
+    }
+
+
+@pytest.mark.parametrize("dtype", ["int", "float", "date", "bool"])
+def test_text_cells_converted_apart_give_what_the_whole_column_gives(dtype):
+    # convert_column converts the few text cells of a numeric, date or boolean column compacted
+    # (_text_apart); every value, failure and warning must be what converting the whole column
+    # at once gives, reasons in the same order (the first reason of a cell is the one reported)
+    import random
+
+    from huizhi.excel import convert
+
+    rng = random.Random(10)
+    for n, share in ((400, 0.02), (400, 0.3), (50, 0.0)):
+        parts = _mixed_column(rng, n, share)
+        whole = convert._CONVERTERS[dtype](dict(parts), n)
+        apart = convert._text_apart(dict(parts), dtype, n)
+        assert pyarrow.compute.cast(apart.values, convert.TYPES[dtype]).to_pylist() == (
+            pyarrow.compute.cast(whole.values, convert.TYPES[dtype]).to_pylist()
+        )
+        for got, want in ((apart.failures, whole.failures), (apart.warnings, whole.warnings)):
+            flagged = {k: convert._mask(v).to_pylist() for k, v in want.items() if any(convert._mask(v).to_pylist())}
+            seen = {k: convert._mask(v).to_pylist() for k, v in got.items() if any(convert._mask(v).to_pylist())}
+            assert list(seen) == list(flagged) and seen == flagged
+        assert any(any(convert._mask(v).to_pylist()) for v in whole.failures.values())  # the test has failures
+    # and convert_column takes that route for a column with text in under half of its cells
+    parts = _mixed_column(rng, 200, 0.05)
+    assert convert.convert_column(parts, ColumnSpec("x", "X", dtype=dtype), 200).values.to_pylist() == (
+        pyarrow.compute.cast(convert._CONVERTERS[dtype](parts, 200).values, convert.TYPES[dtype]).to_pylist()
+    )
+
+
+def test_may_contain_reads_only_the_values_of_a_sliced_array():
+    from huizhi.excel.convert import _SPECIAL_RE, may_contain
+
+    arr = pyarrow.array(["a\x07", "张三", None, "b", "\u202ec", "d\te"])
+    assert may_contain(arr, _SPECIAL_RE)
+    assert not may_contain(arr.slice(1, 3), _SPECIAL_RE)  # 张三, None, b
+    assert may_contain(arr.slice(1, 4), _SPECIAL_RE)  # … U+202E
+    assert may_contain(arr.slice(5, 1), _SPECIAL_RE)  # TAB
+    assert not may_contain(arr.slice(2, 1), _SPECIAL_RE) and not may_contain(arr.slice(0, 0), _SPECIAL_RE)
+    # text cells with one of them take the per-cell path: reported per cell, as before
+    values, failed, warned = conv(["ok", "x\x07y", "\t=1+1", "a\x00b"], "str")
+    assert values == ["ok", None, "\t=1+1", "ab"] and failed == {"control_char": [1]}
+    assert warned == {"nul_removed": [3]}
+
+
 def test_pattern_pitfalls_full_width_digits_and_trailing_newline():
     s = pd.array(["JD0001", "JD０００1", "JD0001\n", None, "JD00011"], dtype=pd.StringDtype("pyarrow"))
     for pattern in (r"^JD\d{4}$", r"JD\d{4}", r"JD\d{4}\Z"):

@@ -122,6 +122,7 @@ class Staged:
     preview: LedgerPreview
     unmatched: int = 0
     unmatched_keys: tuple[tuple, ...] = ()
+    diff: Diff | None = None  # against the version it was staged on: counts and the first rows of each kind
 
     @property
     def id(self) -> int:
@@ -289,8 +290,11 @@ class LedgerStore:
         replace_scope: RowScope | None = None,
         copy_of: int | None = None,
         mode: Mode = Mode.REPLACE,
+        detail_limit: int = 200,
     ) -> Staged:
-        """Write ``data`` (or, with ``copy_of``, that version's rows) as a staged version.
+        """Write ``data`` (or, with ``copy_of``, that version's rows) as a staged version, and
+        compare it with the current one (``Staged.diff``: the counts stored with the preview and
+        the first ``detail_limit`` rows of each kind, from one join in the same transaction).
 
         ``mode`` says what the staged version is (all in SQL, in one transaction):
 
@@ -328,6 +332,18 @@ class LedgerStore:
                 head = self.head(ledger_id, conn)
                 base_id = head.version_id if head else None
                 new_id = int(conn.execute(select(ledger_version_seq.next_value())).scalar_one())
+                # the staged version is exactly ``arrow`` (nothing copied or carried over in SQL):
+                # its keys are checked in Arrow, before anything is written, not by a GROUP BY
+                # over the inserted rows
+                as_given = arrow is not None and copy_of is None and mode == Mode.REPLACE and (
+                    partial is None or base_id is None
+                )
+                # (float keys stay with SQL: its equality of -0.0 and 0.0 is not Arrow's hashing)
+                keys_in_arrow = as_given and all(spec.column(k).dtype != "float" for k in spec.key)
+                if keys_in_arrow and arrow is not None:
+                    repeated = _repeated_keys(arrow, spec.key)
+                    if repeated:
+                        raise DuplicateKeys(repeated)
                 if copy_of is not None:
                     source = select(sa.literal(new_id).label(VERSION_COLUMN), *(table.c[c] for c in cols)).where(
                         table.c[VERSION_COLUMN] == copy_of
@@ -351,11 +367,14 @@ class LedgerStore:
                     self._carry_over_unlisted(conn, ledger_id, base_id, new_id, new_id)
                 elif partial is not None and base_id is not None and mode == Mode.REPLACE:
                     self._carry_over(conn, ledger_id, base_id, new_id, partial)
-                self._check_unique_keys(
-                    conn, ledger_id, new_id,
-                    carried_over=partial is not None and base_id is not None and mode == Mode.REPLACE,
-                )  # fmt: skip
-                counts = self._diff_counts(conn, ledger_id, base_id, new_id)
+                if not keys_in_arrow:
+                    self._check_unique_keys(
+                        conn, ledger_id, new_id,
+                        carried_over=partial is not None and base_id is not None and mode == Mode.REPLACE,
+                    )  # fmt: skip
+                row_count = arrow.num_rows if as_given and arrow is not None else self._count(conn, ledger_id, new_id)
+                diff = self._compare(conn, ledger_id, base_id, new_id, None, detail_limit, row_count)
+                counts = diff.counts
                 preview = LedgerPreview(
                     id=new_id,
                     ledger_id=ledger_id,
@@ -367,10 +386,7 @@ class LedgerStore:
                     file_name=file_name,
                     file_sha256=file_sha256,
                     # the rows just inserted, unless some were copied or carried over in SQL
-                    row_count=arrow.num_rows
-                    if arrow is not None and copy_of is None and mode == Mode.REPLACE
-                    and (partial is None or base_id is None)
-                    else self._count(conn, ledger_id, new_id),
+                    row_count=row_count,
                     added=counts.added,
                     changed=counts.changed,
                     removed=counts.removed,
@@ -380,7 +396,7 @@ class LedgerStore:
                     note=note,
                 )
                 conn.execute(sa.insert(LedgerPreview).values(**_fields(preview)))
-                return Staged(preview, unmatched, unmatched_keys)
+                return Staged(preview, unmatched, unmatched_keys, diff)
         except (IntegrityError, DBAPIError) as exc:
             if _is_conflict(exc):
                 raise StaleVersion(f"ledger {ledger_id}: concurrent change while staging") from exc
@@ -503,63 +519,13 @@ class LedgerStore:
         *,
         scope: RowScope | None = None,
         detail_limit: int = 200,
-        counts: DiffCounts | None = None,
     ) -> Diff:
         """Added / changed (old → new per cell) / removed / unchanged rows between two versions,
-        by key, within ``scope`` (default: all rows). The one diff implementation: previews,
-        commits and the history view all use it, in the database."""
-        spec = self.specs[ledger_id]
-        cols = [c.name for c in spec.columns]
-        values = [c for c in cols if c not in spec.key]
+        by key, within ``scope`` (default: all rows). The one diff implementation: previews
+        (through :meth:`stage`), commits and the history view all use it, in the database."""
         with self.engine.connect() as conn:
             self._hash_joins(conn)
-            # ``counts``: already known (``stage`` computed them); only the detail rows are read
-            if counts is None:
-                counts = self._diff_counts(conn, ledger_id, old_id, new_id, scope)
-            new = self._version_rows(ledger_id, new_id, scope, "new")
-            if old_id is None:
-                added = conn.execute(select(*(new.c[c] for c in cols)).limit(detail_limit)).fetchall()
-                return Diff(counts, _rows_table(spec, cols, added), _rows_table(spec, cols, []), _cells_table(spec, []))
-            # the first rows of each kind from one full outer join by key (not one join per kind)
-            new, old, on = self._sides(ledger_id, old_id, new_id, scope)
-            in_new, in_old = new.c[_PRESENT].is_not(None), old.c[_PRESENT].is_not(None)
-            differs = sa.or_(*(new.c[v].is_distinct_from(old.c[v]) for v in values)) if values else sa.false()
-            kind = sa.case((~in_old, 0), (~in_new, 1), else_=2)  # added, removed, changed
-            ranked = (
-                select(
-                    kind.label("_kind"),
-                    *(new.c[c].label(f"_n{i}") for i, c in enumerate(cols)),
-                    *(old.c[c].label(f"_o{i}") for i, c in enumerate(cols)),
-                    func.row_number()
-                    .over(partition_by=kind, order_by=[func.coalesce(new.c[k], old.c[k]) for k in spec.key])
-                    .label("_rank"),
-                )
-                .select_from(new.outerjoin(old, on, full=True))
-                .where(sa.or_(~in_old, ~in_new, differs))
-                .subquery("ranked")
-            )
-            found = conn.execute(
-                select(ranked).where(ranked.c["_rank"] <= detail_limit).order_by(ranked.c["_kind"], ranked.c["_rank"])
-            ).fetchall()
-            nc = len(cols)
-            first_added = [tuple(r[1 : 1 + nc]) for r in found if r[0] == 0]
-            first_removed = [tuple(r[1 + nc : 1 + 2 * nc]) for r in found if r[0] == 1]
-            cells: list[tuple[Any, ...]] = []
-            key_at = [cols.index(k) for k in spec.key]
-            value_at = [(cols.index(v), v) for v in values]
-            for r in found:
-                if r[0] != 2 or len(cells) >= detail_limit:
-                    continue
-                after, before = r[1 : 1 + nc], r[1 + nc : 1 + 2 * nc]
-                key = tuple(after[i] for i in key_at)
-                for i, name in value_at:
-                    if before[i] != after[i]:
-                        cells.append((*key, name, _as_text(before[i]), _as_text(after[i])))
-                        if len(cells) >= detail_limit:
-                            break
-        return Diff(
-            counts, _rows_table(spec, cols, first_added), _rows_table(spec, cols, first_removed), _cells_table(spec, cells)
-        )
+            return self._compare(conn, ledger_id, old_id, new_id, scope, detail_limit)
 
     def unchanged_keys(self, ledger_id: str, old_id: int, new_id: int, keys: Sequence[tuple]) -> set[tuple]:
         """Those of ``keys`` whose row is identical in versions ``old_id`` and ``new_id``."""
@@ -685,32 +651,80 @@ class LedgerStore:
             repeated = [tuple(d) for d in dupes]
             raise KeyConflict(repeated) if carried_over else DuplicateKeys(repeated)
 
-    def _diff_counts(
-        self, conn: Connection, ledger_id: str, old_id: int | None, new_id: int, scope: RowScope | None = None
-    ) -> DiffCounts:
-        """Added / changed / removed rows between two versions, by key, computed in the database."""
+    def _compare(
+        self,
+        conn: Connection,
+        ledger_id: str,
+        old_id: int | None,
+        new_id: int,
+        scope: RowScope | None,
+        detail_limit: int,
+        new_rows: int | None = None,
+    ) -> Diff:
+        """The diff of two versions from one full outer join by key: the rows that differ are
+        ranked by kind and key, counted per kind by a window over them, and the first
+        ``detail_limit`` of each kind read; unchanged = rows of ``new_id`` − added − changed
+        (``new_rows``: that count when the caller knows it). One pass over both versions, where
+        counts and detail rows were two joins (on PostgreSQL each a hash join over 2 × the
+        ledger's rows)."""
         spec = self.specs[ledger_id]
+        cols = [c.name for c in spec.columns]
+        values = [c for c in cols if c not in spec.key]
+        if new_rows is None or scope is not None:
+            new_rows = int(
+                conn.execute(select(func.count()).select_from(self._version_rows(ledger_id, new_id, scope, "n"))).scalar_one()
+            )
         if old_id is None:
-            new_rows = self._version_rows(ledger_id, new_id, scope, "new")
-            total_new = conn.execute(select(func.count()).select_from(new_rows)).scalar_one()
-            return DiffCounts(added=int(total_new), changed=0, removed=0, unchanged=0)
-        # one full outer join by key instead of a join plus a count of each side (on PostgreSQL
-        # each is a pass over 2 × the ledger's rows); the markers say which side a row came from
+            new = self._version_rows(ledger_id, new_id, scope, "new")
+            first = conn.execute(select(*(new.c[c] for c in cols)).limit(detail_limit)).fetchall() if detail_limit else []
+            counts = DiffCounts(added=new_rows, changed=0, removed=0, unchanged=0)
+            return Diff(counts, _rows_table(spec, cols, first), _rows_table(spec, cols, []), _cells_table(spec, []))
         new, old, on = self._sides(ledger_id, old_id, new_id, scope)
-        values = [c.name for c in spec.columns if c.name not in spec.key]
-        differs = sa.or_(*(new.c[v].is_distinct_from(old.c[v]) for v in values)) if values else sa.false()
         in_new, in_old = new.c[_PRESENT].is_not(None), old.c[_PRESENT].is_not(None)
-        both = sa.and_(in_new, in_old)
-        added, removed, matched, changed = conn.execute(
+        differs = sa.or_(*(new.c[v].is_distinct_from(old.c[v]) for v in values)) if values else sa.false()
+        kind = sa.case((~in_old, 0), (~in_new, 1), else_=2)  # added, removed, changed
+        ranked = (
             select(
-                func.count().filter(~in_old),
-                func.count().filter(~in_new),
-                func.count().filter(both),
-                func.count().filter(sa.and_(both, differs)),
-            ).select_from(new.outerjoin(old, on, full=True))
-        ).one()
-        return DiffCounts(
-            added=int(added), changed=int(changed), removed=int(removed), unchanged=int(matched) - int(changed)
+                kind.label("_kind"),
+                *(new.c[c].label(f"_n{i}") for i, c in enumerate(cols)),
+                *(old.c[c].label(f"_o{i}") for i, c in enumerate(cols)),
+                func.row_number()
+                .over(partition_by=kind, order_by=[func.coalesce(new.c[k], old.c[k]) for k in spec.key])
+                .label("_rank"),
+                func.count().over(partition_by=kind).label("_count"),
+            )
+            .select_from(new.outerjoin(old, on, full=True))
+            .where(sa.or_(~in_old, ~in_new, differs))
+            .subquery("ranked")
+        )
+        # the first row of each kind comes back even with ``detail_limit`` 0: it carries the count
+        found = conn.execute(
+            select(ranked)
+            .where(ranked.c["_rank"] <= max(detail_limit, 1))
+            .order_by(ranked.c["_kind"], ranked.c["_rank"])
+        ).fetchall()
+        per_kind = {int(r[0]): int(r[-1]) for r in found}
+        added, removed, changed = per_kind.get(0, 0), per_kind.get(1, 0), per_kind.get(2, 0)
+        counts = DiffCounts(added=added, changed=changed, removed=removed, unchanged=new_rows - added - changed)
+        found = [r for r in found if r[-2] <= detail_limit]
+        nc = len(cols)
+        first_added = [tuple(r[1 : 1 + nc]) for r in found if r[0] == 0]
+        first_removed = [tuple(r[1 + nc : 1 + 2 * nc]) for r in found if r[0] == 1]
+        cells: list[tuple[Any, ...]] = []
+        key_at = [cols.index(k) for k in spec.key]
+        value_at = [(cols.index(v), v) for v in values]
+        for r in found:
+            if r[0] != 2 or len(cells) >= detail_limit:
+                continue
+            after, before = r[1 : 1 + nc], r[1 + nc : 1 + 2 * nc]
+            key = tuple(after[i] for i in key_at)
+            for i, name in value_at:
+                if before[i] != after[i]:
+                    cells.append((*key, name, _as_text(before[i]), _as_text(after[i])))
+                    if len(cells) >= detail_limit:
+                        break
+        return Diff(
+            counts, _rows_table(spec, cols, first_added), _rows_table(spec, cols, first_removed), _cells_table(spec, cells)
         )
 
     def _sides(
@@ -770,6 +784,22 @@ class LedgerStore:
 
 _COPY_BATCH_ROWS = 50_000  # rows per CSV chunk sent to PostgreSQL's COPY
 _PRESENT = "_huizhi_present"  # marker column of each side of a full outer join between versions
+
+
+def _repeated_keys(arrow: pa.Table, key: Sequence[str], limit: int = 5) -> list[tuple[Any, ...]]:
+    """Keys that more than one row of ``arrow`` has (at most ``limit``), as the SQL ``GROUP BY``
+    of :meth:`LedgerStore._check_unique_keys` finds them: NULL keys form one group."""
+    import pyarrow.compute as pc
+
+    if arrow.num_rows < 2 or not key:
+        return []
+    if len(key) == 1 and pc.count_distinct(arrow.column(key[0]), mode="all").as_py() == arrow.num_rows:
+        return []  # the common case: one pass, no groups built
+    groups = arrow.select(list(key)).group_by(list(key), use_threads=False).aggregate([([], "count_all")])
+    if groups.num_rows == arrow.num_rows:
+        return []
+    repeated = groups.filter(pc.greater(groups.column("count_all"), 1)).slice(0, limit)
+    return [tuple(row[k] for k in key) for row in repeated.select(list(key)).to_pylist()]
 
 
 def _check_rows_in_scope(spec: LedgerSpec, arrow: pa.Table, scope: RowScope) -> None:

@@ -250,9 +250,10 @@ class LedgerService:
         the file's other columns, filled in, empty or absent, are ignored without a warning.
 
         ``on_progress(phase, fraction)`` sees the ingest phases (``sniff`` … ``validate``) and
-        then, for a valid file, this service's ``stage`` (rows written as a staged version, the
-        counts computed) and ``diff`` (the first rows of each kind read), in that order; Chinese
-        names in :data:`huizhi.excel.pipeline.PHASE_LABELS`.
+        then, for a valid file, this service's ``stage`` (rows written as a staged version and
+        compared with the current one: counts and the first rows of each kind) and ``diff``
+        (the preview assembled), in that order; Chinese names in
+        :data:`huizhi.excel.pipeline.PHASE_LABELS`.
         """
         from huizhi.excel.pipeline import ingest
 
@@ -496,6 +497,7 @@ class LedgerService:
                 staged: Staged = self._store.stage(
                     spec.id, rows, subject=identity.subject, kind=kind, file_name=file_name,
                     file_sha256=file_sha256, note=note, replace_scope=scope, mode=mode,
+                    detail_limit=PREVIEW_ROWS,
                 )  # fmt: skip
         except OutOfScope as exc:
             raise _Refused(exc, _out_of_scope_message(spec, scope, rows, row_numbers) or exc.user_message) from exc
@@ -511,8 +513,9 @@ class LedgerService:
                 identity, spec, base, empty, file_name, file_sha256, departments, mode, staged.unmatched,
                 staged.unmatched_keys,
             )  # fmt: skip
-        counts = DiffCounts(record.added, record.changed, record.removed, record.unchanged)  # known from staging
-        diff = self._store.diff(spec.id, record.base_version_id, record.id, detail_limit=PREVIEW_ROWS, counts=counts)
+        # compared with the current version while staging (one join, in the same transaction)
+        diff = staged.diff
+        assert diff is not None
         progress("diff", 1.0)
         return Preview(
             ledger_id=spec.id, id=record.id, base_version=head.number if head else None, subject=identity.subject,

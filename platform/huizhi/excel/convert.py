@@ -82,7 +82,40 @@ def clean_text(s: pa.Array) -> pa.Array:
     a number or date, and text columns report them per cell (:func:`_to_str`).
     """
     t = pc.utf8_trim(s, characters=_TRIM_CHARS)
-    return pc.if_else(pc.equal(pc.utf8_length(t), 0), pa.scalar(None, pa.string()), t)
+    empty = pc.equal(pc.utf8_length(t), 0)
+    if not pc.any(empty).as_py():  # the usual case: no copy of every string by if_else
+        return t
+    return pc.if_else(empty, pa.scalar(None, pa.string()), t)
+
+
+def has_text(s: pa.Array) -> pa.Array:
+    """Which cells hold something once trimmed (``clean_text(s).is_valid()``, without nulling
+    the empty ones)."""
+    return _mask(pc.greater(pc.utf8_length(pc.utf8_trim(s, characters=_TRIM_CHARS)), 0))
+
+
+def may_contain(values: pa.Array, pattern: str) -> bool:
+    """Whether some value of a string array may hold a match of ``pattern``, an expression that
+    matches single characters (a character class): all the values' bytes are searched as one
+    string — one pass instead of one regex run per cell (3–5× faster at 100k cells). False is
+    certain (the values are consecutive valid UTF-8 in that string, so a one-character match in a
+    value is one there); True may be a false alarm from the bytes of null cells."""
+    import numpy as np
+
+    n = len(values)
+    if n == 0 or values.null_count == n:
+        return False
+    if values.type != pa.string():
+        return True
+    offsets = np.frombuffer(values.buffers()[1], np.int32)
+    first, last = int(offsets[values.offset]), int(offsets[values.offset + n])
+    data = values.buffers()[2]
+    if data is None or last <= first:
+        return False
+    whole = pa.Array.from_buffers(
+        pa.string(), 1, [None, pa.py_buffer(np.array([0, last - first], np.int32)), data.slice(first, last - first)]
+    )
+    return bool(pc.any(pc.match_substring_regex(whole, pattern)).as_py())
 
 
 # C0 controls other than TAB/LF/CR, DEL, C1 controls, and the bidirectional controls that make
@@ -91,6 +124,8 @@ CONTROL_CHARS = "\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u2
 _CONTROL_RE = f"[{CONTROL_CHARS}]"
 # formula-like text behind a leading TAB or CR (``\t=1+1``): kept exactly as typed, neutralised on export
 _GUARDED_FORMULA_RE = r"^[\t\r][\s]*[=+\-@]"
+# any character that makes a text cell more than trimmed text: NUL, TAB/CR (a guarded formula) or a control
+_SPECIAL_RE = f"[\x00\t\r{CONTROL_CHARS}]"
 
 
 def number_text(n: pa.Array) -> pa.Array:
@@ -338,6 +373,8 @@ def _to_str(parts: dict, length: int) -> Converted:
     text = render_text(parts, length)
     if "s" not in parts:
         return Converted(text)
+    if not may_contain(text, _SPECIAL_RE):  # no NUL, no TAB/CR, no control character anywhere
+        return Converted(clean_text(text))
     fails: dict[str, pa.Array] = {}
     warns: dict[str, pa.Array] = {}
     nul = _mask(pc.match_substring(text, "\x00"))
@@ -361,7 +398,11 @@ _CONVERTERS = {"str": _to_str, "int": _to_int, "float": _to_float, "date": _to_d
 def convert_column(parts: dict[str, pa.Array], col: ColumnSpec, length: int) -> Converted:
     """Convert one column's raw parts (all the same ``length``) to ``col.dtype``."""
     parts = {k: _combine(v) for k, v in parts.items()}
-    conv = _CONVERTERS[col.dtype](parts, length)
+    text = parts.get("s")
+    if col.dtype != "str" and text is not None and text.null_count * 2 > length:
+        conv = _text_apart(parts, col.dtype, length)
+    else:
+        conv = _CONVERTERS[col.dtype](parts, length)
     conv.values = _combine(conv.values)
     conv.failures = {k: _mask(_combine(v)) for k, v in conv.failures.items() if pc.any(_mask(v)).as_py()}
     conv.warnings = {k: _mask(_combine(v)) for k, v in conv.warnings.items() if pc.any(_mask(v)).as_py()}
@@ -377,3 +418,39 @@ def convert_column(parts: dict[str, pa.Array], col: ColumnSpec, length: int) -> 
                 del conv.failures[reason]
         seen = mask if seen is None else pc.or_(seen, mask)
     return conv
+
+
+def _text_apart(parts: dict[str, pa.Array], dtype: str, length: int) -> Converted:
+    """A column of numbers, dates or booleans with text in a few cells (typed as text, ``'5``):
+    the text cells are converted on their own, compacted, and put back in place. Exactly what
+    converting the whole column gives — every conversion is cell by cell, and a cell without
+    text is converted from its other parts alone — without a dozen regular expressions run
+    over a column of empty cells (~6 ms each per 100k cells)."""
+    import numpy as np
+
+    convert = _CONVERTERS[dtype]
+    is_text = pc.is_valid(parts["s"])
+    at = pc.indices_nonzero(is_text)
+    texts = convert({k: v.take(at) for k, v in parts.items()}, len(at))
+    rest = {k: v for k, v in parts.items() if k != "s"}
+    others = convert(rest, length) if rest else Converted(pa.nulls(length, TYPES[dtype]))
+    flags = np.asarray(is_text.to_numpy(zero_copy_only=False), dtype=bool)
+    back = pa.array(np.cumsum(flags) - 1, pa.int64(), mask=~flags)  # row -> its text cell, null: none
+
+    def spread(compact: pa.Array) -> pa.Array:
+        return _combine(compact).take(back)
+
+    values = pc.if_else(
+        is_text, pc.cast(spread(texts.values), TYPES[dtype]), pc.cast(_combine(others.values), TYPES[dtype])
+    )
+
+    def merged(a: dict[str, pa.Array], b: dict[str, pa.Array]) -> dict[str, pa.Array]:
+        # the text cells' reasons in the order the whole-column conversion has them (the same
+        # code with every part present), then any the other cells alone have
+        out = {}
+        for reason in [*a, *(r for r in b if r not in a)]:
+            mask = _mask(spread(a[reason])) if reason in a else _false(length)
+            out[reason] = pc.or_(mask, _mask(_combine(b[reason]))) if reason in b else mask
+        return out
+
+    return Converted(values, merged(texts.failures, others.failures), merged(texts.warnings, others.warnings))
