@@ -532,6 +532,8 @@ def child_ours(file: str, store: str, target: str, data_dir: str) -> dict:
         "seconds": seconds,
         "phases": {k: round(v, 3) for k, v in phases.items()},
         "ingest_phases": res.stats.timings,
+        # the parser worker's own phases, and whether it read the sheet in pieces (excel/_pieces.py)
+        "parser": {k: res.raw_meta.get(k) for k in ("timings", "pieces", "worker_peak_rss_mb")},
         "rows": res.stats.rows,
         "committed": committed,
         "version": version.number,
@@ -764,7 +766,7 @@ def main() -> None:
             log(
                 f"ours #{i + 1}: {r['seconds']:.2f}s {r['phases']} ingest={r['ingest_phases']} "
                 f"rss tree={r['rss_tree_mb']} (self {r['rss_self_mb']}, worker {r['rss_worker_mb']}) MB "
-                f"[seeded v{s['version']} of {s['rows']} rows in {s['seconds']:.1f}s]"
+                f"[seeded v{s['version']} of {s['rows']} rows in {s['seconds']:.1f}s] parser={r['parser']}"
             )
             b = run_child("bare", clean)
             bare.append(b)
