@@ -259,7 +259,8 @@ def test_the_templates_example_rows_are_refused_in_every_mode(sensing_db):
     with create_host(load_settings()) as host:
         # a real device that has the first example's code (what made the upsert overwrite it)
         real = host.ledgers.export(host.system_identity("test"), LEDGER_ID)
-        twin = real.slice(0, 1).to_pylist()[0] | {"device_id": codes[0]}
+        # its type as the code says (typed rows get the row rules too: 城市码 type code vs 设备类型)
+        twin = real.slice(0, 1).to_pylist()[0] | {"device_id": codes[0], "device_type": examples[0]["device_type"]}
         commit_rows(host, LEDGER_ID, pa.concat_tables([real, pa.Table.from_pylist([twin], schema=real.schema)]))
         head = host.store.head(LEDGER_ID).number
         steward = admin("jxj")

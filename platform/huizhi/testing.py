@@ -166,9 +166,8 @@ def identity(role: str, department: str | None = None, *, name: str = "测试用
 
 def commit_rows(host: Host, ledger_id: str, rows: Any, *, who: Identity | None = None) -> LedgerVersion | None:
     """Commit ``rows`` (a DataFrame, Arrow table or list of dicts keyed by column name) as a new
-    version of the ledger through the ledger service, every cell checked like an upload's; by
-    the host's own identity unless ``who`` is given. Raises :class:`huizhi.ledgers.RowsRejected`
-    when a cell is invalid (``problems``: row = position in ``rows``, column = column name)."""
+    version of the ledger through the ledger service, validated like an upload; by the host's
+    own identity unless ``who`` is given. Raises when a row is invalid, naming it."""
     import pandas as pd
 
     if isinstance(rows, list):
