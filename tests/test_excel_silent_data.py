@@ -199,6 +199,26 @@ def test_csv_field_count_names_the_physical_line_after_a_multiline_field():
     assert len(field) == 1 and "第 5 行有 5 个字段" in field[0].message
 
 
+def test_a_lone_cr_ends_a_csv_record_as_in_excel_and_the_split_rows_are_named():
+    header, *good = (",".join(C.csv_row(i)) if i else ",".join(C.HEADERS) for i in range(4))
+    stray = good[1].replace(",", ",前\r后", 1)  # a stray CR inside an unquoted field of line 3
+    res = ingest("\r\n".join([header, good[0], stray, good[2]]).encode(), "a.csv", C.SPEC)
+    assert res.rejection is None  # was: the parser crashed (csv "new-line character seen")
+    field = sorted((p.row, p.message) for p in res.errors if p.kind == "field_count")
+    assert [r for r, _ in field] == [3, 4]
+    assert "第 3 行有 2 个字段" in field[0][1] and "第 4 行有 9 个字段" in field[1][1]
+    mac = ingest("\r".join([header, *good]).encode(), "mac.csv", C.SPEC)  # old Mac line endings
+    assert mac.ok and mac.stats.rows == 3
+
+
+def test_a_csv_record_the_reader_cannot_read_is_refused_naming_its_line():
+    header, good = ",".join(C.HEADERS), ",".join(C.csv_row(1))
+    unclosed = (header + "\r\n" + good + '\r\n"' + "未闭合的引号" * 30_000).encode()  # one 180k-character field
+    res = ingest(unclosed, "a.csv", C.SPEC)
+    assert res.rejection is not None and res.rejection.kind == "corrupt"
+    assert "第 3 行" in res.rejection.message and "引号" in res.rejection.hint
+
+
 # --------------------------------------------------------------------------- 5. error values, formulas
 
 

@@ -1047,9 +1047,12 @@ def _parse_csv(job: dict, limits: dict) -> tuple:
 
     # per record: fields as written, fields up to the last non-empty one, first physical line
     field_counts, filled, first_lines = array("i"), array("i"), array("q")
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    # newline="": the csv module sees every line ending as written, so a lone CR (an old Mac
+    # file, or one stray CR inside an unquoted field) ends a record as it does in Excel, instead
+    # of raising "new-line character seen in unquoted field"
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     last_line = 0
-    for row in reader:
+    for row in _csv_records(reader):
         first_line, last_line = last_line + 1, reader.line_num
         written = len(row)
         while row and row[-1] == "":
@@ -1103,6 +1106,26 @@ def _parse_csv(job: dict, limits: dict) -> tuple:
     ):
         table = table.append_column(name, pa.array(memoryview(values), typ))
     return table, meta
+
+
+def _csv_records(reader):
+    """The reader's records; a record the csv module cannot read is refused naming its line."""
+    import csv
+
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            line = reader.line_num
+            raise Rejected(
+                "corrupt",
+                f"CSV 文件第 {line} 行无法按 CSV 格式读取",
+                "请检查该行的引号是否成对（字段内的引号要写成两个 \"\"），或用 Excel 打开后另存为“CSV UTF-8（逗号分隔）”再上传。",
+                f"csv.Error at line {line}: {exc}",
+            ) from exc
+        yield row
 
 
 def _peak_rss_mb() -> float:
