@@ -477,13 +477,13 @@ def child_ours(file: str, store: str, target: str, data_dir: str) -> dict:
 
     import huizhi.excel.pipeline  # noqa: F401
     import huizhi.excel.sandbox  # noqa: F401
-    from huizhi.excel.convert import TYPES
-    from huizhi.excel.validation import typed_frame, validate_typed
+    from huizhi.excel.validation import warm
 
     # pandera registers its pandas backends on the first validate, importing more modules
-    # (hypothesis, where installed: ~0.4 s of CPU in the dev venv); the portal pays that once per
-    # process like the imports above, so it is done before the clock, for the baseline too
-    validate_typed(SPEC, typed_frame(pyarrow.table({c.name: pyarrow.array([], TYPES[c.dtype]) for c in SPEC.columns})))
+    # (hypothesis, where installed: ~0.4 s of CPU in the dev venv); the portal and `huizhi worker`
+    # do that at start (huizhi.excel.validation.warm), so it is done before the clock, for the
+    # baseline too
+    warm()
 
     host = build_host(store, target, data_dir)
     who = host.system_identity("bench")

@@ -233,6 +233,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
             print("error: the embedded DuckDB store runs background tasks inside the portal process; "
                   "`huizhi worker` is for PostgreSQL (HUIZHI_DATABASE_URL=postgresql+psycopg://...)", file=sys.stderr)
             return 2
+        from huizhi.excel.validation import warm
+
+        warm()  # before the first job: pandera's backends load once per process
         jobs = ", ".join(sorted(host.tasks.periodic_jobs))
         print(f"[huizhi] worker {args.name or os.getpid()} started "
               f"(periodic: {jobs})", file=sys.stderr, flush=True)

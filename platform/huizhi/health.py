@@ -57,9 +57,21 @@ def _start_background_work(host: Host) -> None:
     # NOTIFY (host.channel). A DuckDB file admits one process, so it needs nothing more; only a
     # store with neither polls the ledger heads.
     host.cockpit.warm()
+    # pandera's first validate imports its backends (~0.4 s or more of CPU): at start, not in the
+    # first upload; a thread, so readiness does not wait for it
+    threading.Thread(target=_warm_validation, name="huizhi-warm-validation", daemon=True).start()
     host.tasks.start()  # the embedded store's periodic jobs (reminders, exports); workers do it on PostgreSQL
     if host.channel is None and host.engine.dialect.name != "duckdb":
         host.cockpit.start_watching(2.0)
+
+
+def _warm_validation() -> None:
+    from huizhi.excel.validation import warm
+
+    try:
+        warm()
+    except Exception:  # a warm-up only: the first upload then pays it
+        log.warning("warming the ledger validation failed", exc_info=True)
 
 
 class ProcessHost:

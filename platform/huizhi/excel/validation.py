@@ -388,3 +388,24 @@ def _row_rules(spec: LedgerSpec, frame, bad: dict) -> list[CellIssues]:
             if not rc.soft:
                 bad[c][failing] = True
     return out
+
+
+_WARM_SPEC = LedgerSpec(
+    id="_warm",
+    title="warm-up",
+    department="",
+    key=("str",),
+    columns=tuple(ColumnSpec(t, t, dtype=t) for t in ("str", "int", "float", "date", "bool")),
+)
+
+
+def warm() -> None:
+    """Validate an empty frame once. pandera's first ``validate`` registers its pandas backends and
+    imports their modules (~0.4 s of CPU, more where hypothesis is installed); a portal or worker
+    calls this at start, so the first upload does not pay it."""
+    import pyarrow
+
+    from huizhi.excel.convert import TYPES
+
+    empty = pyarrow.table({c.name: pyarrow.array([], TYPES[c.dtype]) for c in _WARM_SPEC.columns})
+    validate_typed(_WARM_SPEC, typed_frame(empty, _WARM_SPEC))
