@@ -2,7 +2,7 @@
 
 Differential: every workbook below — the ones the parser tests build (excel_corpus, the silent-data
 cases) and hostile ones made for the piece boundaries — is parsed by the sandboxed worker twice,
-once in full (``sheet_piece_bytes`` above the sheet's size) and once forced into pieces (a piece
+once in full (``sheet_piece_bytes`` above the sheet's size, ``sheet_pieces_above_bytes`` 0) and once forced into pieces (a piece
 ends at the first row end after 1 byte: one row per piece; and after 700 bytes: a few rows), and
 the worker's output (Arrow table and metadata, or the rejection) must be equal. The plain
 workbooks must really be read in pieces (``meta["pieces"]["count"] > 1``); the ones whose
@@ -38,7 +38,7 @@ def parse(data: bytes, tmp_path, piece_bytes: int):
             str(src),
             "xlsx",
             str(d / "cells.arrow"),
-            Limits(sheet_piece_bytes=piece_bytes),
+            Limits(sheet_piece_bytes=piece_bytes, sheet_pieces_above_bytes=0),
             prefer_sheets=(C.SPEC.title, C.SPEC.id),
         )
     except FileRejected as rej:

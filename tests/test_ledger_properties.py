@@ -574,7 +574,7 @@ def pieces_of_one_row(monkeypatch):
     ingest = pipeline.ingest
 
     def forced(source, file_name, spec, limits=None, **kwargs):
-        return ingest(source, file_name, spec, limits or Limits(sheet_piece_bytes=1), **kwargs)
+        return ingest(source, file_name, spec, limits or Limits(sheet_piece_bytes=1, sheet_pieces_above_bytes=0), **kwargs)
 
     monkeypatch.setattr(pipeline, "ingest", forced)
 

@@ -626,6 +626,7 @@ def _import_arrow() -> tuple:
 
 
 _SHEET_PIECE_BYTES = 16 * 1024 * 1024  # Limits.sheet_piece_bytes when the job does not say
+_SHEET_PIECES_ABOVE_BYTES = 128 * 1024 * 1024  # Limits.sheet_pieces_above_bytes likewise
 
 
 class _NotInPieces(Exception):
@@ -636,8 +637,8 @@ def _corrupt(exc: BaseException) -> Rejected:
     return Rejected("corrupt", "文件已损坏（压缩数据校验失败），无法读取", _RESAVE, repr(exc))
 
 
-def _piece_writer(zf, member: str | None, out_dir: str, piece_bytes: int):
-    """(a PieceWriter for the chosen sheet, "") when its XML is larger than ``piece_bytes``, else
+def _piece_writer(zf, member: str | None, out_dir: str, piece_bytes: int, above_bytes: int):
+    """(a PieceWriter for the chosen sheet, "") when its XML is larger than ``above_bytes``, else
     (None, why not) — an empty reason for a sheet small enough to read at once."""
     from huizhi.excel import _pieces
 
@@ -647,7 +648,7 @@ def _piece_writer(zf, member: str | None, out_dir: str, piece_bytes: int):
         size = zf.getinfo(member).file_size
     except KeyError:
         return None, "the sheet member is missing"
-    if size <= piece_bytes:
+    if size <= max(above_bytes, piece_bytes):
         return None, ""
     planned = _pieces.plan(zf, member)
     if isinstance(planned, str):
@@ -676,7 +677,8 @@ def _parse_xlsx(job: dict, limits: dict) -> tuple:
                 sheets, job.get("sheet"), job.get("prefer_sheets") or []
             )
             piece_bytes = int(limits.get("sheet_piece_bytes") or _SHEET_PIECE_BYTES)
-            writer, not_in_pieces = _piece_writer(zf, member, job_dir, piece_bytes)
+            above_bytes = int(limits.get("sheet_pieces_above_bytes", _SHEET_PIECES_ABOVE_BYTES))
+            writer, not_in_pieces = _piece_writer(zf, member, job_dir, piece_bytes, above_bytes)
         t = time.perf_counter()
         suspicious = _dimension_is_suspicious(path, member, limits)
         if suspicious or writer is not None:  # the extent before calamine allocates; the pieces
