@@ -524,17 +524,23 @@ class Path_:
     only: frozenset[str] | None = None  # the samples it runs (None: all it applies to)
 
 
-# the CLI hands --mode to the same service call the upload paths run in every mode: a few samples
+# Every sample goes through the service's upload in replace mode. The other ways in hand the same
+# bytes to that same call (the CLI its --mode, the queue and a sync from another process or a
+# connector), so they take a few samples of each kind (a cell error, a file refused by the parser,
+# an accepted file with warnings), which keeps this module's time modest on both stores.
 CLI_MODES = frozenset({"decimal_comma", "two_level_header", "csv_field_count", "control_chars", "tab_before_formula"})
+MODES = CLI_MODES | {"merged_cells", "choices_keys_required"}
+ELSEWHERE = frozenset({"decimal_comma", "control_chars", "merged_cells", "tab_before_formula", "strict_ooxml",
+                       "mixed_encoding", "large_bad_encoding"})  # fmt: skip
 PATHS = [
     Path_("upload-replace", via_upload("replace"), "file"),
-    Path_("upload-upsert", via_upload("upsert"), "file", mode="upsert"),
-    Path_("upload-delete", via_upload("delete"), "file", mode="delete"),
-    Path_("cli-replace", via_cli("replace"), "file", reports="cells"),
+    Path_("upload-upsert", via_upload("upsert"), "file", mode="upsert", only=MODES),
+    Path_("upload-delete", via_upload("delete"), "file", mode="delete", only=MODES),
+    Path_("cli-replace", via_cli("replace"), "file", reports="cells", only=CLI_MODES),
     Path_("cli-upsert", via_cli("upsert"), "file", mode="upsert", reports="cells", only=CLI_MODES),
     Path_("cli-delete", via_cli("delete"), "file", mode="delete", reports="cells", only=CLI_MODES),
-    Path_("queued-upload", via_queue, "file"),
-    Path_("files-sync", via_file_sync, "file", reports="first"),
+    Path_("queued-upload", via_queue, "file", only=ELSEWHERE),
+    Path_("files-sync", via_file_sync, "file", reports="first", only=ELSEWHERE),
     Path_("typed-replace", via_typed("replace"), "typed"),
     Path_("typed-upsert", via_typed("upsert"), "typed", mode="upsert"),
     Path_("typed-delete", via_typed("delete"), "typed", mode="delete"),
