@@ -1,5 +1,5 @@
 """./dev test runs the suite on each store; a test that cannot reach the store runs in the first
-pass only (tests/conftest.py). These check the rule that decides it."""
+pass only (tests/store_rule.py). These check the rule that decides it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import STORE_CHOOSERS, store_independent
+from store_rule import STORE_CHOOSERS, store_independent
 
 
 class _Item:
