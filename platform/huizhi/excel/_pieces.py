@@ -2,8 +2,8 @@
 
 python-calamine builds a sheet's whole cell range before it hands back a row (~1.1 GB at 1M rows
 × 20 columns) and has no streaming API. So, for a sheet whose XML is larger than
-``Limits.sheet_piece_bytes``, the worker cuts the sheet XML at ``</row>`` boundaries while it
-streams the zip anyway (:func:`huizhi.excel._worker._verify_zip` checks every member's real size
+``Limits.sheet_pieces_above_bytes``, the worker cuts the sheet XML at ``</row>`` boundaries, into
+pieces of about ``Limits.sheet_piece_bytes``, while it streams the zip anyway (:func:`huizhi.excel._worker._verify_zip` checks every member's real size
 in the same pass) and writes one *stored* (uncompressed) workbook beside the job: the original
 shared strings and styles (dates depend on them), a generated workbook.xml listing the pieces as
 sheets ``p1`` … ``pK``, and each piece = the sheet's own head (XML declaration, root element,
