@@ -691,18 +691,7 @@ def _process(
         # the portal would hold through staging and diffing for nothing
         frame = typed_frame(table, spec)
         progress("validate", 0.3)
-        for issue in validate_typed(spec, frame, skip=skip, row_numbers=excel_rows):
-            chunks.append(
-                _cell_chunk(
-                    issue.positions,
-                    issue.column,
-                    issue.kind,
-                    issue.severity,
-                    issue.message,
-                    issue.hint,
-                    issue.rule,
-                )
-            )
+        chunks += validation_chunks(validate_typed(spec, frame, skip=skip, row_numbers=excel_rows))
     progress("validate", 0.8)
 
     # --- fill in where each problem is and what the cell held
@@ -1035,6 +1024,14 @@ def _formula_problems(
             )
         )
     return tables, cells
+
+
+def validation_chunks(issues: Any) -> list[pa.Table]:
+    """The problem chunks of :func:`huizhi.excel.validation.validate_typed`'s issues (an upload's
+    and typed rows' alike)."""
+    return [
+        _cell_chunk(i.positions, i.column, i.kind, i.severity, i.message, i.hint, i.rule) for i in issues
+    ]
 
 
 def _cell_chunk(

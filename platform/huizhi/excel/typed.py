@@ -88,7 +88,7 @@ def check_rows(spec: LedgerSpec, rows: Any, *, ignore: Collection[str] = ()) -> 
     import pyarrow as pa
 
     from huizhi.excel.convert import TYPES, convert_column, render_text
-    from huizhi.excel.pipeline import PROBLEM_SCHEMA, _cell_chunk, _visible, conversion_problems
+    from huizhi.excel.pipeline import PROBLEM_SCHEMA, _visible, conversion_problems, validation_chunks
     from huizhi.excel.validation import typed_frame, validate_typed
 
     given, n = _columns(rows)
@@ -139,18 +139,7 @@ def check_rows(spec: LedgerSpec, rows: Any, *, ignore: Collection[str] = ()) -> 
     table = pa.table(columns)
     if n:
         frame = typed_frame(table, spec)
-        for issue in validate_typed(spec, frame, skip=skip, row_numbers=np.arange(n, dtype=np.int64)):
-            chunks.append(
-                _cell_chunk(
-                    issue.positions,
-                    issue.column,
-                    issue.kind,
-                    issue.severity,
-                    issue.message,
-                    issue.hint,
-                    issue.rule,
-                )
-            )
+        chunks += validation_chunks(validate_typed(spec, frame, skip=skip, row_numbers=np.arange(n, dtype=np.int64)))
     labels = {c.name: c.label for c in spec.columns}
     for chunk in chunks:
         if not chunk.num_rows:
